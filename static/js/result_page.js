@@ -1,0 +1,53 @@
+/* The result page: status, progress bar and the kind's live figure. */
+(function () {
+  "use strict";
+  var root = document.getElementById("result");
+  if (!root) return;
+  var snapshot = JSON.parse(document.getElementById("job-snapshot").textContent);
+  var slug = root.dataset.slug;
+
+  function setState(state) {
+    if (state.status) {
+      var status = document.getElementById("job-status");
+      status.textContent = state.status;
+      status.className = "status " + state.status;
+      if (["succeeded", "failed", "cancelled"].indexOf(state.status) >= 0) {
+        var cancel = document.getElementById("cancel-form");
+        if (cancel) cancel.hidden = true;
+      }
+    }
+    if (typeof state.progress === "number") {
+      var pct = Math.round(state.progress * 100);
+      var bar = document.getElementById("job-progress");
+      bar.setAttribute("aria-valuenow", pct);
+      bar.querySelector(".bar").style.width = pct + "%";
+      document.getElementById("job-progress-label").textContent = pct + "%";
+    }
+    if (state.error) {
+      var error = document.getElementById("job-error");
+      error.textContent = state.error;
+      error.hidden = false;
+    }
+    if (state.device) document.getElementById("job-device").textContent = "on " + state.device;
+  }
+
+  var renderer = (window.TerrainRenderers || {})[snapshot.job.kind] || window.TerrainRenderers.generic;
+  var view = renderer(root);
+
+  function apply(events) {
+    events.forEach(function (event) {
+      if (event.kind === "status") {
+        setState({ status: event.payload.status, error: event.payload.error, device: event.payload.device });
+      }
+    });
+    view.update(events);
+  }
+
+  setState(snapshot.job);
+  apply(snapshot.events);
+  var lastSeq = snapshot.events.length ? snapshot.events[snapshot.events.length - 1].seq : 0;
+  var finished = ["succeeded", "failed", "cancelled"].indexOf(snapshot.job.status) >= 0;
+  if (!finished) {
+    window.terrainConnection = TerrainLive.connect(slug, { onState: setState, onEvents: apply }, { after: lastSeq });
+  }
+})();

@@ -1,0 +1,69 @@
+"""The job consumer over WebsocketCommunicator, on the real Redis channel layer."""
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import AnonymousUser
+
+from webapp.catalog.visibility import Visibility
+from webapp.jobs.events import job_event_append
+from webapp.jobs.models import Job
+from webapp.jobs.routing import websocket_urlpatterns
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+def communicator(slug, user, after=None):
+    path = f"/ws/jobs/{slug}/" + (f"?after={after}" if after is not None else "")
+    comm = WebsocketCommunicator(URLRouter(websocket_urlpatterns), path)
+    comm.scope["user"] = user
+    return comm
+
+
+@database_sync_to_async
+def new_job(owner, visibility, events=0):
+    job = Job.objects.create(kind="train", owner=owner, visibility=visibility)
+    for i in range(events):
+        job_event_append(job=job, kind="tick", payload={"i": i})
+    return job
+
+
+async def test_snapshot_then_live_events(user):
+    job = await new_job(user, Visibility.PRIVATE, events=3)
+    comm = communicator(job.slug, user, after=1)
+    connected, _ = await comm.connect()
+    assert connected
+    snapshot = await comm.receive_json_from(timeout=5)
+    assert snapshot["type"] == "snapshot"
+    assert [e["seq"] for e in snapshot["events"]] == [2, 3]
+    await sync_to_async(job_event_append)(job=job, kind="tick", payload={"i": 99}, progress=0.5)
+    event = await comm.receive_json_from(timeout=5)
+    assert event == {"type": "event", "seq": 4, "kind": "tick", "payload": {"i": 99}, "status": "queued", "progress": 0.5}
+    await comm.disconnect()
+
+
+async def test_resync_returns_missed_events(user):
+    job = await new_job(user, Visibility.PUBLIC, events=4)
+    comm = communicator(job.slug, AnonymousUser())
+    await comm.connect()
+    await comm.receive_json_from(timeout=5)
+    await comm.send_json_to({"type": "resync", "after": 2})
+    again = await comm.receive_json_from(timeout=5)
+    assert [e["seq"] for e in again["events"]] == [3, 4]
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize("viewer", ["anonymous", "other"])
+async def test_private_job_is_refused(user, other_user, viewer):
+    job = await new_job(user, Visibility.PRIVATE, events=1)
+    comm = communicator(job.slug, AnonymousUser() if viewer == "anonymous" else other_user)
+    connected, _ = await comm.connect()
+    assert not connected
+
+
+async def test_unknown_job_is_refused(user):
+    comm = communicator("does-not-exist", user)
+    connected, _ = await comm.connect()
+    assert not connected

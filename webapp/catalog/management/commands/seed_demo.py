@@ -1,0 +1,17 @@
+import time
+
+from django.core.management.base import BaseCommand
+
+from webapp.catalog.demo import demo_publish
+
+
+class Command(BaseCommand):
+    help = "Train the demo models and publish the demo experiments (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dev-accounts", action="store_true", help="make the demo user staff (local use only)")
+
+    def handle(self, *args, dev_accounts=False, **options):
+        started = time.monotonic()
+        experiments = demo_publish(dev_accounts=dev_accounts, log=lambda line: self.stdout.write(f"  {line}"))
+        self.stdout.write(self.style.SUCCESS(f"demo content ready: {len(experiments)} experiments in {time.monotonic() - started:.1f}s"))

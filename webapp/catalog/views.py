@@ -1,0 +1,52 @@
+from django.http import FileResponse, Http404
+from django.shortcuts import render
+
+from webapp.catalog import selectors
+from webapp.jobs.selectors import jobs_of_experiment
+
+
+def home(request):
+    query = request.GET.get("q", "").strip()[:200]
+    tag = request.GET.get("tag", "").strip()[:64]
+    return render(
+        request,
+        "catalog/home.html",
+        {
+            "experiments": selectors.experiments_public(query=query, tag=tag)[:200],
+            "tags": selectors.tags_in_public_catalog(),
+            "query": query,
+            "active_tag": tag,
+        },
+    )
+
+
+def experiment_detail(request, slug):
+    experiment = selectors.experiment_get_visible(slug=slug, user=request.user)
+    if experiment is None:
+        raise Http404("No such experiment")
+    return render(
+        request,
+        "catalog/experiment_detail.html",
+        {
+            "experiment": experiment,
+            "checkpoints": experiment.checkpoints.select_related("parent").all(),
+            "jobs": jobs_of_experiment(experiment=experiment, user=request.user)[:100],
+        },
+    )
+
+
+def checkpoint_detail(request, slug):
+    checkpoint = selectors.checkpoint_get_visible(slug=slug, user=request.user)
+    if checkpoint is None:
+        raise Http404("No such checkpoint")
+    return render(request, "catalog/checkpoint_detail.html", {"checkpoint": checkpoint})
+
+
+def checkpoint_download(request, slug):
+    checkpoint = selectors.checkpoint_get_visible(slug=slug, user=request.user)
+    if checkpoint is None or not checkpoint.file:
+        raise Http404("No such checkpoint")
+    which = checkpoint.trajectory_file if request.GET.get("file") == "trajectory" else checkpoint.file
+    if not which:
+        raise Http404("This checkpoint has no trajectory")
+    return FileResponse(which.open("rb"), as_attachment=True, filename=which.name.rsplit("/", 1)[-1])

@@ -1,0 +1,59 @@
+"""The registry of job kinds.
+
+A job kind is what a Celery worker knows how to run: a form that validates its
+parameters into JSON, a function that does the work given a JobContext, and
+whether it can use a GPU.  Apps declare theirs in a `job_kinds.py` module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from django import forms
+from django.utils.module_loading import autodiscover_modules
+
+if TYPE_CHECKING:
+    from webapp.jobs.context import JobContext
+
+
+class UnknownJobKind(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    label: str
+    form_class: type[forms.Form]
+    run: Callable[["JobContext"], dict]
+    gpu_capable: bool = False
+    template: str = "jobs/result_generic.html"
+
+    def title_for(self, params: dict) -> str:
+        return self.label
+
+
+_REGISTRY: dict[str, JobKind] = {}
+
+
+def register(kind: JobKind) -> JobKind:
+    if kind.name in _REGISTRY and _REGISTRY[kind.name] is not kind:
+        raise ValueError(f"job kind {kind.name!r} registered twice")
+    _REGISTRY[kind.name] = kind
+    return kind
+
+
+def get(name: str) -> JobKind:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownJobKind(f"unknown job kind {name!r}; known kinds: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def all_kinds() -> list[JobKind]:
+    return sorted(_REGISTRY.values(), key=lambda kind: kind.name)
+
+
+def autodiscover() -> None:
+    autodiscover_modules("job_kinds")

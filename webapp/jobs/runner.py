@@ -1,0 +1,73 @@
+"""Run one job: the only code path between a Celery task and a job kind."""
+
+import logging
+import traceback
+
+from django.utils import timezone
+
+from webapp.jobs import kinds
+from webapp.jobs.context import JobCancelled, JobContext
+from webapp.jobs.events import job_event_append
+from webapp.jobs.models import Job, JobStatus
+
+logger = logging.getLogger(__name__)
+
+
+def run_job(job_id: int, *, device: str = "cpu") -> str:
+    """Run job `job_id` to a final status and return that status.
+
+    Idempotent: a finished job is left alone, so a redelivered task does nothing;
+    a job whose worker died mid-run starts a new attempt (its kind may resume from
+    the events already stored).
+    """
+    try:
+        job = Job.objects.get(pk=job_id)
+    except Job.DoesNotExist:
+        logger.warning("job %s vanished before it ran", job_id)
+        return "missing"
+    if job.is_finished:
+        return job.status
+    if job.cancel_requested:
+        _finish(job, JobStatus.CANCELLED)
+        return JobStatus.CANCELLED
+
+    attempt = job.attempts + 1
+    job_event_append(
+        job=job,
+        kind="status",
+        payload={"status": JobStatus.RUNNING, "attempt": attempt, "device": device},
+        status=JobStatus.RUNNING,
+        attempts=attempt,
+        device=device,
+        started_at=timezone.now(),
+    )
+    try:
+        result = kinds.get(job.kind).run(JobContext(job, device=device))
+    except JobCancelled:
+        _finish(job, JobStatus.CANCELLED)
+    except Exception as exc:
+        logger.exception("job %s (%s) failed", job.slug, job.kind)
+        _finish(job, JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}", detail=traceback.format_exc(limit=5))
+    else:
+        _finish(job, JobStatus.SUCCEEDED, result=result or {})
+    return job.status
+
+
+def _finish(job: Job, status: str, *, result: dict | None = None, error: str = "", detail: str = "") -> None:
+    payload = {"status": status}
+    if result is not None:
+        payload["result"] = result
+    if error:
+        payload["error"] = error
+    fields = {"status": status, "finished_at": timezone.now(), "error": error}
+    if result is not None:
+        fields["result"] = result
+    job_event_append(
+        job=job,
+        kind="status",
+        payload=payload,
+        progress=1.0 if status == JobStatus.SUCCEEDED else None,
+        **fields,
+    )
+    if detail:
+        logger.debug("job %s traceback:\n%s", job.slug, detail)

@@ -1,0 +1,132 @@
+"""Writes on jobs: create, enqueue, cancel, publish.  The only place with job rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
+from django.utils import timezone
+
+from webapp.catalog.models import Experiment
+from webapp.catalog.visibility import Visibility
+from webapp.jobs import kinds
+from webapp.jobs.events import job_event_append
+from webapp.jobs.models import Job, JobStatus
+from webapp.jobs.queues import queue_for
+
+
+class JobParamsInvalid(ValueError):
+    """The parameters failed validation; `errors` maps field name -> list of messages."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        self.errors = errors
+        fields = ", ".join(sorted(errors))
+        super().__init__(f"invalid job parameters: {fields}")
+
+
+class NotAllowed(PermissionError):
+    pass
+
+
+@dataclass(frozen=True)
+class ValidatedJob:
+    kind: str
+    params: dict
+    visibility: str
+    experiment: Experiment | None
+
+
+def job_params_validate(*, kind: str, data, user=None, files=None) -> ValidatedJob:
+    """Validate raw parameters through the kind's form; raise JobParamsInvalid naming each bad field."""
+    try:
+        job_kind = kinds.get(kind)
+    except kinds.UnknownJobKind as exc:
+        raise JobParamsInvalid({"kind": [str(exc)]}) from None
+    form = job_kind.form_class(data=_with_defaults(job_kind.form_class, data), files=files, user=user)
+    if not form.is_valid():
+        raise JobParamsInvalid({field: [str(message) for message in messages] for field, messages in form.errors.items()})
+    return ValidatedJob(kind=kind, params=form.to_params(), **form.job_options())
+
+
+def _with_defaults(form_class, data) -> dict:
+    """API clients may omit any field that has a default: fill it in from the form's initial."""
+    given = data.dict() if hasattr(data, "dict") else dict(data or {})
+    defaults = {name: field.initial for name, field in form_class.base_fields.items() if field.initial is not None}
+    return {**defaults, **given}
+
+
+def job_submit(*, validated: ValidatedJob, owner) -> Job:
+    return job_create(
+        kind=validated.kind,
+        params=validated.params,
+        owner=owner,
+        visibility=validated.visibility,
+        experiment=validated.experiment,
+    )
+
+
+def job_create(
+    *,
+    kind: str,
+    params: dict,
+    owner: AbstractBaseUser | None,
+    visibility: str = Visibility.PRIVATE,
+    experiment: Experiment | None = None,
+    title: str = "",
+    enqueue: bool = True,
+) -> Job:
+    """Create a queued job from already-validated params and enqueue it after commit."""
+    job_kind = kinds.get(kind)
+    if owner is not None and isinstance(owner, AnonymousUser):
+        owner = None
+    job = Job.objects.create(
+        kind=kind,
+        params=params,
+        owner=owner,
+        visibility=visibility,
+        experiment=experiment,
+        title=title or job_kind.title_for(params),
+        queue=queue_for(job_kind),
+    )
+    if enqueue:
+        transaction.on_commit(lambda: job_enqueue(job=job))
+    return job
+
+
+def job_enqueue(*, job: Job) -> None:
+    from webapp.jobs.tasks import run_job_task  # tasks import Celery; keep services importable without it
+
+    run_job_task.apply_async(args=[job.pk], queue=job.queue)
+
+
+def job_cancel(*, job: Job, user) -> Job:
+    """Cancel a queued job at once, or ask a running one to stop at its next event."""
+    if not job_can_manage(job=job, user=user):
+        raise NotAllowed("only the owner can cancel this job")
+    if job.is_finished:
+        return job
+    with transaction.atomic():
+        updated = Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
+            cancel_requested=True, status=JobStatus.CANCELLED, finished_at=timezone.now()
+        )
+        if not updated:
+            Job.objects.filter(pk=job.pk).update(cancel_requested=True)
+    job.refresh_from_db()
+    if updated:
+        job_event_append(job=job, kind="status", payload={"status": JobStatus.CANCELLED})
+    return job
+
+
+def job_set_visibility(*, job: Job, user, visibility: str) -> Job:
+    if not job_can_manage(job=job, user=user):
+        raise NotAllowed("only the owner can change who sees this job")
+    if visibility not in Visibility.values:
+        raise JobParamsInvalid({"visibility": [f"must be one of {', '.join(Visibility.values)}"]})
+    job.visibility = visibility
+    job.save(update_fields=["visibility"])
+    return job
+
+
+def job_can_manage(*, job: Job, user) -> bool:
+    return bool(user and user.is_authenticated and (user.is_staff or job.owner_id == user.pk))

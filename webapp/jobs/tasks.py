@@ -1,0 +1,31 @@
+"""Celery tasks: thin adapters from a message to the job runner."""
+
+import os
+
+from celery import shared_task
+from celery.signals import worker_process_init, worker_ready
+
+from webapp.jobs.devices import worker_device
+from webapp.jobs.queues import GPU_QUEUE, start_gpu_heartbeat
+from webapp.jobs.runner import run_job
+
+
+@shared_task(name="terrain.run_job", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def run_job_task(job_id: int) -> str:
+    return run_job(job_id, device=worker_device())
+
+
+@worker_ready.connect
+def announce_gpu_worker(sender=None, **kwargs):
+    queues = {queue.name for queue in sender.app.amqp.queues.consume_from.values()} if sender else set()
+    if GPU_QUEUE in queues:
+        start_gpu_heartbeat(getattr(sender, "hostname", None))
+
+
+@worker_process_init.connect
+def share_cores_between_worker_processes(**kwargs):
+    # N prefork children each using every core would thrash a small machine.
+    import torch
+
+    concurrency = max(1, int(os.environ.get("TERRAIN_WORKER_CONCURRENCY", "1")))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // concurrency))

@@ -1,0 +1,21 @@
+from webapp.jobs.kinds import JobKind, register
+from webapp.training.forms import TrainForm
+from webapp.training.services import training_run
+
+
+class TrainKind(JobKind):
+    def title_for(self, params: dict) -> str:
+        widths = "x".join(str(width) for width in params.get("hidden", []))
+        return f"Train MLP {widths} on {params.get('dataset')} (seed {params.get('seed')})"
+
+
+TRAIN = register(
+    TrainKind(
+        name="train",
+        label="Train a small model",
+        form_class=TrainForm,
+        run=training_run,
+        gpu_capable=True,
+        template="training/result_train.html",
+    )
+)

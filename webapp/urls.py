@@ -1,0 +1,32 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from webapp.accounts import views as account_views
+from webapp.api import views as api
+from webapp.catalog import views as catalog
+from webapp.jobs import views as jobs
+
+urlpatterns = [
+    path("", catalog.home, name="home"),
+    path("e/<slug:slug>/", catalog.experiment_detail, name="experiment_detail"),
+    path("c/<str:slug>/", catalog.checkpoint_detail, name="checkpoint_detail"),
+    path("c/<str:slug>/download", catalog.checkpoint_download, name="checkpoint_download"),
+    path("jobs/new/<slug:kind>/", jobs.job_new, name="job_new"),
+    path("r/<str:slug>/", jobs.result_detail, name="result_detail"),
+    path("r/<str:slug>/cancel", jobs.result_cancel, name="result_cancel"),
+    path("r/<str:slug>/visibility", jobs.result_visibility, name="result_visibility"),
+    path("r/<str:slug>/export.json", jobs.result_export_json, name="result_export_json"),
+    path("me/", jobs.dashboard, name="dashboard"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/signup/", account_views.signup, name="signup"),
+    path("api/jobs/", api.jobs, name="api_jobs"),
+    path("api/jobs/<str:slug>/", api.job_detail, name="api_job_detail"),
+    path("api/jobs/<str:slug>/events/", api.job_events, name="api_job_events"),
+    path("api/jobs/<str:slug>/cancel/", api.job_cancel, name="api_job_cancel"),
+    path("api/experiments/", api.experiments, name="api_experiments"),
+    path("api/kinds/", api.job_kinds, name="api_kinds"),
+    path("api/schema/", api.schema, name="api_schema"),
+    path("admin/", admin.site.urls),
+]
