@@ -90,6 +90,7 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
     # The web server and the Celery worker write concurrently: WAL plus IMMEDIATE
     # transactions turn "database is locked" races into short waits.
     DATABASES["default"]["OPTIONS"] = {

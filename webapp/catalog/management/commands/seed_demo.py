@@ -12,6 +12,10 @@ class Command(BaseCommand):
         parser.add_argument("--dev-accounts", action="store_true", help="make the demo user staff (local use only)")
 
     def handle(self, *args, dev_accounts=False, **options):
+        import torch
+
+        # The demo models are tiny: one thread each beats contended multi-threading.
+        torch.set_num_threads(1)
         started = time.monotonic()
         experiments = demo_publish(dev_accounts=dev_accounts, log=lambda line: self.stdout.write(f"  {line}"))
         self.stdout.write(self.style.SUCCESS(f"demo content ready: {len(experiments)} experiments in {time.monotonic() - started:.1f}s"))
