@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             _run(["manage.py", "smoke_check", "--base-url", base_url], env)
             print("[terrain] smoke check passed", flush=True)
             return 0
+        # Ctrl-C and SIGTERM both stop the whole tree (a background shell ignores SIGINT otherwise).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         while all(child.poll() is None for child in children):
             time.sleep(1)

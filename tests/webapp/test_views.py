@@ -136,6 +136,7 @@ def test_check_deploy_has_no_warnings():
         "DJANGO_SECRET_KEY": "x" * 20 + "a-long-random-production-secret-key-0123456789",
         "DJANGO_ALLOWED_HOSTS": "terrain.example.org",
     }
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set for the Playwright tests only
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
