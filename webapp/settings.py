@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "webapp.catalog",
     "webapp.jobs",
     "webapp.training",
+    "webapp.landscapes",
+    "webapp.sharing",
     "webapp.accounts",
     "webapp.api",
 ]

@@ -6,6 +6,7 @@ from webapp.accounts import views as account_views
 from webapp.api import views as api
 from webapp.catalog import views as catalog
 from webapp.jobs import views as jobs
+from webapp.sharing import views as sharing
 
 urlpatterns = [
     path("", catalog.home, name="home"),
@@ -17,6 +18,10 @@ urlpatterns = [
     path("r/<str:slug>/cancel", jobs.result_cancel, name="result_cancel"),
     path("r/<str:slug>/visibility", jobs.result_visibility, name="result_visibility"),
     path("r/<str:slug>/export.json", jobs.result_export_json, name="result_export_json"),
+    path("r/<str:slug>/embed", sharing.result_embed, name="result_embed"),
+    path("r/<str:slug>/export.csv", sharing.result_export_csv, name="result_export_csv"),
+    path("r/<str:slug>/export.html", sharing.result_export_html, name="result_export_html"),
+    path("compare/", sharing.compare, name="compare"),
     path("me/", jobs.dashboard, name="dashboard"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -51,3 +51,17 @@
     window.terrainConnection = TerrainLive.connect(slug, { onState: setState, onEvents: apply }, { after: lastSeq });
   }
 })();
+
+/* PNG / SVG downloads of the page's main figure, drawn by Plotly in the browser. */
+(function () {
+  "use strict";
+  document.querySelectorAll("[data-image-format]").forEach(function (link) {
+    link.addEventListener("click", function (event) {
+      event.preventDefault();
+      var figure = document.querySelector("#result .js-plotly-plot");
+      if (!figure) return;
+      var slug = document.getElementById("result").dataset.slug;
+      Plotly.downloadImage(figure, { format: link.dataset.imageFormat, filename: "terrain-" + slug, width: 1200, height: 800 });
+    });
+  });
+})();

@@ -20,6 +20,9 @@ os.environ.pop("DJANGO_SECRET_KEY", None)
 _session = os.path.basename(_var_dir)
 os.environ["TERRAIN_CHANNEL_PREFIX"] = f"terrain-test-{_session}"
 
+# Two cores, a worker subprocess beside us: one torch thread each avoids thrashing.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 _embedded = None
 if not os.environ.get("REDIS_URL"):
     from webapp.embedded_redis import EmbeddedRedis

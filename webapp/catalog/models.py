@@ -89,3 +89,24 @@ class Checkpoint(models.Model):
 
     def get_absolute_url(self):
         return reverse("checkpoint_detail", args=[self.slug])
+
+
+def dataset_upload_path(instance, filename):
+    return f"datasets/{instance.slug}/{filename}"
+
+
+class DatasetUpload(models.Model):
+    """A user's own evaluation data (X, y), validated by analysis.data before it is kept."""
+
+    slug = models.CharField(max_length=32, unique=True, default=new_slug, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="datasets")
+    name = models.CharField(max_length=200)
+    file = models.FileField(upload_to=dataset_upload_path, max_length=300)
+    info = models.JSONField(default=dict, help_text="Shapes, dtypes, task and sample counts.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.name

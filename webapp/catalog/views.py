@@ -39,7 +39,8 @@ def checkpoint_detail(request, slug):
     checkpoint = selectors.checkpoint_get_visible(slug=slug, user=request.user)
     if checkpoint is None:
         raise Http404("No such checkpoint")
-    return render(request, "catalog/checkpoint_detail.html", {"checkpoint": checkpoint})
+    siblings = checkpoint.experiment.checkpoints.exclude(pk=checkpoint.pk).filter(spec=checkpoint.spec)[:6]
+    return render(request, "catalog/checkpoint_detail.html", {"checkpoint": checkpoint, "siblings": siblings})
 
 
 def checkpoint_download(request, slug):

@@ -29,6 +29,8 @@ class JobKind:
     run: Callable[["JobContext"], dict]
     gpu_capable: bool = False
     template: str = "jobs/result_generic.html"
+    # result dict -> CSV text of its numbers, for the export link (None: no CSV).
+    to_csv: Callable[[dict], str] | None = None
 
     def title_for(self, params: dict) -> str:
         return self.label

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import threading
+from sys import exc_info
 
 from channels.layers import get_channel_layer
 
@@ -41,6 +42,6 @@ def publish(group: str, message: dict, timeout: float = 5.0) -> bool:
         future.result(timeout=timeout)
         return True
     except Exception:  # the database still has the event; clients re-sync from it
-        logger.warning("could not publish to %s", group, exc_info=True)
+        logger.warning("could not publish to %s (%s); clients will re-sync from the database", group, exc_info()[1])
         future.cancel()
         return False

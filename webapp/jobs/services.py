@@ -19,8 +19,9 @@ from webapp.jobs.queues import queue_for
 class JobParamsInvalid(ValueError):
     """The parameters failed validation; `errors` maps field name -> list of messages."""
 
-    def __init__(self, errors: dict[str, list[str]]):
+    def __init__(self, errors: dict[str, list[str]], form=None):
         self.errors = errors
+        self.form = form  # the bound form, to show the errors next to their fields
         fields = ", ".join(sorted(errors))
         super().__init__(f"invalid job parameters: {fields}")
 
@@ -43,9 +44,11 @@ def job_params_validate(*, kind: str, data, user=None, files=None) -> ValidatedJ
         job_kind = kinds.get(kind)
     except kinds.UnknownJobKind as exc:
         raise JobParamsInvalid({"kind": [str(exc)]}) from None
-    form = job_kind.form_class(data=_with_defaults(job_kind.form_class, data), files=files, user=user)
+    if not hasattr(data, "getlist"):  # JSON or code, not an HTML form (whose unchecked boxes are simply absent)
+        data = _with_defaults(job_kind.form_class, data)
+    form = job_kind.form_class(data=data, files=files, user=user)
     if not form.is_valid():
-        raise JobParamsInvalid({field: [str(message) for message in messages] for field, messages in form.errors.items()})
+        raise JobParamsInvalid({field: [str(message) for message in messages] for field, messages in form.errors.items()}, form=form)
     return ValidatedJob(kind=kind, params=form.to_params(), **form.job_options())
 
 

@@ -22,10 +22,8 @@ def job_new(request, kind):
     if request.method == "POST":
         try:
             validated = services.job_params_validate(kind=kind, data=request.POST, files=request.FILES, user=request.user)
-        except services.JobParamsInvalid:
-            form = job_kind.form_class(data=request.POST, files=request.FILES, user=request.user)
-            form.is_valid()
-            return render(request, "jobs/new.html", {"kind": job_kind, "form": form}, status=400)
+        except services.JobParamsInvalid as invalid:
+            return render(request, "jobs/new.html", {"kind": job_kind, "form": invalid.form}, status=400)
         job = services.job_submit(validated=validated, owner=request.user)
         return redirect(job)
     initial = {key: value for key, value in request.GET.items()}
@@ -51,6 +49,7 @@ def result_detail(request, slug):
             "kind": job_kind,
             "kind_template": job_kind.template,
             "can_manage": services.job_can_manage(job=job, user=request.user),
+            "has_csv": job_kind.to_csv is not None and bool(job.result),
             "params_json": json.dumps(job.params, indent=2),
             "snapshot": {"job": selectors.job_state(job), "events": selectors.job_events_after(job=job)},
         },

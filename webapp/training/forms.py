@@ -18,8 +18,8 @@ class JobOptionsMixin(forms.Form):
     )
 
     def __init__(self, *args, user=None, **kwargs):
+        self.user = user  # before super(): other mixins' __init__ may read it
         super().__init__(*args, **kwargs)
-        self.user = user
 
     def clean_visibility(self):
         return self.cleaned_data.get("visibility") or Visibility.PRIVATE

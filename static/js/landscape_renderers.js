@@ -1,0 +1,217 @@
+/* Live figures for the landscape, Hessian and connectivity job kinds.
+ * Each renderer keeps the numbers it has received and redraws once per batch
+ * (TerrainLive hands over batches at most every 250 ms). */
+(function () {
+  "use strict";
+  var renderers = (window.TerrainRenderers = window.TerrainRenderers || {});
+  var CONFIG = { responsive: true, displaylogo: false };
+  window.terrainRedraws = window.terrainRedraws || 0;
+
+  function draw(el, data, layout) {
+    window.terrainRedraws += 1;
+    el.dataset.redraws = String((parseInt(el.dataset.redraws || "0", 10) || 0) + 1);
+    return Plotly.react(el, data, layout, CONFIG);
+  }
+
+  // Same refinement strides as analysis.landscape.grid_levels(n, 5).
+  function gridLevels(n) {
+    var s = 1, levels = [];
+    while (Math.floor((n - 1) / (2 * s)) >= 4) s *= 2;
+    while (s >= 1) { levels.push(s); s = Math.floor(s / 2); }
+    return levels;
+  }
+  function lattice(n, stride) {
+    var out = [];
+    for (var i = 0; i < n; i += stride) out.push(i);
+    if (out[out.length - 1] !== n - 1) out.push(n - 1);
+    return out;
+  }
+  function nearestIn(sorted, i) {
+    var best = sorted[0];
+    for (var k = 0; k < sorted.length; k++) if (Math.abs(sorted[k] - i) < Math.abs(best - i)) best = sorted[k];
+    return best;
+  }
+
+  renderers.landscape = function (root, options) {
+    options = options || {};
+    var chart = root.querySelector(".landscape-chart");
+    var controls = root.querySelector(".landscape-controls");
+    var state = { a: null, b: null, loss: null, acc: null, known: null, t: [], lineLoss: [], lineAcc: [], mode: null,
+                  trajectory: null, trajectoryLoss: null, done: 0, total: 0, centreLoss: null };
+    var view = { kind: options.view || "surface", log: false, metric: "loss" };
+
+    function ensureGrid(nx, ny) {
+      if (state.loss) return;
+      state.loss = []; state.acc = []; state.known = [];
+      for (var i = 0; i < nx; i++) {
+        state.loss.push(new Array(ny).fill(null)); state.acc.push(new Array(ny).fill(null)); state.known.push(new Array(ny).fill(false));
+      }
+    }
+
+    function ingest(event) {
+      var p = event.payload;
+      if (event.kind === "start") {
+        state.mode = "plane"; state.a = p.a; state.b = p.b; state.total = p.total;
+        if (p.trajectory) state.trajectory = p.trajectory;
+        ensureGrid(p.a.length, p.b.length);
+      } else if (event.kind === "points") {
+        state.done = p.done; state.total = p.total;
+        p.points.forEach(function (pt) {
+          if (pt.i !== undefined) {
+            if (!state.loss) return;
+            state.loss[pt.i][pt.j] = pt.loss; state.acc[pt.i][pt.j] = pt.accuracy; state.known[pt.i][pt.j] = true;
+          } else {
+            state.mode = "line";
+            state.t[pt.k] = pt.t; state.lineLoss[pt.k] = pt.loss; state.lineAcc[pt.k] = pt.accuracy;
+          }
+        });
+      } else if (event.kind === "trajectory") {
+        state.trajectory = p.trajectory; state.trajectoryLoss = p.trajectory_loss;
+      } else if (event.kind === "status" && p.result) {
+        state.centreLoss = p.result.centre_loss;
+        if (p.result.trajectory_loss) state.trajectoryLoss = p.result.trajectory_loss;
+      }
+    }
+
+    // The grid as shown: computed points as they are; the rest borrowed from the
+    // nearest point of the finest fully computed level, so the surface sharpens.
+    function displayGrid(source) {
+      var nx = state.a.length, ny = state.b.length, levelsY = gridLevels(ny);
+      var rows = null, cols = null;
+      gridLevels(nx).forEach(function (s, idx) {
+        var sy = levelsY[Math.min(idx, levelsY.length - 1)];
+        var li = lattice(nx, s), lj = lattice(ny, sy), complete = true;
+        for (var x = 0; x < li.length && complete; x++) for (var y = 0; y < lj.length; y++) if (!state.known[li[x]][lj[y]]) { complete = false; break; }
+        if (complete) { rows = li; cols = lj; }
+      });
+      var z = [];
+      for (var j = 0; j < ny; j++) {
+        var row = [];
+        for (var i = 0; i < nx; i++) {
+          var v = state.known[i][j] ? source[i][j] : (rows ? source[nearestIn(rows, i)][nearestIn(cols, j)] : null);
+          if (v !== null && view.log && view.metric === "loss") v = Math.log10(Math.max(v, 1e-12));
+          row.push(v);
+        }
+        z.push(row); // plotly: z[row = b index][column = a index]
+      }
+      return z;
+    }
+
+    function centreValue(source) {
+      var i = state.a.reduce(function (best, v, k) { return Math.abs(v) < Math.abs(state.a[best]) ? k : best; }, 0);
+      var j = state.b.reduce(function (best, v, k) { return Math.abs(v) < Math.abs(state.b[best]) ? k : best; }, 0);
+      var v = state.known[i][j] ? source[i][j] : null;
+      return v !== null && view.log && view.metric === "loss" ? Math.log10(Math.max(v, 1e-12)) : v;
+    }
+
+    function render() {
+      if (state.mode === "line") return renderLine();
+      if (!state.a) return;
+      var source = view.metric === "loss" ? state.loss : state.acc;
+      var z = displayGrid(source);
+      var label = view.metric === "loss" ? (view.log ? "log10 loss" : "loss") : "accuracy";
+      var scale = { colorscale: "Viridis", colorbar: { title: { text: label } } };
+      if (options.zrange && view.metric === "loss" && !view.log) { scale.zmin = options.zrange[0]; scale.zmax = options.zrange[1]; scale.cmin = options.zrange[0]; scale.cmax = options.zrange[1]; }
+      var data = [], layout = { margin: { t: 10, r: 10, b: 40, l: 50 }, uirevision: "keep" };
+      var cz = centreValue(source);
+      if (view.kind === "surface") {
+        data.push(Object.assign({ type: "surface", x: state.a, y: state.b, z: z, name: label, hovertemplate: "a=%{x:.3f}<br>b=%{y:.3f}<br>" + label + "=%{z:.4g}<extra></extra>" }, scale));
+        if (cz !== null) data.push({ type: "scatter3d", mode: "markers", x: [0], y: [0], z: [cz], name: "centre", marker: { size: 5, color: "#dc2626" } });
+        if (state.trajectory && state.trajectoryLoss && view.metric === "loss") {
+          data.push({ type: "scatter3d", mode: "lines+markers", name: "trajectory", x: state.trajectory.map(function (p) { return p[0]; }),
+                      y: state.trajectory.map(function (p) { return p[1]; }),
+                      z: state.trajectoryLoss.map(function (v) { return view.log ? Math.log10(Math.max(v, 1e-12)) : v; }),
+                      line: { color: "#f97316", width: 5 }, marker: { size: 3, color: "#f97316" } });
+        }
+        layout.scene = { xaxis: { title: { text: "a" } }, yaxis: { title: { text: "b" } }, zaxis: { title: { text: label } } };
+      } else {
+        data.push(Object.assign({ type: view.kind === "contour" ? "contour" : "heatmap", x: state.a, y: state.b, z: z, name: label,
+                                  hovertemplate: "a=%{x:.3f}<br>b=%{y:.3f}<br>" + label + "=%{z:.4g}<extra></extra>" }, scale));
+        data.push({ type: "scatter", mode: "markers", x: [0], y: [0], name: "centre", marker: { size: 10, color: "#dc2626", symbol: "x" } });
+        if (state.trajectory) {
+          data.push({ type: "scatter", mode: "lines+markers", name: "trajectory", x: state.trajectory.map(function (p) { return p[0]; }),
+                      y: state.trajectory.map(function (p) { return p[1]; }), line: { color: "#f97316", width: 2 }, marker: { size: 5 } });
+        }
+        layout.xaxis = { title: { text: "a" } }; layout.yaxis = { title: { text: "b" }, scaleanchor: "x" };
+      }
+      draw(chart, data, layout);
+      chart.dataset.points = String(state.known.reduce(function (n, row) { return n + row.filter(Boolean).length; }, 0));
+    }
+
+    function renderLine() {
+      var t = state.t.filter(function (v) { return v !== undefined; });
+      var loss = state.lineLoss.filter(function (v, k) { return state.t[k] !== undefined; });
+      var acc = state.lineAcc.filter(function (v, k) { return state.t[k] !== undefined; });
+      var data = [{ x: t, y: loss, name: "loss", mode: "lines+markers" }];
+      if (acc.some(function (v) { return v !== null && v !== undefined; })) data.push({ x: t, y: acc, name: "accuracy", yaxis: "y2", mode: "lines", line: { dash: "dot" } });
+      draw(chart, data, { margin: { t: 10, r: 60, b: 40, l: 60 }, xaxis: { title: { text: "t" } }, yaxis: { title: { text: "loss" }, type: view.log ? "log" : "linear" },
+                          yaxis2: { title: { text: "accuracy" }, overlaying: "y", side: "right", range: [0, 1.02] }, uirevision: "keep" });
+      chart.dataset.points = String(t.length);
+    }
+
+    if (controls) {
+      controls.addEventListener("change", function (e) {
+        var target = e.target;
+        if (target.name === "view") view.kind = target.value;
+        if (target.name === "log") view.log = target.checked;
+        if (target.name === "metric") view.metric = target.value;
+        render();
+      });
+    }
+
+    return {
+      update: function (events) { events.forEach(ingest); if (events.length) render(); },
+      state: state
+    };
+  };
+
+  renderers.hessian = function (root) {
+    var eigChart = root.querySelector(".eig-chart"), densityChart = root.querySelector(".density-chart");
+    var traceEl = root.querySelector(".trace-value");
+    return {
+      update: function (events) {
+        events.forEach(function (event) {
+          var p = event.payload;
+          if (event.kind === "eigenvalues") {
+            draw(eigChart, [{ type: "bar", x: p.values.map(function (_, k) { return "λ" + (k + 1); }), y: p.values,
+                              error_y: { type: "data", array: p.residuals, visible: true }, marker: { color: "#2563eb" } }],
+                 { margin: { t: 10, r: 10, b: 40, l: 60 }, yaxis: { title: { text: "eigenvalue" } } });
+            eigChart.dataset.ready = "1";
+          } else if (event.kind === "trace") {
+            traceEl.textContent = p.estimate.toPrecision(6) + " ± " + p.stderr.toPrecision(3) + " (" + p.method + ", " + p.num_matvecs + " products)";
+            traceEl.dataset.ready = "1";
+          } else if (event.kind === "density") {
+            draw(densityChart, [{ x: p.grid, y: p.density.map(function (v) { return Math.max(v, 1e-12); }), mode: "lines", fill: "tozeroy", line: { color: "#7c3aed" } }],
+                 { margin: { t: 10, r: 10, b: 40, l: 60 }, xaxis: { title: { text: "eigenvalue" } }, yaxis: { title: { text: "density" }, type: "log" } });
+            densityChart.dataset.ready = "1";
+          }
+        });
+      }
+    };
+  };
+
+  renderers.connectivity = function (root) {
+    var chart = root.querySelector(".connectivity-chart"), barriers = root.querySelector(".barriers");
+    var curves = {};
+    return {
+      update: function (events) {
+        var changed = false;
+        events.forEach(function (event) {
+          if (event.kind === "curve") { curves[event.payload.label] = event.payload; changed = true; }
+        });
+        if (!changed) return;
+        var colours = { naive: "#dc2626", aligned: "#16a34a" };
+        draw(chart, Object.keys(curves).map(function (label) {
+          return { x: curves[label].t, y: curves[label].loss, name: label === "naive" ? "without alignment" : "with weight matching", mode: "lines+markers", line: { color: colours[label] } };
+        }), { margin: { t: 10, r: 10, b: 40, l: 60 }, xaxis: { title: { text: "t (0 = first, 1 = second checkpoint)" } }, yaxis: { title: { text: "loss" } } });
+        barriers.innerHTML = "";
+        Object.keys(curves).forEach(function (label) {
+          var li = document.createElement("li");
+          li.dataset.label = label;
+          li.textContent = (label === "naive" ? "Barrier without alignment: " : "Barrier with weight matching: ") + (curves[label].barrier_height === null ? "n/a" : curves[label].barrier_height.toPrecision(4));
+          barriers.appendChild(li);
+        });
+      }
+    };
+  };
+})();

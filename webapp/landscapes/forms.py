@@ -1,0 +1,229 @@
+"""Parameters of the landscape, Hessian and connectivity jobs, with their limits."""
+
+from __future__ import annotations
+
+from django import forms
+
+from webapp.catalog.selectors import checkpoint_get_visible
+from webapp.catalog.uploads import UploadRejected, checkpoint_upload, dataset_upload, parse_spec_json
+from webapp.landscapes import evaluation_data
+from webapp.training.forms import JobOptionsMixin
+
+MAX_PLANE_RESOLUTION = 101
+MAX_LINE_STEPS = 1001
+MAX_EVAL_SIZE = 20_000
+# Multiply-adds of one job, about (points x samples x parameters): keeps a job to minutes on a CPU.
+MAX_WORK = 2e13
+MAX_HESSIAN_PARAMETERS = 5_000_000
+
+
+class EvaluationDataMixin(forms.Form):
+    dataset = forms.ChoiceField(choices=evaluation_data.BUILTIN_DATASETS, initial="digits")
+    dataset_file = forms.FileField(required=False, help_text="Or upload (X, y) as .npz or .safetensors.")
+    split = forms.ChoiceField(choices=evaluation_data.SPLITS, initial="train")
+    eval_size = forms.IntegerField(
+        label="Evaluation-set size", initial=2000, min_value=1, max_value=MAX_EVAL_SIZE,
+        help_text=f"Samples evaluated per point (at most {MAX_EVAL_SIZE:,}).",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["dataset"].choices = evaluation_data.dataset_choices(self.user)
+
+
+class CheckpointFieldsMixin(forms.Form):
+    checkpoint = forms.CharField(required=False, max_length=32, help_text="Slug of a catalog checkpoint.")
+    checkpoint_file = forms.FileField(required=False, help_text="Or upload one: .safetensors with its spec, or a weights-only .pt.")
+    spec_json = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Architecture spec (JSON)",
+        help_text='Needed for a .pt upload, e.g. {"kind": "mlp", "in": 64, "hidden": [64, 64], "out": 10}.',
+    )
+
+    def _visible_checkpoint(self, slug: str, field: str):
+        checkpoint = checkpoint_get_visible(slug=slug, user=self.user)
+        if checkpoint is None:
+            self.add_error(field, f"no checkpoint {slug!r} that you can see")
+        return checkpoint
+
+
+def _user_ok(user) -> bool:
+    return user is not None and user.is_authenticated
+
+
+class AnalysisJobForm(JobOptionsMixin, CheckpointFieldsMixin, EvaluationDataMixin):
+    """Shared clean-up: resolve (or upload) the checkpoint and data, check they fit together.
+
+    Uploads are processed last, and only when every other field is valid, so a
+    form error never leaves an orphan upload behind.
+    """
+
+    checkpoint_fields: tuple[str, ...] = ("checkpoint",)
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        self.checkpoints = {}
+        for field in self.checkpoint_fields:
+            slug = (cleaned.get(field) or "").strip()
+            if slug:
+                self.checkpoints[field] = self._visible_checkpoint(slug, field)
+        if self.errors:
+            return cleaned
+        upload = cleaned.get("checkpoint_file")
+        if upload is not None:
+            if not _user_ok(self.user):
+                self.add_error("checkpoint_file", "log in to upload")
+                return cleaned
+            try:
+                spec = parse_spec_json(cleaned.get("spec_json", ""))
+                self.checkpoints["checkpoint"] = checkpoint_upload(owner=self.user, uploaded=upload, spec=spec)
+            except UploadRejected as exc:
+                self.add_error("checkpoint_file", f"upload rejected: {exc}")
+                return cleaned
+        if "checkpoint" not in self.checkpoints:
+            self.add_error("checkpoint", "choose a catalog checkpoint or upload one")
+        if self.errors:
+            return cleaned
+        data_upload = cleaned.get("dataset_file")
+        if data_upload is not None:
+            try:
+                uploaded = dataset_upload(owner=self.user, uploaded=data_upload)
+            except UploadRejected as exc:
+                self.add_error("dataset_file", f"upload rejected: {exc}")
+                return cleaned
+            cleaned["dataset"] = evaluation_data.UPLOAD_PREFIX + uploaded.slug
+        self._check_data_fits(cleaned)
+        return cleaned
+
+    def _check_data_fits(self, cleaned):
+        from analysis import data, zoo
+
+        try:
+            description = evaluation_data.describe(cleaned["dataset"], getattr(self.user, "pk", None))
+        except data.DataError as exc:
+            self.add_error("dataset", str(exc))
+            return
+        self.data_description = description
+        for field, checkpoint in self.checkpoints.items():
+            try:
+                zoo.check_compatible(checkpoint.spec, description)
+            except zoo.SpecError as exc:
+                self.add_error("dataset", f"does not fit checkpoint {checkpoint.name!r}: {exc}")
+
+    def eval_points(self, cleaned) -> int:
+        available = self.data_description["num_train" if cleaned["split"] == "train" else "num_test" if cleaned["split"] == "test" else "num_samples"]
+        return min(cleaned["eval_size"], available)
+
+    def common_params(self) -> dict:
+        cleaned = self.cleaned_data
+        return {
+            "checkpoint": self.checkpoints["checkpoint"].slug,
+            "dataset": cleaned["dataset"],
+            "split": cleaned["split"],
+            "eval_size": cleaned["eval_size"],
+        }
+
+
+class LandscapeForm(AnalysisJobForm):
+    checkpoint_fields = ("checkpoint", "end_checkpoint")
+
+    mode = forms.ChoiceField(choices=[("plane", "2-D plane"), ("line", "1-D line")], initial="plane")
+    axes = forms.ChoiceField(
+        choices=[("random", "random, filter-normalised"), ("hessian", "top-2 Hessian eigenvectors"), ("pca", "PCA of the training trajectory")],
+        initial="random",
+    )
+    end_checkpoint = forms.CharField(required=False, max_length=32, help_text="Line mode: interpolate to this checkpoint (empty: a random direction).")
+    resolution = forms.IntegerField(initial=41, min_value=3, max_value=MAX_LINE_STEPS,
+                                    help_text=f"Points per axis (plane: at most {MAX_PLANE_RESOLUTION}; line: at most {MAX_LINE_STEPS}).")
+    span = forms.FloatField(initial=0.0, min_value=0.0, max_value=100.0,
+                            help_text="Half-width of each axis; 0 = automatic (1 for random and Hessian axes, 1.25x the trajectory's extent for PCA).")
+    include_bias = forms.BooleanField(required=False, help_text="Random axes: also move biases and normalisation parameters.")
+    batchnorm = forms.ChoiceField(choices=[("keep", "keep the centre's running statistics"), ("recompute", "re-estimate at every point")], initial="keep")
+    seed = forms.IntegerField(initial=0, min_value=0, max_value=2**31 - 1)
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        mode, resolution = cleaned["mode"], cleaned["resolution"]
+        if mode == "plane" and resolution > MAX_PLANE_RESOLUTION:
+            self.add_error("resolution", f"a plane has at most {MAX_PLANE_RESOLUTION}x{MAX_PLANE_RESOLUTION} points (asked {resolution}x{resolution})")
+            return cleaned
+        if mode == "plane" and cleaned["axes"] == "pca" and not self.checkpoints["checkpoint"].trajectory_file:
+            self.add_error("axes", "this checkpoint has no training trajectory; choose random or hessian axes")
+        end = self.checkpoints.get("end_checkpoint")
+        if end is not None and end.spec != self.checkpoints["checkpoint"].spec:
+            self.add_error("end_checkpoint", "must have the same architecture as the checkpoint")
+        if self.errors:
+            return cleaned
+        points = resolution * resolution if mode == "plane" else resolution
+        work = points * self.eval_points(cleaned) * self.checkpoints["checkpoint"].num_parameters
+        if work > MAX_WORK:
+            self.add_error("resolution", f"this job would do about {work:.1e} multiply-adds, over the limit of {MAX_WORK:.0e}: lower the resolution or the evaluation-set size")
+        return cleaned
+
+    def to_params(self) -> dict:
+        cleaned = self.cleaned_data
+        end = self.checkpoints.get("end_checkpoint")
+        return {
+            **self.common_params(),
+            "mode": cleaned["mode"],
+            "axes": cleaned["axes"],
+            "end_checkpoint": end.slug if end else "",
+            "resolution": cleaned["resolution"],
+            "span": cleaned["span"] or 0.0,
+            "include_bias": bool(cleaned["include_bias"]),
+            "batchnorm": cleaned["batchnorm"],
+            "seed": cleaned["seed"] or 0,
+        }
+
+
+class HessianForm(AnalysisJobForm):
+    top_k = forms.IntegerField(initial=5, min_value=1, max_value=20)
+    trace = forms.BooleanField(required=False, initial=True)
+    trace_matvecs = forms.IntegerField(initial=60, min_value=3, max_value=600, help_text="Hessian-vector products for Hutch++.")
+    density = forms.BooleanField(required=False, initial=True)
+    density_probes = forms.IntegerField(initial=4, min_value=1, max_value=16)
+    density_iters = forms.IntegerField(initial=60, min_value=10, max_value=200)
+    seed = forms.IntegerField(initial=0, min_value=0, max_value=2**31 - 1)
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors and self.checkpoints["checkpoint"].num_parameters > MAX_HESSIAN_PARAMETERS:
+            self.add_error("checkpoint", f"Hessian jobs take models of at most {MAX_HESSIAN_PARAMETERS:,} parameters")
+        return cleaned
+
+    def to_params(self) -> dict:
+        c = self.cleaned_data
+        return {
+            **self.common_params(),
+            "top_k": c["top_k"],
+            "trace": bool(c["trace"]),
+            "trace_matvecs": c["trace_matvecs"],
+            "density": bool(c["density"]),
+            "density_probes": c["density_probes"],
+            "density_iters": c["density_iters"],
+            "seed": c["seed"] or 0,
+        }
+
+
+class ConnectivityForm(AnalysisJobForm):
+    checkpoint_fields = ("checkpoint", "checkpoint_b")
+
+    checkpoint_b = forms.CharField(max_length=32, help_text="The other endpoint (same architecture).")
+    steps = forms.IntegerField(initial=25, min_value=3, max_value=201, help_text="Points along the segment, endpoints included.")
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        a, b = self.checkpoints["checkpoint"], self.checkpoints["checkpoint_b"]
+        if a.spec != b.spec:
+            self.add_error("checkpoint_b", "must have the same architecture as the first checkpoint")
+        elif a.spec.get("kind") not in ("mlp", "cnn"):
+            self.add_error("checkpoint", "weight matching supports mlp and cnn checkpoints")
+        return cleaned
+
+    def to_params(self) -> dict:
+        return {**self.common_params(), "checkpoint_b": self.checkpoints["checkpoint_b"].slug, "steps": self.cleaned_data["steps"]}

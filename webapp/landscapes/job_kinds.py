@@ -1,0 +1,32 @@
+from webapp.jobs.kinds import JobKind, register
+from webapp.landscapes import exports
+from webapp.landscapes.forms import ConnectivityForm, HessianForm, LandscapeForm
+from webapp.landscapes.services import connectivity_run, hessian_run, landscape_run
+
+
+class LandscapeKind(JobKind):
+    def title_for(self, params: dict) -> str:
+        if params.get("mode") == "line":
+            return f"Loss line ({'to another checkpoint' if params.get('end_checkpoint') else 'random direction'}), {params.get('resolution')} points"
+        n = params.get("resolution")
+        return f"Loss plane, {params.get('axes')} axes, {n}x{n}"
+
+
+LANDSCAPE = register(
+    LandscapeKind(
+        name="landscape", label="Loss landscape", form_class=LandscapeForm, run=landscape_run, gpu_capable=True,
+        template="landscapes/result_landscape.html", to_csv=exports.landscape_csv,
+    )
+)
+HESSIAN = register(
+    JobKind(
+        name="hessian", label="Hessian spectrum", form_class=HessianForm, run=hessian_run, gpu_capable=True,
+        template="landscapes/result_hessian.html", to_csv=exports.hessian_csv,
+    )
+)
+CONNECTIVITY = register(
+    JobKind(
+        name="connectivity", label="Mode connectivity", form_class=ConnectivityForm, run=connectivity_run, gpu_capable=True,
+        template="landscapes/result_connectivity.html", to_csv=exports.connectivity_csv,
+    )
+)

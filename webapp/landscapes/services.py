@@ -1,0 +1,133 @@
+"""Running landscape, Hessian and connectivity jobs: analysis does the maths, this file
+loads inputs, streams progress and shapes results."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from webapp.catalog.models import Checkpoint
+from webapp.jobs.context import JobContext
+from webapp.landscapes.evaluation_data import evaluation_data
+
+
+def _load_checkpoint(slug: str):
+    from analysis import checkpoints
+
+    record = Checkpoint.objects.get(slug=slug)
+    return record, checkpoints.load(record.file.path)
+
+
+def _data(ctx: JobContext):
+    p = ctx.params
+    return evaluation_data(dataset=p["dataset"], split=p["split"], size=p["eval_size"], owner_id=ctx.job.owner_id)
+
+
+def _resume_plane(previous_points: list[dict], resolution: int):
+    """Rebuild what earlier attempts computed, so a retried job skips those points."""
+    if not previous_points:
+        return None
+    loss = np.full((resolution, resolution), np.nan)
+    accuracy = np.full((resolution, resolution), np.nan)
+    computed = np.zeros((resolution, resolution), dtype=bool)
+    for payload in previous_points:
+        for point in payload["points"]:
+            i, j = point["i"], point["j"]
+            loss[i, j] = np.nan if point["loss"] is None else point["loss"]
+            accuracy[i, j] = np.nan if point.get("accuracy") is None else point["accuracy"]
+            computed[i, j] = True
+    return {"loss": loss.tolist(), "accuracy": accuracy.tolist(), "computed": computed}
+
+
+def landscape_run(ctx: JobContext) -> dict:
+    from analysis import checkpoints, landscape
+
+    p = ctx.params
+    record, loaded = _load_checkpoint(p["checkpoint"])
+    X, y = _data(ctx)
+    span = p["span"] or None
+
+    def on_progress(event: dict) -> None:
+        if event.get("type") == "start":
+            ctx.emit("start", {k: v for k, v in event.items() if k != "type"})
+        elif event.get("type") == "points":
+            payload = {k: event[k] for k in ("points", "done", "total", "level", "levels") if k in event}
+            ctx.emit("points", payload, progress=event["done"] / max(1, event["total"]))
+
+    if p["mode"] == "line":
+        end = _load_checkpoint(p["end_checkpoint"])[1].model if p.get("end_checkpoint") else None
+        result = landscape.line(
+            loaded.model, (X, y), end=end, steps=p["resolution"], span=span, seed=p["seed"],
+            include_bias=p["include_bias"], on_progress=on_progress, device=ctx.device,
+        ).to_dict()
+    else:
+        trajectory = None
+        if p["axes"] == "pca":
+            trajectory = checkpoints.load_trajectory(record.trajectory_file.path)
+        surface = landscape.plane(
+            loaded.model, (X, y), axes=p["axes"], resolution=p["resolution"], span=span, seed=p["seed"],
+            include_bias=p["include_bias"], batchnorm=p["batchnorm"], trajectory=trajectory,
+            resume=_resume_plane(ctx.previous_payloads("points"), p["resolution"]), on_progress=on_progress, device=ctx.device,
+        )
+        result = surface.to_dict()
+        if surface.trajectory is not None:
+            ctx.emit("trajectory", {"trajectory": result["trajectory"], "trajectory_steps": result["trajectory_steps"],
+                                    "trajectory_loss": result["trajectory_loss"]})
+    result.update(mode=p["mode"], checkpoint=record.slug, checkpoint_name=record.name, eval_size=int(len(X)), device=ctx.device)
+    return result
+
+
+def hessian_run(ctx: JobContext) -> dict:
+    from analysis import curvature
+
+    p = ctx.params
+    record, loaded = _load_checkpoint(p["checkpoint"])
+    X, y = _data(ctx)
+    op = curvature.HessianOperator(loaded.model, None, (X, y), device=ctx.device)
+    result: dict = {"checkpoint": record.slug, "checkpoint_name": record.name, "num_parameters": op.size,
+                    "loss": op.loss(), "eval_size": int(len(X)), "device": ctx.device}
+    ctx.emit("started", {"num_parameters": op.size, "loss": result["loss"]}, progress=0.02)
+
+    eig = curvature.lanczos(op, p["top_k"], tol=1e-4, seed=p["seed"])
+    result["eigenvalues"] = {
+        "values": [float(v) for v in eig.eigenvalues], "residuals": [float(r) for r in eig.residuals],
+        "converged": bool(eig.converged), "num_matvecs": eig.num_matvecs,
+    }
+    stages = 1 + p["trace"] + p["density"]
+    ctx.emit("eigenvalues", result["eigenvalues"], progress=1 / stages)
+    if p["trace"]:
+        estimate = curvature.hutchpp(op, p["trace_matvecs"], seed=p["seed"])
+        result["trace"] = {"estimate": estimate.estimate, "stderr": estimate.stderr, "num_matvecs": estimate.num_matvecs, "method": estimate.method}
+        ctx.emit("trace", result["trace"], progress=2 / stages)
+    if p["density"]:
+        density = curvature.spectral_density(op, num_probes=p["density_probes"], num_iters=p["density_iters"], seed=p["seed"])
+        result["density"] = {"grid": density.grid.tolist(), "density": density.density.tolist(), "sigma": density.sigma,
+                             "num_matvecs": density.num_matvecs}
+        ctx.emit("density", result["density"], progress=1.0)
+    result["num_matvecs"] = op.num_matvecs
+    return result
+
+
+def connectivity_run(ctx: JobContext) -> dict:
+    from analysis import connectivity
+
+    p = ctx.params
+    record_a, a = _load_checkpoint(p["checkpoint"])
+    record_b, b = _load_checkpoint(p["checkpoint_b"])
+    X, y = _data(ctx)
+    result: dict = {"checkpoint": record_a.slug, "checkpoint_b": record_b.slug, "names": [record_a.name, record_b.name],
+                    "eval_size": int(len(X)), "device": ctx.device, "curves": {}}
+
+    def curve(label: str, model_b, progress: float) -> None:
+        interpolation = connectivity.interpolate(a.model, model_b, (X, y), steps=p["steps"])
+        data = interpolation.to_dict()
+        result["curves"][label] = data
+        ctx.emit("curve", {"label": label, **data}, progress=progress)
+
+    curve("naive", b.model, 0.45)
+    alignment = connectivity.weight_matching(a.model, b.model)
+    result["alignment"] = {"iterations": alignment.iterations, "seconds": alignment.seconds,
+                           "changed_units": {k: int((np.asarray(v) != np.arange(len(v))).sum()) for k, v in alignment.permutations.items()}}
+    ctx.emit("alignment", result["alignment"], progress=0.55)
+    curve("aligned", alignment.model, 1.0)
+    result["barriers"] = {label: data["barrier_height"] for label, data in result["curves"].items()}
+    return result
