@@ -7,10 +7,17 @@
   var CONFIG = { responsive: true, displaylogo: false };
   window.terrainRedraws = window.terrainRedraws || 0;
 
+  // Counts redraws and the main-thread time they take, so tests can hold the page to "responsive".
   function draw(el, data, layout) {
+    var started = performance.now();
     window.terrainRedraws += 1;
     el.dataset.redraws = String((parseInt(el.dataset.redraws || "0", 10) || 0) + 1);
-    return Plotly.react(el, data, layout, CONFIG);
+    var result = Plotly.react(el, data, layout, CONFIG);
+    var spent = performance.now() - started;
+    el.dataset.renderMs = String((parseFloat(el.dataset.renderMs || "0") || 0) + spent);
+    // The first draw creates the figure (and a WebGL context for 3-D): updates are what streaming costs.
+    if (el.dataset.redraws !== "1") el.dataset.maxUpdateMs = String(Math.max(parseFloat(el.dataset.maxUpdateMs || "0") || 0, spent));
+    return result;
   }
 
   // Same refinement strides as analysis.landscape.grid_levels(n, 5).
@@ -150,6 +157,8 @@
     }
 
     if (controls) {
+      var chosen = controls.querySelector('input[name=view][value="' + view.kind + '"]');
+      if (chosen) chosen.checked = true;
       controls.addEventListener("change", function (e) {
         var target = e.target;
         if (target.name === "view") view.kind = target.value;

@@ -21,12 +21,17 @@
     var finished = false;
     var resyncing = false;
 
+    // Back-pressure: a slow redraw (a big 3-D surface on a weak GPU) stretches the next
+    // interval, so drawing never takes more than about a third of the main thread.
+    var delay = batchMs;
     function flush() {
       flushTimer = null;
       if (!pending.length) return;
       var batch = pending;
       pending = [];
+      var started = performance.now();
       if (handlers.onEvents) handlers.onEvents(batch);
+      delay = Math.max(batchMs, 2 * (performance.now() - started));
     }
 
     function queue(event) {
@@ -41,7 +46,7 @@
       if (event.kind === "status" && event.payload && ["succeeded", "failed", "cancelled"].indexOf(event.payload.status) >= 0) {
         finished = true;
       }
-      if (!flushTimer) flushTimer = setTimeout(flush, batchMs);
+      if (!flushTimer) flushTimer = setTimeout(flush, delay);
     }
 
     function send(message) {

@@ -15,6 +15,9 @@
         var cancel = document.getElementById("cancel-form");
         if (cancel) cancel.hidden = true;
       }
+      if (state.status === "succeeded") {
+        document.querySelectorAll("[data-when-succeeded]").forEach(function (el) { el.hidden = false; });
+      }
     }
     if (typeof state.progress === "number") {
       var pct = Math.round(state.progress * 100);
@@ -32,7 +35,8 @@
   }
 
   var renderer = (window.TerrainRenderers || {})[snapshot.job.kind] || window.TerrainRenderers.generic;
-  var view = renderer(root);
+  var requested = new URLSearchParams(window.location.search).get("view");
+  var view = renderer(root, requested ? { view: requested } : {});
 
   function apply(events) {
     events.forEach(function (event) {

@@ -23,9 +23,23 @@ def announce_gpu_worker(sender=None, **kwargs):
 
 
 @worker_process_init.connect
-def share_cores_between_worker_processes(**kwargs):
+def prepare_worker_process(**kwargs):
     # N prefork children each using every core would thrash a small machine.
     import torch
 
     concurrency = max(1, int(os.environ.get("TERRAIN_WORKER_CONCURRENCY", "1")))
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // concurrency))
+    warm_up()
+
+
+def warm_up() -> None:
+    """Pay imports and first-call costs at worker start, not inside the first job's clock
+    (a landscape's coarse surface should appear within its first 10%)."""
+    import analysis.checkpoints  # noqa: F401
+    import analysis.connectivity  # noqa: F401
+    import analysis.curvature  # noqa: F401
+    from analysis import data, landscape, zoo
+
+    X, y = data.load("digits", "all")  # also imports scikit-learn, the slow part
+    tiny = zoo.build({"kind": "mlp", "in": 64, "hidden": [4], "out": 10})
+    landscape.plane(tiny, (X[:8], y[:8]), resolution=3)

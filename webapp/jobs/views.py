@@ -49,7 +49,7 @@ def result_detail(request, slug):
             "kind": job_kind,
             "kind_template": job_kind.template,
             "can_manage": services.job_can_manage(job=job, user=request.user),
-            "has_csv": job_kind.to_csv is not None and bool(job.result),
+            "has_csv": job_kind.to_csv is not None,
             "params_json": json.dumps(job.params, indent=2),
             "snapshot": {"job": selectors.job_state(job), "events": selectors.job_events_after(job=job)},
         },

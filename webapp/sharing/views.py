@@ -35,8 +35,8 @@ def result_embed(request, slug):
 
 def result_export_html(request, slug):
     job = _visible(request, slug)
-    if not job.is_finished:
-        raise Http404("The result is not finished yet")
+    if job.status != "succeeded":
+        raise Http404("The result is not ready yet")
     response = render(request, "sharing/figure_only.html", _figure_context(request, job, standalone=True))
     response["Content-Disposition"] = f'attachment; filename="terrain-{job.slug}.html"'
     return response

@@ -1,0 +1,179 @@
+"""Sweep definitions: ranges, cells, run configs, errors that name the field, limits."""
+
+import copy
+import json
+
+import pytest
+
+from analysis.phases import LIMITS, PRESETS, SweepError, preset, run_configs, sweep_cells, validate_sweep
+
+BASE = {
+    "task": "modular-addition-mlp",
+    "x": {"name": "weight_decay", "values": [0, 0.5, 1]},
+    "y": {"name": "lr", "log": True, "start": 1e-3, "stop": 1, "num": 4},
+    "seeds": 2,
+    "budget": 500,
+}
+
+
+def sweep(**changes):
+    raw = copy.deepcopy(BASE)
+    for key, value in changes.items():
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    return raw
+
+
+def test_ranges_cells_and_run_configs():
+    spec = validate_sweep(sweep(fixed={"width": 32, "batch_size": 64}))
+    assert spec.x.values == (0.0, 0.5, 1.0) and spec.x.scale == "linear"
+    assert spec.y.values == (0.001, 0.01, 0.1, 1.0) and spec.y.scale == "log"
+    assert spec.seeds == (0, 1) and spec.budget == 500 and spec.shape == (3, 4)
+    cells = sweep_cells(spec)
+    assert len(cells) == 12 and (cells[0].i, cells[0].j) == (0, 0) and (cells[1].i, cells[1].j) == (0, 1)
+    assert {(c.i, c.j) for c in cells} == {(i, j) for i in range(3) for j in range(4)}
+    assert all(c.x == spec.x.values[c.i] and c.y == spec.y.values[c.j] for c in cells)
+    configs = run_configs(spec)
+    assert len(configs) == spec.num_runs == 24
+    assert [(c.i, c.j, c.seed) for c in configs[:3]] == [(0, 0, 0), (0, 0, 1), (0, 1, 0)]
+    c = next(c for c in configs if (c.i, c.j, c.seed) == (2, 1, 1))
+    hp = c.hyperparams
+    assert hp["weight_decay"] == 1.0 and hp["lr"] == 0.01  # axes
+    assert hp["width"] == 32 and hp["batch_size"] == 64  # fixed
+    assert hp["optimizer"] == "adamw" and hp["steps"] == 500  # task default, budget
+    assert c.eval_every == 3  # ceil(500 / 200 evaluations)
+    assert c.axes == ("weight_decay", "lr") and c.key == "2-1-1"
+    json.dumps([c.to_dict() for c in configs])
+
+
+def test_linear_range_integer_axis_and_seed_list():
+    spec = validate_sweep(
+        sweep(
+            x={"name": "width", "start": 8, "stop": 64, "num": 3},
+            y={"name": "data_fraction", "start": 0.2, "stop": 0.6, "num": 3},
+            seeds=[3, 7],
+        )
+    )
+    assert spec.x.values == (8, 36, 64) and all(isinstance(v, int) for v in spec.x.values)
+    assert spec.y.values == (0.2, 0.4, 0.6)
+    assert spec.seeds == (3, 7)
+
+
+def test_epoch_budget_becomes_steps_per_run():
+    spec = validate_sweep(
+        {
+            "task": "digits-mlp",
+            "x": {"name": "batch_size", "values": [32, 1438]},
+            "y": {"name": "width", "values": [8]},
+            "seeds": 1,
+            "budget": {"epochs": 3},
+        }
+    )
+    steps = {c.hyperparams["batch_size"]: c.steps for c in run_configs(spec)}
+    assert steps == {32: 3 * 45, 1438: 3}  # ceil(1438 / 32) = 45 steps per epoch
+
+
+def test_round_trip_through_to_dict():
+    spec = validate_sweep(sweep(rules={"grokking": {"gap_fraction": 0.05}, "taxonomy": {"cka_threshold": 0.8}}))
+    again = validate_sweep(json.loads(json.dumps(spec.to_dict())))
+    assert again == spec
+    assert again.grokking.gap_fraction == 0.05 and again.taxonomy.cka_threshold == 0.8
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"task": "mnist-resnet"}, "task.name"),
+        ({"task": {"name": "modular-addition-mlp", "p": 500}}, "task.p"),
+        ({"task": {"name": "digits-mlp", "colour": 1}}, "task.colour"),
+        ({"x": {"name": "momentum", "values": [0.9]}}, "x.name"),
+        ({"x": {"name": "lr", "values": [0.1, -1]}}, "x.values[1]"),
+        ({"x": {"name": "lr", "values": []}}, "x.values"),
+        ({"x": {"name": "lr", "values": [0.1, 0.1]}}, "x values must be distinct"),
+        ({"x": {"name": "lr", "values": [0.1, "fast"]}}, "x.values[1]"),
+        ({"y": {"name": "lr", "log": True, "start": 0, "stop": 1, "num": 3}}, "y.start"),
+        ({"y": {"name": "lr", "start": 0.1, "stop": 1}}, "y.num"),
+        ({"y": {"name": "lr", "log": "yes", "start": 0.1, "stop": 1, "num": 3}}, "y.log"),
+        ({"y": {"name": "weight_decay", "values": [1, 2]}}, "y.name must differ"),
+        ({"y": {"name": "lr", "values": [0.1], "start": 0.1}}, "y gives both"),
+        ({"y": {"name": "label_noise", "values": [0.95]}}, "y.values[0]"),
+        ({"y": {"name": "data_fraction", "values": [0, 0.5]}}, "y.values[0]"),
+        ({"seeds": 0}, "seeds"),
+        ({"seeds": [1, 1]}, "seeds must be distinct"),
+        ({"seeds": [0, -1]}, "seeds[1]"),
+        ({"budget": 0}, "budget"),
+        ({"budget": "long"}, "budget"),
+        ({"budget": {"steps": 100, "epochs": 2}}, "budget"),
+        ({"budget": None}, "budget is required"),
+        ({"fixed": {"lr": 0.1}}, "fixed.lr is also a sweep axis"),
+        ({"fixed": {"optimizer": "lion"}}, "fixed.optimizer"),
+        ({"fixed": {"width": 0}}, "fixed.width"),
+        ({"fixed": {"temperature": 1}}, "fixed.temperature"),
+        ({"metrics": ["mc"]}, "metrics[0]"),
+        ({"rules": {"grokking": {"gap_fraction": 2}}}, "rules.grokking.gap_fraction"),
+        ({"rules": {"taxonomy": {"cka_threshold": "high"}}}, "rules.taxonomy.cka_threshold"),
+        ({"rules": {"taxonomy": {"beta": 1}}}, "rules.taxonomy.beta"),
+        ({"rules": {"grokking": {"tie_order": ["grokking"]}}}, "rules.grokking.tie_order"),
+        ({"eval_points": 5}, "eval_points"),
+        ({"mc_alignment": "git-rebasin"}, "mc_alignment"),
+        ({"colour": "red"}, "colour is not a known field"),
+    ],
+)
+def test_errors_name_the_field(changes, field):
+    with pytest.raises(SweepError) as err:
+        validate_sweep(sweep(**changes))
+    assert str(err.value).startswith(field), str(err.value)
+    assert isinstance(err.value, ValueError)
+
+
+def test_not_a_dict():
+    with pytest.raises(SweepError, match="JSON object"):
+        validate_sweep([1, 2])
+
+
+def test_limits_are_enforced():
+    n = LIMITS["max_axis_values"]
+    validate_sweep(sweep(x={"name": "weight_decay", "start": 0, "stop": 1, "num": n}, seeds=1))
+    with pytest.raises(SweepError, match=r"^x.num must be between 1 and 12"):
+        validate_sweep(sweep(x={"name": "weight_decay", "start": 0, "stop": 1, "num": n + 1}))
+    with pytest.raises(SweepError, match=r"^x.values has 13 entries, more than the limit of 12"):
+        validate_sweep(sweep(x={"name": "weight_decay", "values": [k / 10 for k in range(13)]}))
+    with pytest.raises(SweepError, match=r"^seeds has 6 entries"):
+        validate_sweep(sweep(seeds=[0, 1, 2, 3, 4, 5]))
+    with pytest.raises(SweepError, match=r"^seeds must be between 1 and 5"):
+        validate_sweep(sweep(seeds=6))
+    # 12 x 12 cells x 3 seeds = 432 runs > 400
+    big = dict(
+        x={"name": "weight_decay", "start": 0, "stop": 1, "num": 12},
+        y={"name": "lr", "log": True, "start": 1e-3, "stop": 1, "num": 12},
+    )
+    validate_sweep(sweep(**big, seeds=2))
+    with pytest.raises(SweepError, match=r"^seeds: 12 x 12 cells x 3 seeds = 432 runs, more than the limit of 400"):
+        validate_sweep(sweep(**big, seeds=3))
+    validate_sweep(sweep(budget=LIMITS["max_budget_steps"]))
+    with pytest.raises(SweepError, match=r"^budget must be between 1 and 20000"):
+        validate_sweep(sweep(budget=LIMITS["max_budget_steps"] + 1))
+    with pytest.raises(SweepError, match=r"^budget.epochs: 500 epochs is 90,000 steps"):
+        validate_sweep(
+            {
+                "task": "digits-mlp",
+                "x": {"name": "batch_size", "values": [8, 16]},
+                "y": {"name": "lr", "values": [0.1]},
+                "budget": {"epochs": 500},
+            }
+        )
+    with pytest.raises(SweepError, match=r"^y.values: width 2048 gives .* parameters, more than the limit"):
+        validate_sweep(sweep(y={"name": "width", "values": [64, 2048]}, task={"name": "digits-mlp", "depth": 4}))
+    with pytest.raises(SweepError, match=r"^fixed.width: width 30 does not fit"):
+        validate_sweep(sweep(task="modular-addition-transformer", fixed={"width": 30}))  # 4 heads must divide it
+    with pytest.raises(SweepError, match=r"^x.values: data fraction 1 leaves no test pairs"):
+        validate_sweep(sweep(x={"name": "data_fraction", "values": [0.5, 1.0]}))
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_validate(name):
+    spec = preset(name)
+    assert spec.num_runs <= LIMITS["max_runs"]
+    assert spec.name
