@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "webapp.training",
     "webapp.landscapes",
     "webapp.sharing",
+    "webapp.lineage",
+    "webapp.phases",
     "webapp.accounts",
     "webapp.api",
 ]

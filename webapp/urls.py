@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from webapp.accounts import views as account_views
 from webapp.api import views as api
@@ -33,5 +33,7 @@ urlpatterns = [
     path("api/experiments/", api.experiments, name="api_experiments"),
     path("api/kinds/", api.job_kinds, name="api_kinds"),
     path("api/schema/", api.schema, name="api_schema"),
+    path("lineage/", include("webapp.lineage.urls")),
+    path("phases/", include("webapp.phases.urls")),
     path("admin/", admin.site.urls),
 ]

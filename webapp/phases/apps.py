@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PhasesConfig(AppConfig):
+    name = "webapp.phases"
+    label = "phases"
