@@ -25,7 +25,7 @@ def test_help_for_each_subcommand(command, capsys):
     assert "--out" in capsys.readouterr().out
 
 
-def test_cli_smoke(tmp_path):
+def test_cli_smoke(tmp_path, monkeypatch):
     r = _run(["train", "--spec", SPEC, "--dataset", "digits", "--epochs", "2", "--lr", "0.05", "--snapshot-every", "10",
               "--checkpoint", "m.safetensors", "--trajectory", "t.safetensors", "--out", "train.json"], tmp_path)
     assert r.returncode == 0, r.stderr
@@ -41,7 +41,7 @@ def test_cli_smoke(tmp_path):
     assert len(h["top_eigenvalues"]) == 5 and h["trace"]["estimate"] > 0 and len(h["density"]["grid"]) > 10
 
     # the rest in-process (same code path, without paying the import time again)
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     assert main(["train", "--spec", SPEC, "--dataset", "digits", "--epochs", "2", "--lr", "0.05", "--seed", "1",
                  "--checkpoint", "m2.safetensors", "--out", "train2.json"]) == 0
     assert main(["landscape", "--checkpoint", "m.safetensors", "--dataset", "digits", "--resolution", "5",

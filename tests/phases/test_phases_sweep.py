@@ -5,7 +5,17 @@ import json
 
 import pytest
 
-from analysis.phases import LIMITS, PRESETS, SweepError, preset, run_configs, sweep_cells, validate_sweep
+from analysis.phases import (
+    LIMITS,
+    PRESET_INFO,
+    PRESETS,
+    SweepError,
+    estimate_cost,
+    preset,
+    run_configs,
+    sweep_cells,
+    validate_sweep,
+)
 
 BASE = {
     "task": "modular-addition-mlp",
@@ -170,10 +180,25 @@ def test_limits_are_enforced():
         validate_sweep(sweep(task="modular-addition-transformer", fixed={"width": 30}))  # 4 heads must divide it
     with pytest.raises(SweepError, match=r"^x.values: data fraction 1 leaves no test pairs"):
         validate_sweep(sweep(x={"name": "data_fraction", "values": [0.5, 1.0]}))
+    with pytest.raises(SweepError, match=r"^fixed.data_fraction: data fraction 0.005 is below 0.01"):
+        validate_sweep(sweep(fixed={"data_fraction": 0.005}))
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
-def test_presets_validate(name):
+def test_presets_validate_and_fit_the_time_budget(name):
     spec = preset(name)
-    assert spec.num_runs <= LIMITS["max_runs"]
-    assert spec.name
+    assert spec.num_runs <= LIMITS["max_runs"] and spec.num_runs == PRESET_INFO[name]["runs"]
+    assert spec.name and len(spec.seeds) >= 3
+    cost = estimate_cost(spec)
+    assert cost["runs"] == spec.num_runs
+    # the brief: a preset finishes on 2 CPU cores in under 20 minutes; keep a 2x margin for a busy machine
+    assert cost["seconds"] < 600, cost
+    assert PRESET_INFO[name]["measured_total_seconds"] < 1200
+
+
+def test_cost_estimate_grows_with_work():
+    small = estimate_cost(validate_sweep(sweep()))
+    longer = estimate_cost(validate_sweep(sweep(budget=1000)))
+    wider = estimate_cost(validate_sweep(sweep(fixed={"width": 512})))
+    assert longer["total_steps"] == 2 * small["total_steps"]
+    assert longer["seconds"] > small["seconds"] and wider["gmacs"] > small["gmacs"]

@@ -1,0 +1,474 @@
+"""Command line for Terrain's analysis library.
+
+Usage::
+
+    python -m analysis train       --spec SPEC --dataset NAME [...] --out result.json [--checkpoint m.safetensors]
+    python -m analysis landscape   --checkpoint m.safetensors --dataset NAME [--kind plane|line] [...] --out l.json
+    python -m analysis hessian     --checkpoint m.safetensors --dataset NAME [--top-k 5 --trace --density] --out h.json
+    python -m analysis interpolate --a a.safetensors --b b.safetensors --dataset NAME [--steps 21] --out i.json
+    python -m analysis align       --a a.safetensors --b b.safetensors --dataset NAME [--save-aligned b2.safetensors] --out w.json
+
+Every subcommand has ``--help``.  Progress bars go to stderr; the JSON result
+goes to ``--out`` (``-`` for stdout).  Common options: ``--dataset NAME``,
+``--dataset-option key=value`` (repeatable, value parsed as JSON when
+possible, e.g. ``--dataset-option p=97``), ``--split train|test|all``,
+``--max-samples N`` (first N samples of the split), ``--spec JSON|@file``
+(needed for ``.pt`` state dicts).  Exit status is 2 for bad input (message on
+stderr), 0 on success.
+
+JSON outputs (every output also has ``"command"`` and ``"version"``):
+
+``train``
+    ``{"spec", "dataset", "options", "final": {history row}, "history":
+    [{"step", "epoch", "train_loss", "train_accuracy", "test_loss",
+    "test_accuracy"}], "snapshot_steps", "total_steps", "seconds",
+    "checkpoint": path|null, "trajectory": path|null}``.
+``landscape`` (``--kind plane``)
+    ``{"kind": "plane", "a": [..], "b": [..], "loss": [[..]], "accuracy":
+    [[..]]|null, "computed": [[bool]], "indexing": "loss[i][j] is at (a[i],
+    b[j])", "axes", "directions": {"kind", "seed", "norms", "eigenvalues"?,
+    "explained_variance_ratio"?, ...}, "trajectory": [[a, b], ..]|null,
+    "trajectory_steps", "trajectory_loss", "centre_loss",
+    "centre_accuracy", "num_points", "seconds", "coarse_seconds"}``.
+``landscape`` (``--kind line``)
+    ``{"kind": "line", "mode": "interpolation"|"direction", "t": [..],
+    "loss": [..], "accuracy": [..]|null, "directions": {..}, "seconds"}``.
+``hessian``
+    ``{"num_parameters", "loss", "top_eigenvalues": [..] (descending),
+    "residuals", "converged", "eigen_matvecs", "trace": {"estimate",
+    "stderr", "num_matvecs", "method": "hutch++"}|null, "density": {"grid",
+    "density", "sigma", "num_matvecs"}|null, "num_matvecs", "seconds"}``.
+``interpolate``
+    ``{"t", "loss", "accuracy", "barrier_height", "accuracy_barrier",
+    "seconds"}``.
+``align``
+    ``{"naive": {interpolate output}, "aligned": {interpolate output},
+    "barrier_naive", "barrier_aligned", "iterations", "permutations":
+    {"P0": [..], ..}, "max_output_difference", "aligned_checkpoint":
+    path|null}``.
+
+Non-finite numbers are written as ``null``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main", "build_parser"]
+
+
+class CLIError(Exception):
+    pass
+
+
+def _json_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _dataset_options(pairs: list[str] | None) -> dict:
+    out = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise CLIError(f"--dataset-option must be key=value, got {pair!r}")
+        k, v = pair.split("=", 1)
+        out[k.strip()] = _json_value(v)
+    return out
+
+
+def _spec_arg(text: str | None) -> dict | None:
+    if text is None:
+        return None
+    if text.startswith("@"):
+        text = Path(text[1:]).read_text()
+    try:
+        spec = json.loads(text)
+    except ValueError as exc:
+        raise CLIError(f"--spec is not valid JSON: {exc}") from None
+    return spec
+
+
+def _clean(obj: Any) -> Any:
+    """Replace non-finite floats by None (JSON has no NaN/Infinity)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    try:
+        import numpy as np
+
+        if isinstance(obj, np.generic):
+            return _clean(obj.item())
+        if isinstance(obj, np.ndarray):
+            return _clean(obj.tolist())
+    except ImportError:  # pragma: no cover
+        pass
+    return obj
+
+
+def _write(out: str, payload: dict, command: str) -> None:
+    from . import __version__
+
+    payload = _clean({"command": command, "version": __version__, **payload})
+    text = json.dumps(payload, indent=None, separators=(",", ":"))
+    if out == "-":
+        sys.stdout.write(text + "\n")
+    else:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text)
+
+
+def _load_data(args) -> tuple:
+    from . import data
+
+    X, y = data.load(args.dataset, args.split, **_dataset_options(args.dataset_option))
+    if getattr(args, "max_samples", None):
+        X, y = X[: args.max_samples], y[: args.max_samples]
+    return X, y
+
+
+def _load_checkpoint(path: str, spec: dict | None):
+    from . import checkpoints
+
+    return checkpoints.load(path, spec=spec)
+
+
+def _bar(total, desc):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=False)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_train(args) -> dict:
+    from . import checkpoints, data, train, zoo
+
+    spec = _spec_arg(args.spec)
+    if spec is None:
+        raise CLIError("train needs --spec")
+    opts = _dataset_options(args.dataset_option)
+    zoo.check_compatible(spec, data.describe(args.dataset, **opts))
+    train_data = data.load(args.dataset, "train", **opts)
+    test_data = data.load(args.dataset, "test", **opts)
+    bar = _bar(None, "train")
+
+    def progress(event):
+        bar.total = event["total_steps"]
+        bar.n = event["step"]
+        bar.set_postfix(loss=f"{event['train_loss']:.4g}")
+        bar.refresh()
+
+    try:
+        result = train.train(
+            spec,
+            train_data,
+            test_data=test_data if len(test_data[0]) else None,
+            optimizer=args.optimizer,
+            lr=args.lr,
+            momentum=args.momentum,
+            weight_decay=args.weight_decay,
+            batch_size=args.batch_size,
+            epochs=args.epochs,
+            steps=args.steps,
+            seed=args.seed,
+            eval_every=args.eval_every,
+            snapshot_every=args.snapshot_every,
+            label_noise=args.label_noise,
+            on_progress=progress,
+        )
+    finally:
+        bar.close()
+    meta = {
+        "dataset": args.dataset,
+        "dataset_options": opts,
+        "seed": args.seed,
+        "optimizer": args.optimizer,
+        "lr": args.lr,
+        "final": result.final_metrics,
+    }
+    if args.checkpoint:
+        checkpoints.save(args.checkpoint, result.model, result.spec, meta)
+    if args.trajectory:
+        checkpoints.save_trajectory(args.trajectory, result.states, result.steps, result.spec, meta)
+    return {
+        "spec": result.spec,
+        "dataset": args.dataset,
+        "options": opts,
+        "final": result.final_metrics,
+        "history": result.history,
+        "snapshot_steps": result.steps,
+        "total_steps": result.total_steps,
+        "seconds": result.seconds,
+        "checkpoint": args.checkpoint,
+        "trajectory": args.trajectory,
+    }
+
+
+def cmd_landscape(args) -> dict:
+    from . import checkpoints, landscape
+
+    ck = _load_checkpoint(args.checkpoint, _spec_arg(args.spec))
+    X, y = _load_data(args)
+    if args.kind == "line":
+        end = _load_checkpoint(args.end, _spec_arg(args.spec)).model if args.end else None
+        bar = _bar(args.resolution, "line")
+
+        def progress(event):
+            bar.n = event["done"]
+            bar.refresh()
+
+        try:
+            res = landscape.line(
+                ck.model,
+                (X, y),
+                end=end,
+                steps=args.resolution,
+                span=args.span,
+                seed=args.seed,
+                include_bias=args.include_bias,
+                on_progress=progress,
+            )
+        finally:
+            bar.close()
+        return res.to_dict()
+    trajectory = checkpoints.load_trajectory(args.trajectory) if args.trajectory else None
+    bar = _bar(args.resolution**2, f"plane ({args.axes})")
+
+    def progress(event):
+        if event["type"] == "points":
+            bar.n = event["done"]
+            bar.set_postfix(level=event["level"])
+            bar.refresh()
+
+    try:
+        res = landscape.plane(
+            ck.model,
+            (X, y),
+            axes=args.axes,
+            resolution=args.resolution,
+            span=args.span,
+            seed=args.seed,
+            include_bias=args.include_bias,
+            batchnorm=args.batchnorm,
+            trajectory=trajectory,
+            on_progress=progress,
+        )
+    finally:
+        bar.close()
+    return {"kind": "plane", **res.to_dict()}
+
+
+def cmd_hessian(args) -> dict:
+    from . import curvature
+
+    ck = _load_checkpoint(args.checkpoint, _spec_arg(args.spec))
+    X, y = _load_data(args)
+    stages = 1 + int(args.trace) + int(args.density)
+    bar = _bar(stages, "hessian")
+
+    def progress(event):
+        if event.get("done"):
+            bar.update(1)
+        bar.set_postfix(stage=event["stage"])
+
+    try:
+        res = curvature.analyze(
+            ck.model,
+            (X, y),
+            top_k=args.top_k,
+            trace=args.trace,
+            trace_matvecs=args.trace_matvecs,
+            density=args.density,
+            density_probes=args.probes,
+            density_iters=args.iters,
+            tol=args.tol,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            on_progress=progress,
+        )
+    finally:
+        bar.close()
+    return res
+
+
+def cmd_interpolate(args) -> dict:
+    from . import connectivity
+
+    spec = _spec_arg(args.spec)
+    a = _load_checkpoint(args.a, spec).model
+    b = _load_checkpoint(args.b, spec).model
+    X, y = _load_data(args)
+    bar = _bar(args.steps, "interpolate")
+
+    def progress(event):
+        bar.n = event["done"]
+        bar.refresh()
+
+    try:
+        res = connectivity.interpolate(a, b, (X, y), args.steps, on_progress=progress)
+    finally:
+        bar.close()
+    return res.to_dict()
+
+
+def cmd_align(args) -> dict:
+    from . import checkpoints, connectivity
+
+    spec = _spec_arg(args.spec)
+    cka = _load_checkpoint(args.a, spec)
+    ckb = _load_checkpoint(args.b, spec)
+    X, y = _load_data(args)
+    bar = _bar(3, "align")
+
+    def progress(event):
+        if event.get("done"):
+            bar.update(1)
+        bar.set_postfix(stage=event["stage"])
+
+    try:
+        res = connectivity.align_and_compare(cka.model, ckb.model, (X, y), steps=args.steps, seed=args.seed, spec=ckb.spec, on_progress=progress)
+    finally:
+        bar.close()
+    res["aligned_checkpoint"] = None
+    if args.save_aligned:
+        al = connectivity.weight_matching(cka.model, ckb.model, spec=ckb.spec, seed=args.seed)
+        checkpoints.save(args.save_aligned, al.model, ckb.spec, {**ckb.meta, "aligned_to": str(args.a)})
+        res["aligned_checkpoint"] = args.save_aligned
+    return res
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _add_data_args(p: argparse.ArgumentParser, default_split: str = "all") -> None:
+    p.add_argument("--dataset", required=True, help="dataset name (digits, moons, teacher-student, modular-addition, file)")
+    p.add_argument("--dataset-option", action="append", metavar="KEY=VALUE", help="dataset option (repeatable)")
+    p.add_argument("--split", default=default_split, choices=["train", "test", "all"], help=f"data split (default {default_split})")
+    p.add_argument("--max-samples", type=int, default=None, help="use only the first N samples of the split")
+
+
+def _span(text: str):
+    v = _json_value(text)
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, list):
+        return v
+    raise argparse.ArgumentTypeError("span must be a number or a JSON list")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    json_doc = __doc__[__doc__.index("JSON outputs") :].replace("``", "")
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis",
+        description="Terrain analysis: training, loss landscapes, Hessian spectra, mode connectivity.",
+        epilog=json_doc + "\nSee analysis/README.md and `python -m analysis COMMAND --help`.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a zoo model", description="Train a zoo model (seeded) and write metrics JSON.")
+    p.add_argument("--spec", required=True, help='architecture spec as JSON or @file, e.g. \'{"kind":"mlp","in":64,"hidden":[256],"out":10}\'')
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--dataset-option", action="append", metavar="KEY=VALUE")
+    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adam", "adamw"])
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--batch-size", type=int, default=64)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--epochs", type=int, default=None)
+    g.add_argument("--steps", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-every", type=int, default=None, help="evaluate every N steps (default: once per epoch)")
+    p.add_argument("--snapshot-every", type=int, default=None, help="keep a snapshot every N steps (default: first and last)")
+    p.add_argument("--label-noise", type=float, default=0.0)
+    p.add_argument("--checkpoint", help="write the trained model to this .safetensors file")
+    p.add_argument("--trajectory", help="write the snapshots to this .safetensors trajectory file")
+    p.add_argument("--out", required=True, help="result JSON path ('-' for stdout)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("landscape", help="1-D line or 2-D plane of the loss", description="Loss landscape around a checkpoint.")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--spec", help="spec JSON or @file (needed for .pt state dicts)")
+    _add_data_args(p)
+    p.add_argument("--kind", default="plane", choices=["plane", "line"])
+    p.add_argument("--axes", default="random", choices=["random", "hessian", "pca"], help="plane axes (default random)")
+    p.add_argument("--trajectory", help="trajectory .safetensors (needed for --axes pca; projected on any plane)")
+    p.add_argument("--end", help="line: second checkpoint (interpolate from --checkpoint to --end)")
+    p.add_argument("--resolution", type=int, default=51, help="points per axis (default 51)")
+    p.add_argument("--span", type=_span, default=None, help="half-width, or [[a0,a1],[b0,b1]] (plane) / [t0,t1] (line)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--include-bias", action="store_true", help="also perturb biases and normalisation parameters")
+    p.add_argument("--batchnorm", default="keep", choices=["keep", "recompute"])
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_landscape)
+
+    p = sub.add_parser("hessian", help="Hessian spectrum: top-k eigenvalues, trace, density", description="Hessian of the mean loss of a checkpoint.")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--spec", help="spec JSON or @file (needed for .pt state dicts)")
+    _add_data_args(p)
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--tol", type=float, default=1e-4, help="relative eigenvalue tolerance (default 1e-4)")
+    p.add_argument("--trace", action="store_true", help="estimate the trace with Hutch++")
+    p.add_argument("--trace-matvecs", type=int, default=60)
+    p.add_argument("--density", action="store_true", help="spectral density by stochastic Lanczos quadrature")
+    p.add_argument("--probes", type=int, default=4)
+    p.add_argument("--iters", type=int, default=60)
+    p.add_argument("--batch-size", type=int, default=None, help="evaluate the Hessian in chunks of this many samples")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_hessian)
+
+    p = sub.add_parser("interpolate", help="loss on the segment between two checkpoints", description="Linear interpolation and barrier height.")
+    p.add_argument("--a", required=True)
+    p.add_argument("--b", required=True)
+    p.add_argument("--spec", help="spec JSON or @file (needed for .pt state dicts)")
+    _add_data_args(p)
+    p.add_argument("--steps", type=int, default=21)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser("align", help="weight matching (Git Re-Basin) and barriers before/after", description="Permute --b's hidden units to match --a.")
+    p.add_argument("--a", required=True)
+    p.add_argument("--b", required=True)
+    p.add_argument("--spec", help="spec JSON or @file (needed for .pt state dicts)")
+    _add_data_args(p)
+    p.add_argument("--steps", type=int, default=21)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-aligned", help="write the permuted --b to this .safetensors file")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_align)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .checkpoints import CheckpointError
+    from .data import DataError
+    from .zoo import SpecError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        payload = args.func(args)
+    except (CLIError, CheckpointError, DataError, SpecError, ValueError, FileNotFoundError, NotImplementedError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _write(args.out, payload, args.command)
+    if args.out != "-":
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,955 @@
+"""Loss landscapes: 1-D lines and 2-D planes through parameter space.
+
+Every point is evaluated at exactly ``theta + a * d1 + b * d2`` built from the
+centre ``theta`` (never by accumulating steps), in eval mode under
+``torch.no_grad()``, on a private functional copy of the model: the caller's
+model is never perturbed.
+
+Directions
+    ``axes="random"``: two seeded Gaussian directions, filter-normalised (Li et
+    al. 2018): for every weight tensor with two or more dimensions, each output
+    filter/row ``d[k]`` is rescaled to the norm of the weight's filter
+    ``theta[k]``.  One-dimensional parameters (biases, BatchNorm/LayerNorm
+    scales and shifts) get a zero direction unless ``include_bias=True``, in
+    which case each such vector is rescaled to the norm of the parameter.
+    ``axes="hessian"``: the top-2 Hessian eigenvectors of the loss on the
+    evaluation data (:func:`analysis.curvature.lanczos`), unit norm.
+    ``axes="pca"``: the top-2 principal directions of a training trajectory
+    ``theta_t - theta_final`` (centred PCA, as in Li et al.), unit norm; the
+    trajectory is projected onto the plane and returned.
+
+Span units
+    Coordinates multiply the directions.  For random (filter-normalised)
+    directions ``a = 1`` moves every filter by its own norm; for hessian/pca
+    directions (unit norm) ``a`` is a Euclidean distance in parameter space.
+
+BatchNorm
+    ``batchnorm="keep"`` (the default) evaluates in eval mode with the
+    centre's running statistics at every point (buffers are not part of the
+    directions).  ``batchnorm="recompute"`` re-estimates the running statistics
+    at every point from the evaluation data (one extra pass per point, in
+    chunks, cumulative average) before evaluating; it is slower and only uses
+    the generic evaluator.  For :func:`line` between two checkpoints,
+    ``batchnorm="interpolate"`` interpolates the floating-point buffers too.
+
+Coarse to fine
+    A plane is computed in levels: first every ``S``-th grid line (plus the last
+    one) in both axes, so the coarse grid is a subset of the final grid, then
+    halving ``S`` down to 1.  After each evaluated batch ``on_progress`` gets
+    ``{"type": "points", "points": [{"i", "j", "a", "b", "loss", "accuracy"}],
+    "done", "total", "level", "levels", "stride"}``; a ``{"type": "start", ...}``
+    event with the axes comes first.  Pass ``resume=`` (a previous
+    :class:`Surface`, its ``to_dict()``, or ``{"loss", "accuracy", "computed"}``
+    arrays) to skip points that are already computed.
+
+Speed
+    Points are evaluated in batches.  For zoo MLPs the first layer is linear in
+    ``(a, b)``: ``X W(a,b)^T = X W^T + a X D1^T + b X D2^T``, so those three
+    products are computed once per plane and combined per point; the remaining
+    layers run as batched matrix products (``baddbmm``) over a batch of points.
+    Other models use ``torch.func.vmap`` over stacked parameter sets.
+
+Array convention: ``loss[i, j]`` is the loss at ``(a[i], b[j])`` (``numpy``
+"ij" indexing; transpose for a plotly heatmap whose ``z[row=y][col=x]``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from . import metrics, zoo
+
+__all__ = [
+    "Surface",
+    "Line",
+    "plane",
+    "line",
+    "random_direction",
+    "filter_normalized_direction",
+    "pca_directions",
+    "hessian_directions",
+    "grid_levels",
+    "evaluate_points",
+]
+
+DEFAULT_MEMORY_BUDGET = 16 * 2**20  # bytes of activations per evaluation batch (small chunks stay in cache)
+MAX_RESOLUTION = 501
+
+
+# --------------------------------------------------------------------------- results
+
+
+def _finite_or_none(x: float) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+@dataclass
+class Surface:
+    """A 2-D loss surface; ``loss[i, j]`` is at ``(a[i], b[j])``; NaN where not computed."""
+
+    a: np.ndarray
+    b: np.ndarray
+    loss: np.ndarray
+    accuracy: np.ndarray | None
+    computed: np.ndarray
+    axes: str
+    directions: dict = field(default_factory=dict)  # metadata: kind, seed, norms, eigenvalues, ...
+    trajectory: np.ndarray | None = None  # (T, 2) projected coordinates
+    trajectory_steps: list[int] | None = None
+    trajectory_loss: np.ndarray | None = None  # loss at the projected points (in-plane), if computed
+    centre_loss: float | None = None
+    centre_accuracy: float | None = None
+    num_points: int = 0
+    seconds: float = 0.0
+    coarse_seconds: float | None = None  # time until the first full coarse surface
+    d1: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+    d2: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        """JSON-able form (non-finite values and missing points become ``None``)."""
+
+        def grid(arr):
+            if arr is None:
+                return None
+            return [[_finite_or_none(v) if ok else None for v, ok in zip(row, okrow)] for row, okrow in zip(arr, self.computed)]
+
+        return {
+            "a": self.a.tolist(),
+            "b": self.b.tolist(),
+            "loss": grid(self.loss),
+            "accuracy": grid(self.accuracy),
+            "computed": self.computed.tolist(),
+            "indexing": "loss[i][j] is at (a[i], b[j])",
+            "axes": self.axes,
+            "directions": self.directions,
+            "trajectory": None if self.trajectory is None else self.trajectory.tolist(),
+            "trajectory_steps": self.trajectory_steps,
+            "trajectory_loss": None
+            if self.trajectory_loss is None
+            else [_finite_or_none(v) for v in self.trajectory_loss],
+            "centre_loss": _finite_or_none(self.centre_loss) if self.centre_loss is not None else None,
+            "centre_accuracy": self.centre_accuracy,
+            "num_points": self.num_points,
+            "seconds": self.seconds,
+            "coarse_seconds": self.coarse_seconds,
+        }
+
+
+@dataclass
+class Line:
+    """A 1-D loss profile: ``loss[k]`` at ``theta(t[k])``."""
+
+    t: np.ndarray
+    loss: np.ndarray
+    accuracy: np.ndarray | None
+    kind: str  # "interpolation" or "direction"
+    directions: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "t": self.t.tolist(),
+            "loss": [_finite_or_none(v) for v in self.loss],
+            "accuracy": None if self.accuracy is None else [float(v) for v in self.accuracy],
+            "kind": "line",
+            "mode": self.kind,
+            "directions": self.directions,
+            "seconds": self.seconds,
+        }
+
+
+# --------------------------------------------------------------------------- directions
+
+
+def _params_of(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def _as_param_dict(source: nn.Module | Mapping[str, torch.Tensor], names: Sequence[str]) -> dict[str, torch.Tensor]:
+    state = source.state_dict() if isinstance(source, nn.Module) else source
+    missing = [n for n in names if n not in state]
+    if missing:
+        raise ValueError(f"state is missing parameters {missing[:5]}")
+    return {n: state[n].detach() for n in names}
+
+
+def filter_normalized_direction(
+    direction: Mapping[str, torch.Tensor],
+    weights: Mapping[str, torch.Tensor],
+    *,
+    include_bias: bool = False,
+    eps: float = 1e-10,
+) -> dict[str, torch.Tensor]:
+    """Rescale ``direction`` filter by filter to the norms of ``weights`` (Li et al. 2018).
+
+    For tensors with ``dim >= 2`` each slice ``[k]`` along dimension 0 (an
+    output row of a Linear, a filter of a Conv, a token row of an embedding)
+    gets norm ``||weights[k]||``.  One-dimensional tensors become zero unless
+    ``include_bias``, in which case the whole vector gets the parameter's norm.
+    """
+    out = {}
+    for name, d in direction.items():
+        d = d.detach()
+        w = weights[name].detach().to(d.dtype)
+        if d.dim() >= 2:
+            dn = d.reshape(d.shape[0], -1).norm(dim=1)
+            wn = w.reshape(w.shape[0], -1).norm(dim=1)
+            scale = (wn / (dn + eps)).reshape(-1, *([1] * (d.dim() - 1)))
+            out[name] = d * scale
+        elif include_bias:
+            out[name] = d * (w.norm() / (d.norm() + eps))
+        else:
+            out[name] = torch.zeros_like(d)
+    return out
+
+
+def random_direction(
+    params: Mapping[str, torch.Tensor],
+    *,
+    seed: int = 0,
+    filter_normalize: bool = True,
+    include_bias: bool = False,
+) -> dict[str, torch.Tensor]:
+    """A seeded Gaussian direction shaped like ``params`` (filter-normalised by default).
+
+    The draw depends only on ``seed`` and the parameter names/shapes (CPU
+    generator, float64, then cast), so it is reproducible across devices.
+    """
+    gen = torch.Generator().manual_seed(int(seed))
+    params = {n: p.detach() for n, p in params.items()}
+    raw = {
+        n: torch.randn(p.shape, generator=gen, dtype=torch.float64).to(device=p.device, dtype=p.dtype)
+        for n, p in params.items()
+    }
+    if filter_normalize:
+        return filter_normalized_direction(raw, params, include_bias=include_bias)
+    if not include_bias:
+        raw = {n: (d if d.dim() >= 2 else torch.zeros_like(d)) for n, d in raw.items()}
+    return raw
+
+
+def _flat(d: Mapping[str, torch.Tensor], names: Sequence[str]) -> torch.Tensor:
+    return torch.cat([d[n].reshape(-1).to(torch.float64) for n in names])
+
+
+def _unflat(v: torch.Tensor, like: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out, pos = {}, 0
+    for n, p in like.items():
+        out[n] = v[pos : pos + p.numel()].reshape(p.shape).to(dtype=p.dtype, device=p.device)
+        pos += p.numel()
+    return out
+
+
+def pca_directions(
+    states: Sequence[Mapping[str, torch.Tensor]],
+    centre: Mapping[str, torch.Tensor],
+    *,
+    include_bias: bool = False,
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], np.ndarray, np.ndarray]:
+    """Top-2 principal directions of ``states - centre`` (centred PCA).
+
+    Returns ``(d1, d2, explained_variance_ratio (2,), coords (T, 2))`` where
+    ``coords`` projects every state onto the orthonormal ``(d1, d2)`` around
+    ``centre``.  One-dimensional parameters are left out unless
+    ``include_bias``.
+    """
+    names = list(centre)
+    if len(states) < 3:
+        raise ValueError("PCA axes need a trajectory of at least 3 states")
+    keep = {n: (centre[n].dim() >= 2 or include_bias) for n in names}
+    c = _flat(centre, names)
+    mask = torch.cat([torch.full((centre[n].numel(),), keep[n], dtype=torch.bool) for n in names])
+    M = torch.stack([_flat(_as_param_dict(s, names), names) - c for s in states])  # (T, P)
+    M = M * mask
+    Mc = M - M.mean(0, keepdim=True)
+    # (T x T) Gram matrix: T is small, P may be large
+    G = Mc @ Mc.T
+    evals, evecs = torch.linalg.eigh(G)
+    order = torch.argsort(evals, descending=True)
+    evals, evecs = evals[order], evecs[:, order]
+    if float(evals[1]) <= 1e-12 * max(float(evals[0]), 1e-300):
+        raise ValueError("the trajectory spans fewer than two dimensions; PCA axes are undefined")
+    dirs = []
+    for k in range(2):
+        d = Mc.T @ evecs[:, k]
+        dirs.append(d / d.norm())
+    ratio = (evals[:2] / evals.clamp(min=0).sum()).numpy()
+    coords = torch.stack([M @ dirs[0], M @ dirs[1]], dim=1).numpy()
+    return _unflat(dirs[0], centre), _unflat(dirs[1], centre), ratio, coords
+
+
+def hessian_directions(
+    model: nn.Module,
+    data: tuple[torch.Tensor, torch.Tensor],
+    *,
+    seed: int = 0,
+    tol: float = 1e-4,
+    batch_size: int | None = None,
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict]:
+    """Top-2 Hessian eigenvectors (unit norm) of the loss on ``data`` as parameter dicts."""
+    from . import curvature
+
+    op = curvature.HessianOperator(model, None, data, batch_size=batch_size)
+    res = curvature.lanczos(op, 2, tol=tol, seed=seed)
+    d1 = op.to_dict(res.eigenvectors[:, 0].contiguous())
+    d2 = op.to_dict(res.eigenvectors[:, 1].contiguous())
+    full = _params_of(model)
+    for d in (d1, d2):  # parameters outside the operator (none by default) get zero
+        for n, p in full.items():
+            d.setdefault(n, torch.zeros_like(p))
+    meta = {"eigenvalues": [float(x) for x in res.eigenvalues], "num_matvecs": res.num_matvecs}
+    return {n: d1[n] for n in full}, {n: d2[n] for n in full}, meta
+
+
+# --------------------------------------------------------------------------- grids
+
+
+def grid_levels(n: int, min_lines: int = 5) -> list[int]:
+    """Strides for coarse-to-fine refinement of an ``n``-point axis: ``[S, S/2, ..., 1]``.
+
+    ``S`` is the largest power of two leaving at least ``min_lines - 1``
+    intervals, so the coarse level has about ``min_lines`` to ``2*min_lines``
+    lines per axis.
+    """
+    s = 1
+    while (n - 1) // (2 * s) >= min_lines - 1:
+        s *= 2
+    levels = []
+    while s >= 1:
+        levels.append(s)
+        s //= 2
+    return levels
+
+
+def _axis_indices(n: int, stride: int) -> np.ndarray:
+    idx = set(range(0, n, stride))
+    idx.add(n - 1)
+    return np.array(sorted(idx))
+
+
+def _axis(resolution: int, span: tuple[float, float]) -> np.ndarray:
+    return np.linspace(span[0], span[1], resolution)
+
+
+def _parse_span(span, default: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    if span is None:
+        span = default
+    if isinstance(span, (int, float)):
+        s = float(span)
+        if not math.isfinite(s) or s <= 0:
+            raise ValueError(f"span must be a positive number, got {span!r}")
+        return (-s, s), (-s, s)
+    try:
+        (a0, a1), (b0, b1) = span
+        out = (float(a0), float(a1)), (float(b0), float(b1))
+    except (TypeError, ValueError):
+        raise ValueError(f"span must be a number or ((a_min, a_max), (b_min, b_max)), got {span!r}") from None
+    for lo, hi in out:
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise ValueError(f"span ranges must be finite with min < max, got {span!r}")
+    return out
+
+
+def _parse_resolution(resolution) -> tuple[int, int]:
+    if isinstance(resolution, int):
+        nx = ny = resolution
+    else:
+        nx, ny = (int(r) for r in resolution)
+    for r in (nx, ny):
+        if not 2 <= r <= MAX_RESOLUTION:
+            raise ValueError(f"resolution must be between 2 and {MAX_RESOLUTION}, got {resolution!r}")
+    return nx, ny
+
+
+# --------------------------------------------------------------------------- evaluators
+
+
+class _Evaluator:
+    """Loss/accuracy at ``theta + sum_k c_k d_k`` for batches of coefficient vectors."""
+
+    def __init__(self, model, centre, directions, X, y, batchnorm, memory_budget):
+        self.model = model
+        self.centre = centre
+        self.directions = directions
+        self.X, self.y = X, y
+        self.n = X.shape[0]
+        self.classification = metrics.is_classification(y)
+        self.batchnorm = batchnorm
+        self.memory_budget = memory_budget
+
+    def evaluate(self, coefs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        raise NotImplementedError
+
+    def _reduce(self, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Summed loss and correct count per point for logits of shape (B, n, C)."""
+        if self.classification:
+            logp = torch.log_softmax(logits, dim=-1)
+            yy = y.view(1, -1, 1).expand(logits.shape[0], -1, 1)
+            loss = -logp.gather(2, yy).squeeze(2).sum(1)
+            correct = (logits.argmax(-1) == y.view(1, -1)).sum(1)
+            return loss, correct
+        target = y if y.dim() == 2 else y[:, None]
+        per = (logits - target.to(logits.dtype).unsqueeze(0)).pow(2).reshape(logits.shape[0], logits.shape[1], -1)
+        return per.mean(2).sum(1), None
+
+
+class _MLPEvaluator(_Evaluator):
+    """Fast path for zoo MLPs: linear first layer trick + batched matmuls."""
+
+    @staticmethod
+    def supports(model: nn.Module, batchnorm: str) -> bool:
+        if batchnorm not in ("keep",) or not isinstance(model, nn.Sequential):
+            return False
+        acts = tuple(zoo.ACTIVATIONS.values())
+        linears = 0
+        for name, mod in model.named_children():
+            if isinstance(mod, nn.Linear):
+                linears += 1
+            elif not isinstance(mod, (nn.Flatten, nn.BatchNorm1d, *acts)):
+                return False
+        return linears >= 1 and isinstance(list(model.children())[-1], nn.Linear)
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.layers: list[tuple[str, Any]] = []
+        K = len(self.directions)
+        dtype = next(iter(self.centre.values())).dtype
+        self.dtype = dtype
+        for name, mod in self.model.named_children():
+            if isinstance(mod, nn.Linear):
+                # stored transposed, (K+1, in, out), so per-point weights come out contiguous for bmm
+                W = torch.stack(
+                    [self.centre[f"{name}.weight"]] + [d[f"{name}.weight"] for d in self.directions]
+                ).transpose(1, 2).contiguous()
+                if mod.bias is not None:
+                    bvec = torch.stack([self.centre[f"{name}.bias"]] + [d[f"{name}.bias"] for d in self.directions])
+                else:
+                    bvec = torch.zeros(K + 1, W.shape[1], dtype=dtype, device=W.device)
+                self.layers.append(("linear", (W, bvec)))
+            elif isinstance(mod, nn.BatchNorm1d):
+                g = torch.stack([self.centre[f"{name}.weight"]] + [d[f"{name}.weight"] for d in self.directions])
+                beta = torch.stack([self.centre[f"{name}.bias"]] + [d[f"{name}.bias"] for d in self.directions])
+                inv = torch.rsqrt(mod.running_var.to(dtype) + mod.eps)
+                self.layers.append(("bn", (g, beta, mod.running_mean.to(dtype), inv)))
+            elif isinstance(mod, nn.Flatten):
+                continue
+            else:
+                self.layers.append(("act", mod))
+        first_w, first_b = self.layers[0][1]
+        self.width = max(l[1][0].shape[2] for l in self.layers if l[0] == "linear")
+        Xf = self.X.reshape(self.n, -1).to(dtype)
+        # First layer, once per plane: P_k = X D_k^T + e_k, shape (K+1, n, h)
+        cache_bytes = (K + 1) * self.n * first_w.shape[2] * Xf.element_size()
+        self.P = None
+        if cache_bytes <= 4 * self.memory_budget:
+            self.P = torch.baddbmm(first_b[:, None, :], Xf.unsqueeze(0).expand(K + 1, -1, -1), first_w)
+        self.Xf = Xf
+
+    def evaluate(self, coefs: np.ndarray):
+        B = coefs.shape[0]
+        C = torch.as_tensor(np.concatenate([np.ones((B, 1)), coefs], axis=1), dtype=self.dtype, device=self.Xf.device)
+        per_point = self.width * self.Xf.element_size() * 3
+        chunk = max(1, min(self.n, self.memory_budget // max(1, B * per_point)))
+        total = torch.zeros(B, dtype=torch.float64, device=self.Xf.device)
+        correct = torch.zeros(B, dtype=torch.int64, device=self.Xf.device)
+        # Per-point parameters of the later layers: (B, ...) = C @ stacked (K+1, ...)
+        layer_params = []
+        for kind, payload in self.layers[1:]:
+            if kind == "linear":
+                W, bvec = payload
+                Wt = (C @ W.reshape(W.shape[0], -1)).reshape(B, *W.shape[1:])
+                layer_params.append(("linear", (Wt, (C @ bvec).unsqueeze(1))))
+            elif kind == "bn":
+                g, beta, mean, inv = payload
+                scale = (C @ g) * inv
+                shift = (C @ beta) - mean * scale
+                layer_params.append(("bn", (scale.unsqueeze(1), shift.unsqueeze(1))))
+            else:
+                layer_params.append((kind, payload))
+        W0, b0 = self.layers[0][1]
+        for start in range(0, self.n, chunk):
+            stop = min(self.n, start + chunk)
+            if self.P is not None:
+                P = self.P[:, start:stop]
+            else:
+                Xc = self.Xf[start:stop]
+                P = torch.baddbmm(b0[:, None, :], Xc.unsqueeze(0).expand(W0.shape[0], -1, -1), W0)
+            K1, m, h = P.shape
+            # (B, K+1) @ (K+1, m*h): all first-layer pre-activations of the batch in one product
+            Z = (C @ P.reshape(K1, m * h)).reshape(B, m, h)
+            for kind, payload in layer_params:
+                if kind == "linear":
+                    Wt, bias = payload
+                    Z = torch.bmm(Z, Wt).add_(bias)
+                elif kind == "bn":
+                    scale, shift = payload
+                    Z = torch.addcmul(shift, Z, scale)
+                elif isinstance(payload, nn.ReLU):
+                    Z = Z.relu_()
+                else:
+                    Z = payload(Z)
+            loss, corr = self._reduce(Z, self.y[start:stop])
+            total += loss.to(torch.float64)
+            if corr is not None:
+                correct += corr
+        losses = (total / self.n).cpu().numpy()
+        acc = (correct.to(torch.float64) / self.n).cpu().numpy() if self.classification else None
+        return losses, acc
+
+
+class _GenericEvaluator(_Evaluator):
+    """Any model: ``vmap`` of ``functional_call`` over stacked parameter sets (or a plain loop)."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.buffers = {n: b.detach() for n, b in self.model.named_buffers()}
+        self.names = list(self.centre)
+        self.use_vmap = self.batchnorm == "keep"
+        numel = sum(p.numel() for p in self.centre.values())
+        self.param_bytes = numel * next(iter(self.centre.values())).element_size()
+        with torch.no_grad():
+            probe = self.X[:2]
+            out = torch.func.functional_call(self.model, (self.centre, self.buffers), (probe,))
+        self.out_width = out.shape[-1]
+
+    def _params(self, C: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = {}
+        for n in self.names:
+            stacked = torch.stack([self.centre[n]] + [d[n] for d in self.directions])  # (K+1, ...)
+            out[n] = (C @ stacked.reshape(stacked.shape[0], -1)).reshape(C.shape[0], *stacked.shape[1:])
+        return out
+
+    def _forward_batched(self, params, X):
+        def f(p):
+            return torch.func.functional_call(self.model, (p, self.buffers), (X,))
+
+        return torch.func.vmap(f)(params)
+
+    def _recompute_bn(self, p: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        buffers = {n: b.clone() for n, b in self.buffers.items()}
+        bns = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        saved = [(m, m.momentum, m.training) for m in bns]
+        for name, b in buffers.items():
+            if name.endswith("running_mean"):
+                b.zero_()
+            elif name.endswith("running_var"):
+                b.fill_(1.0)
+            elif name.endswith("num_batches_tracked"):
+                b.zero_()
+        try:
+            for m in bns:
+                m.momentum = None  # cumulative average over the chunks
+                m.train()
+            chunk = 4096
+            for start in range(0, self.n, chunk):
+                torch.func.functional_call(self.model, (p, buffers), (self.X[start : start + chunk],))
+        finally:
+            for m, mom, training in saved:
+                m.momentum = mom
+                m.train(training)
+        return buffers
+
+    def evaluate(self, coefs: np.ndarray):
+        B = coefs.shape[0]
+        dtype = next(iter(self.centre.values())).dtype
+        dev = self.X.device
+        C = torch.as_tensor(np.concatenate([np.ones((B, 1)), coefs], axis=1), dtype=dtype, device=dev)
+        total = torch.zeros(B, dtype=torch.float64, device=dev)
+        correct = torch.zeros(B, dtype=torch.int64, device=dev)
+        if self.use_vmap:
+            params = self._params(C)
+            # activations of a batch are unknown in general: budget on inputs x outputs as a proxy
+            per_sample = max(self.X[0].numel(), self.out_width) * 4 * 64
+            chunk = max(1, min(self.n, self.memory_budget // max(1, B * per_sample)))
+            for start in range(0, self.n, chunk):
+                Xc, yc = self.X[start : start + chunk], self.y[start : start + chunk]
+                try:
+                    logits = self._forward_batched(params, Xc)
+                except RuntimeError:
+                    self.use_vmap = False  # an op without a batching rule: fall back to the loop
+                    return self.evaluate(coefs)
+                loss, corr = self._reduce(logits, yc)
+                total += loss.to(torch.float64)
+                if corr is not None:
+                    correct += corr
+        else:
+            for b in range(B):
+                p = self._params(C[b : b + 1])
+                p = {n: t[0] for n, t in p.items()}
+                buffers = self._recompute_bn(p) if self.batchnorm == "recompute" else self.buffers
+                for start in range(0, self.n, 4096):
+                    Xc, yc = self.X[start : start + 4096], self.y[start : start + 4096]
+                    out = torch.func.functional_call(self.model, (p, buffers), (Xc,))
+                    loss, corr = self._reduce(out.unsqueeze(0), yc)
+                    total[b] += loss[0].to(torch.float64)
+                    if corr is not None:
+                        correct[b] += corr[0]
+        losses = (total / self.n).cpu().numpy()
+        acc = (correct.to(torch.float64) / self.n).cpu().numpy() if self.classification else None
+        return losses, acc
+
+
+def _make_evaluator(model, centre, directions, X, y, batchnorm, memory_budget, fast=True) -> _Evaluator:
+    if fast and _MLPEvaluator.supports(model, batchnorm):
+        return _MLPEvaluator(model, centre, directions, X, y, batchnorm, memory_budget)
+    return _GenericEvaluator(model, centre, directions, X, y, batchnorm, memory_budget)
+
+
+def _batch_size_for(ev: _Evaluator) -> int:
+    if isinstance(ev, _MLPEvaluator):
+        # enough points per batch to amortise kernel launches while activations stay cache-friendly
+        return 16
+    return 8 if ev.use_vmap else 1
+
+
+def _prepare(model: nn.Module, data, device) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    if hasattr(model, "model") and isinstance(getattr(model, "model"), nn.Module):  # a Checkpoint
+        model = model.model
+    work = copy.deepcopy(model).eval()
+    if device is not None:
+        work = work.to(device)
+    for p in work.parameters():
+        p.requires_grad_(False)
+    X, y = data
+    dev = next(work.parameters()).device
+    return work, X.to(dev), y.to(dev)
+
+
+def evaluate_points(
+    model: nn.Module,
+    data: tuple[torch.Tensor, torch.Tensor],
+    directions: Sequence[Mapping[str, torch.Tensor]],
+    coefs: np.ndarray,
+    *,
+    centre: Mapping[str, torch.Tensor] | None = None,
+    batchnorm: str = "keep",
+    batch_size: int | None = None,
+    fast: bool = True,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Loss and accuracy at ``centre + sum_k coefs[:, k] * directions[k]`` for each row of ``coefs``."""
+    work, X, y = _prepare(model, data, None)
+    names = [n for n, _ in work.named_parameters()]
+    c = _as_param_dict(centre, names) if centre is not None else _params_of(work)
+    dirs = [{n: d[n].to(c[n]) for n in names} for d in directions]
+    ev = _make_evaluator(work, c, dirs, X, y, batchnorm, memory_budget, fast)
+    coefs = np.atleast_2d(np.asarray(coefs, dtype=np.float64))
+    bs = batch_size or _batch_size_for(ev)
+    losses, accs = [], []
+    with torch.no_grad():
+        for s in range(0, len(coefs), bs):
+            l, a = ev.evaluate(coefs[s : s + bs])
+            losses.append(l)
+            accs.append(a)
+    return np.concatenate(losses), (np.concatenate(accs) if accs and accs[0] is not None else None)
+
+
+# --------------------------------------------------------------------------- plane
+
+
+def _resume_arrays(resume, shape) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    if resume is None:
+        return np.full(shape, np.nan), None, np.zeros(shape, dtype=bool)
+    if isinstance(resume, Surface):
+        loss, acc, mask = resume.loss, resume.accuracy, resume.computed
+    else:
+        loss, acc, mask = resume.get("loss"), resume.get("accuracy"), resume.get("computed")
+    loss = np.array([[np.nan if v is None else v for v in row] for row in loss], dtype=np.float64)
+    if mask is None:
+        mask = ~np.isnan(loss)
+    mask = np.asarray(mask, dtype=bool)
+    if loss.shape != shape or mask.shape != shape:
+        raise ValueError(f"resume arrays have shape {loss.shape}, expected {shape}")
+    if acc is not None:
+        acc = np.array([[np.nan if v is None else v for v in row] for row in acc], dtype=np.float64)
+    return loss.copy(), acc, mask.copy()
+
+
+def plane(
+    model: nn.Module,
+    data: tuple[torch.Tensor, torch.Tensor],
+    *,
+    axes: str = "random",
+    resolution: int | tuple[int, int] = 51,
+    span: float | tuple[tuple[float, float], tuple[float, float]] | None = None,
+    seed: int = 0,
+    include_bias: bool = False,
+    filter_normalize: bool | None = None,
+    batchnorm: str = "keep",
+    trajectory: Sequence[Mapping[str, torch.Tensor]] | Any | None = None,
+    trajectory_steps: Sequence[int] | None = None,
+    directions: tuple[Mapping[str, torch.Tensor], Mapping[str, torch.Tensor]] | None = None,
+    hessian_data: tuple[torch.Tensor, torch.Tensor] | None = None,
+    resume: Any = None,
+    on_progress: Callable[[dict], Any] | None = None,
+    batch_size: int | None = None,
+    min_lines: int = 5,
+    device: str | torch.device | None = None,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    fast: bool = True,
+) -> Surface:
+    """A 2-D loss surface around ``model`` on ``data`` (see the module docstring).
+
+    ``axes``: ``"random"``, ``"hessian"``, ``"pca"`` (needs ``trajectory``:
+    a list of state dicts or a :class:`analysis.checkpoints.Trajectory`; the
+    centre stays ``model``) or ``"custom"`` (give ``directions=(d1, d2)``).
+    ``span`` is a number (``[-span, span]`` on both axes) or
+    ``((a_min, a_max), (b_min, b_max))``; defaults: 1.0 for random and
+    hessian axes, 1.25x the projected trajectory's extent for pca.
+    ``hessian_data`` (default ``data``) is the data whose Hessian gives the
+    axes.  ``filter_normalize`` defaults to True for random axes only.
+    """
+    t0 = time.perf_counter()
+    if batchnorm not in ("keep", "recompute"):
+        raise ValueError(f"batchnorm must be 'keep' or 'recompute', got {batchnorm!r}")
+    nx, ny = _parse_resolution(resolution)
+    work, X, y = _prepare(model, data, device)
+    centre = _params_of(work)
+    names = list(centre)
+    meta: dict[str, Any] = {"kind": axes, "include_bias": include_bias}
+    traj_coords = None
+    steps_out = None
+    default_span = 1.0
+    if trajectory is not None and hasattr(trajectory, "states"):
+        trajectory_steps = trajectory_steps or trajectory.steps
+        trajectory = trajectory.states
+
+    if axes == "random":
+        fn = True if filter_normalize is None else filter_normalize
+        d1 = random_direction(centre, seed=seed * 2 + 0, filter_normalize=fn, include_bias=include_bias)
+        d2 = random_direction(centre, seed=seed * 2 + 1, filter_normalize=fn, include_bias=include_bias)
+        meta.update(seed=seed, filter_normalized=fn)
+    elif axes == "hessian":
+        d1, d2, hmeta = hessian_directions(work, hessian_data or (X, y), seed=seed)
+        meta.update(hmeta, seed=seed, filter_normalized=False)
+        if filter_normalize:
+            d1 = filter_normalized_direction(d1, centre, include_bias=include_bias)
+            d2 = filter_normalized_direction(d2, centre, include_bias=include_bias)
+            meta["filter_normalized"] = True
+    elif axes == "pca":
+        if trajectory is None:
+            raise ValueError("axes='pca' needs trajectory= (a list of state dicts or a Trajectory)")
+        states = [_as_param_dict(s, names) for s in trajectory]
+        d1, d2, ratio, traj_coords = pca_directions(states, centre, include_bias=include_bias)
+        meta.update(explained_variance_ratio=[float(r) for r in ratio], filter_normalized=False)
+        extent = float(np.abs(traj_coords).max()) if len(traj_coords) else 1.0
+        default_span = 1.25 * extent if extent > 0 else 1.0
+        steps_out = list(trajectory_steps) if trajectory_steps is not None else list(range(len(states)))
+    elif axes == "custom":
+        if directions is None:
+            raise ValueError("axes='custom' needs directions=(d1, d2)")
+        d1, d2 = ({n: d[n].to(centre[n]) for n in names} for d in directions)
+    else:
+        raise ValueError(f"axes must be 'random', 'hessian', 'pca' or 'custom', got {axes!r}")
+    d1 = {n: d1[n].to(centre[n]) for n in names}
+    d2 = {n: d2[n].to(centre[n]) for n in names}
+    meta["norms"] = [float(_flat(d1, names).norm()), float(_flat(d2, names).norm())]
+    meta["centre_norm"] = float(_flat(centre, names).norm())
+    if trajectory is not None and traj_coords is None:
+        # project a trajectory on non-PCA axes by least squares in the (d1, d2) basis
+        B = torch.stack([_flat(d1, names), _flat(d2, names)], dim=1)
+        c = _flat(centre, names)
+        M = torch.stack([_flat(_as_param_dict(s, names), names) - c for s in trajectory])
+        sol = torch.linalg.lstsq(B, M.T).solution.T
+        traj_coords = sol.numpy()
+        steps_out = list(trajectory_steps) if trajectory_steps is not None else list(range(len(trajectory)))
+
+    (a0, a1), (b0, b1) = _parse_span(span, default_span)
+    a = _axis(nx, (a0, a1))
+    b = _axis(ny, (b0, b1))
+    loss, acc, computed = _resume_arrays(resume, (nx, ny))
+    classification = metrics.is_classification(y)
+    if acc is None:
+        acc = np.full((nx, ny), np.nan) if classification else None
+
+    ev = _make_evaluator(work, centre, [d1, d2], X, y, batchnorm, memory_budget, fast)
+    bs = batch_size or _batch_size_for(ev)
+    levels_x, levels_y = grid_levels(nx, min_lines), grid_levels(ny, min_lines)
+    nlev = max(len(levels_x), len(levels_y))
+    levels_x = [levels_x[0]] * (nlev - len(levels_x)) + levels_x
+    levels_y = [levels_y[0]] * (nlev - len(levels_y)) + levels_y
+    total = nx * ny
+    emit = on_progress or (lambda event: None)
+    emit(
+        {
+            "type": "start",
+            "a": a.tolist(),
+            "b": b.tolist(),
+            "total": total,
+            "done": int(computed.sum()),
+            "levels": nlev,
+            "axes": axes,
+            "directions": meta,
+            "trajectory": None if traj_coords is None else traj_coords.tolist(),
+            "trajectory_steps": steps_out,
+        }
+    )
+    coarse_seconds = None
+    with torch.no_grad():
+        for level, (sx, sy) in enumerate(zip(levels_x, levels_y)):
+            ii, jj = np.meshgrid(_axis_indices(nx, sx), _axis_indices(ny, sy), indexing="ij")
+            todo = [(i, j) for i, j in zip(ii.ravel(), jj.ravel()) if not computed[i, j]]
+            for s in range(0, len(todo), bs):
+                batch = todo[s : s + bs]
+                coefs = np.array([[a[i], b[j]] for i, j in batch])
+                l, ac = ev.evaluate(coefs)
+                points = []
+                for k, (i, j) in enumerate(batch):
+                    loss[i, j] = l[k]
+                    if acc is not None and ac is not None:
+                        acc[i, j] = ac[k]
+                    computed[i, j] = True
+                    points.append(
+                        {
+                            "i": int(i),
+                            "j": int(j),
+                            "a": float(a[i]),
+                            "b": float(b[j]),
+                            "loss": _finite_or_none(l[k]),
+                            "accuracy": None if ac is None else float(ac[k]),
+                        }
+                    )
+                emit(
+                    {
+                        "type": "points",
+                        "points": points,
+                        "done": int(computed.sum()),
+                        "total": total,
+                        "level": level,
+                        "levels": nlev,
+                        "stride": [int(sx), int(sy)],
+                    }
+                )
+            if level == 0:
+                coarse_seconds = time.perf_counter() - t0
+
+    # centre and trajectory values
+    centre_loss, centre_acc = evaluate_points(work, (X, y), [d1, d2], np.zeros((1, 2)), fast=fast, batchnorm=batchnorm)
+    traj_loss = None
+    if traj_coords is not None and len(traj_coords) <= 1000:
+        traj_loss, _ = evaluate_points(work, (X, y), [d1, d2], traj_coords, fast=fast, batchnorm=batchnorm)
+    return Surface(
+        a=a,
+        b=b,
+        loss=loss,
+        accuracy=acc,
+        computed=computed,
+        axes=axes,
+        directions=meta,
+        trajectory=traj_coords,
+        trajectory_steps=steps_out,
+        trajectory_loss=traj_loss,
+        centre_loss=float(centre_loss[0]),
+        centre_accuracy=None if centre_acc is None else float(centre_acc[0]),
+        num_points=total,
+        seconds=time.perf_counter() - t0,
+        coarse_seconds=coarse_seconds,
+        d1=d1,
+        d2=d2,
+    )
+
+
+# --------------------------------------------------------------------------- line
+
+
+def line(
+    model: nn.Module,
+    data: tuple[torch.Tensor, torch.Tensor],
+    *,
+    end: nn.Module | Mapping[str, torch.Tensor] | None = None,
+    direction: Mapping[str, torch.Tensor] | None = None,
+    steps: int = 51,
+    span: tuple[float, float] | float | None = None,
+    seed: int = 0,
+    include_bias: bool = False,
+    batchnorm: str | None = None,
+    on_progress: Callable[[dict], Any] | None = None,
+    batch_size: int | None = None,
+    device: str | torch.device | None = None,
+    fast: bool = True,
+) -> Line:
+    """Loss along a line: to ``end`` (another model/state) or along ``direction``.
+
+    With ``end``: ``theta(t) = theta_a + t (theta_b - theta_a)``, ``span``
+    default ``(0, 1)``; ``batchnorm="interpolate"`` (default here) also
+    interpolates floating-point buffers, ``"keep"`` uses ``model``'s.
+    Without ``end``: ``theta(t) = theta + t d`` with ``direction`` or a seeded
+    filter-normalised random direction, ``span`` default ``(-1, 1)``.
+    ``on_progress`` gets ``{"type": "points", "points": [{"k", "t", "loss",
+    "accuracy"}], "done", "total"}`` events.
+    """
+    t0 = time.perf_counter()
+    if not 2 <= steps <= 10_001:
+        raise ValueError("steps must be between 2 and 10001")
+    work, X, y = _prepare(model, data, device)
+    centre = _params_of(work)
+    names = list(centre)
+    meta: dict[str, Any] = {}
+    if end is not None:
+        kind = "interpolation"
+        mode = batchnorm or "interpolate"
+        end_state = end.state_dict() if isinstance(end, nn.Module) else dict(end)
+        d = {n: end_state[n].detach().to(centre[n]) - centre[n] for n in names}
+        lo, hi = span if isinstance(span, (tuple, list)) else (0.0, 1.0) if span is None else (-float(span), float(span))
+        meta["distance"] = float(_flat(d, names).norm())
+    else:
+        kind = "direction"
+        mode = batchnorm or "keep"
+        if direction is None:
+            d = random_direction(centre, seed=seed, include_bias=include_bias)
+            meta.update(seed=seed, filter_normalized=True)
+        else:
+            d = {n: direction[n].to(centre[n]) for n in names}
+        lo, hi = span if isinstance(span, (tuple, list)) else (-1.0, 1.0) if span is None else (-float(span), float(span))
+        meta["norm"] = float(_flat(d, names).norm())
+    if mode not in ("keep", "recompute", "interpolate"):
+        raise ValueError(f"batchnorm must be 'keep', 'recompute' or 'interpolate', got {mode!r}")
+    t = np.linspace(float(lo), float(hi), steps)
+    emit = on_progress or (lambda event: None)
+    losses = np.full(steps, np.nan)
+    accs = np.full(steps, np.nan) if metrics.is_classification(y) else None
+    float_buffers = [n for n, b in work.named_buffers() if b.is_floating_point()]
+    if mode == "interpolate" and end is not None and float_buffers:
+        # buffers differ per point: evaluate one point at a time on interpolated buffers
+        start_buf = {n: b.clone() for n, b in work.named_buffers()}
+        for k, tk in enumerate(t):
+            for n, b in work.named_buffers():
+                if n in float_buffers:
+                    b.copy_(start_buf[n] + float(tk) * (end_state[n].to(b) - start_buf[n]))
+            l, a = evaluate_points(work, (X, y), [d], np.array([[tk]]), centre=centre, fast=fast)
+            losses[k] = l[0]
+            if accs is not None:
+                accs[k] = a[0]
+            emit({"type": "points", "points": [_line_point(k, tk, l[0], a)], "done": k + 1, "total": steps})
+    else:
+        ev = _make_evaluator(work, centre, [d], X, y, "keep" if mode == "interpolate" else mode, DEFAULT_MEMORY_BUDGET, fast)
+        bs = batch_size or _batch_size_for(ev)
+        with torch.no_grad():
+            for s in range(0, steps, bs):
+                idx = np.arange(s, min(steps, s + bs))
+                l, a = ev.evaluate(t[idx, None])
+                losses[idx] = l
+                if accs is not None:
+                    accs[idx] = a
+                emit(
+                    {
+                        "type": "points",
+                        "points": [_line_point(int(k), t[k], l[m], None if a is None else a[m : m + 1]) for m, k in enumerate(idx)],
+                        "done": int(idx[-1]) + 1,
+                        "total": steps,
+                    }
+                )
+    return Line(t=t, loss=losses, accuracy=accs, kind=kind, directions=meta, seconds=time.perf_counter() - t0)
+
+
+def _line_point(k, tk, loss, acc) -> dict:
+    return {"k": int(k), "t": float(tk), "loss": _finite_or_none(loss), "accuracy": None if acc is None else float(acc[0])}
