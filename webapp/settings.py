@@ -176,6 +176,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 # A GPU worker announces itself in Redis; with none alive, GPU-capable jobs go to "cpu".
 TERRAIN_GPU_HEARTBEAT_SECONDS = 15
+# A sweep run whose worker sent no heartbeat for this long is given to another worker.
+TERRAIN_SWEEP_STALE_SECONDS = int(os.environ.get("TERRAIN_SWEEP_STALE_SECONDS", "60"))
 
 # --- production hardening (checked by `manage.py check --deploy`) -------------------------
 if not DEBUG:

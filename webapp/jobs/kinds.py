@@ -21,6 +21,17 @@ class UnknownJobKind(LookupError):
     pass
 
 
+class _Deferred:
+    """Returned by a kind whose work continues elsewhere (e.g. a sweep fanned out over
+    many tasks): the job stays running until a service finishes it with job_finish."""
+
+    def __repr__(self):
+        return "DEFERRED"
+
+
+DEFERRED = _Deferred()
+
+
 @dataclass(frozen=True)
 class JobKind:
     name: str

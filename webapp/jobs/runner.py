@@ -1,13 +1,13 @@
 """Run one job: the only code path between a Celery task and a job kind."""
 
 import logging
-import traceback
 
 from django.utils import timezone
 
 from webapp.jobs import kinds
 from webapp.jobs.context import JobCancelled, JobContext
 from webapp.jobs.events import job_event_append
+from webapp.jobs.services import job_finish
 from webapp.jobs.models import Job, JobStatus
 
 logger = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def run_job(job_id: int, *, device: str = "cpu") -> str:
     if job.is_finished:
         return job.status
     if job.cancel_requested:
-        _finish(job, JobStatus.CANCELLED)
+        job_finish(job=job, status=JobStatus.CANCELLED)
         return JobStatus.CANCELLED
 
     attempt = job.attempts + 1
@@ -44,30 +44,11 @@ def run_job(job_id: int, *, device: str = "cpu") -> str:
     try:
         result = kinds.get(job.kind).run(JobContext(job, device=device))
     except JobCancelled:
-        _finish(job, JobStatus.CANCELLED)
+        job_finish(job=job, status=JobStatus.CANCELLED)
     except Exception as exc:
         logger.exception("job %s (%s) failed", job.slug, job.kind)
-        _finish(job, JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}", detail=traceback.format_exc(limit=5))
+        job_finish(job=job, status=JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
     else:
-        _finish(job, JobStatus.SUCCEEDED, result=result or {})
+        if result is not kinds.DEFERRED:
+            job_finish(job=job, status=JobStatus.SUCCEEDED, result=result or {})
     return job.status
-
-
-def _finish(job: Job, status: str, *, result: dict | None = None, error: str = "", detail: str = "") -> None:
-    payload = {"status": status}
-    if result is not None:
-        payload["result"] = result
-    if error:
-        payload["error"] = error
-    fields = {"status": status, "finished_at": timezone.now(), "error": error}
-    if result is not None:
-        fields["result"] = result
-    job_event_append(
-        job=job,
-        kind="status",
-        payload=payload,
-        progress=1.0 if status == JobStatus.SUCCEEDED else None,
-        **fields,
-    )
-    if detail:
-        logger.debug("job %s traceback:\n%s", job.slug, detail)

@@ -12,7 +12,7 @@ from webapp.catalog.models import Experiment
 from webapp.catalog.visibility import Visibility
 from webapp.jobs import kinds
 from webapp.jobs.events import job_event_append
-from webapp.jobs.models import Job, JobStatus
+from webapp.jobs.models import FINISHED_STATUSES, Job, JobStatus
 from webapp.jobs.queues import queue_for
 
 
@@ -119,6 +119,31 @@ def job_cancel(*, job: Job, user) -> Job:
     if updated:
         job_event_append(job=job, kind="status", payload={"status": JobStatus.CANCELLED})
     return job
+
+
+def job_finish(*, job: Job, status: str, result: dict | None = None, error: str = "") -> bool:
+    """Move a job to a final status once; returns False when it was already final.
+
+    The conditional update makes this safe when several workers (the tasks of a
+    sweep) may try to finish the same job.
+    """
+    fields = {"status": status, "finished_at": timezone.now(), "error": error}
+    if result is not None:
+        fields["result"] = result
+    with transaction.atomic():
+        claimed = Job.objects.filter(pk=job.pk).exclude(status__in=FINISHED_STATUSES).update(status=status)
+        if not claimed:
+            job.refresh_from_db()
+            return False
+        payload = {"status": status}
+        if result is not None:
+            payload["result"] = result
+        if error:
+            payload["error"] = error
+        job_event_append(
+            job=job, kind="status", payload=payload, progress=1.0 if status == JobStatus.SUCCEEDED else None, **fields
+        )
+    return True
 
 
 def job_set_visibility(*, job: Job, user, visibility: str) -> Job:

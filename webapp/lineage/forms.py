@@ -1,0 +1,164 @@
+"""Forms of the lineage pages: importing a graph, and choosing two checkpoints for kinship."""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+
+from webapp.lineage import imports
+from webapp.training.forms import JobOptionsMixin
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.Field):
+    """Any number of files.  Each one is judged by the importer (empty, binary, too large) so a
+    bad file becomes one line of the report instead of refusing the whole form."""
+
+    widget = MultipleFileInput
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("required", False)
+        super().__init__(*args, **kwargs)
+
+    def to_python(self, data):
+        if not data:
+            return []
+        return list(data) if isinstance(data, (list, tuple)) else [data]
+
+    def bound_data(self, data, initial):
+        return initial  # files are never echoed back into the form
+
+
+_ID_SPLIT = re.compile(r"[\s,]+")
+
+
+class LineageImportForm(JobOptionsMixin):
+    name = forms.CharField(max_length=200, help_text="What to call this graph.")
+    edge_files = MultipleFileField(
+        label="Edge lists (CSV or JSON)",
+        help_text="Columns: a child id (id, model_id, current_model, child, ...) and its parent(s) (base_model, parent, "
+                  "...; several separated by commas), optionally a relation (finetune, adapter, quantized, merge, "
+                  "unknown, or 'source' for a root). Other columns become node attributes (license, language, ...).",
+    )
+    edges_text = forms.CharField(
+        required=False, label="Or paste CSV", widget=forms.Textarea(attrs={"rows": 4, "placeholder": "id,base_model\n"}),
+        max_length=2 * 1024 * 1024,
+    )
+    card_files = MultipleFileField(
+        label="Model cards (.md)",
+        help_text="README.md files with YAML front matter (base_model, base_model_relation, license, language, "
+                  "pipeline_tag ...). Name each <owner>__<model>.md: the file name gives the model id.",
+    )
+    hub_ids = forms.CharField(
+        required=False, label="Hub model ids", widget=forms.Textarea(attrs={"rows": 3, "placeholder": "meta-llama/Llama-3.1-8B-Instruct"}),
+        help_text=f"One per line (at most {imports.MAX_HUB_IDS}): their model info is fetched from the Hugging Face Hub.",
+    )
+    follow_parents = forms.BooleanField(required=False, initial=True, help_text="Also fetch the parents of those models, up the tree.")
+
+    field_order = ["name", "edge_files", "edges_text", "card_files", "hub_ids", "follow_parents", "experiment", "visibility"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["experiment"].help_text = "Slug of one of your experiments; empty: a new experiment for this graph."
+        self.fields["visibility"].help_text = "Who sees a new experiment (and so this graph)."
+
+    def clean_hub_ids(self):
+        ids = [i.strip().rstrip("/") for i in _ID_SPLIT.split(self.cleaned_data.get("hub_ids") or "") if i.strip()]
+        if len(ids) > imports.MAX_HUB_IDS:
+            raise forms.ValidationError(f"at most {imports.MAX_HUB_IDS} model ids (got {len(ids)})")
+        too_long = [i for i in ids if len(i) > 200]
+        if too_long:
+            raise forms.ValidationError(f"{len(too_long)} model id(s) longer than 200 characters")
+        return list(dict.fromkeys(ids))
+
+    def clean(self):
+        cleaned = super().clean()
+        files = (cleaned.get("edge_files") or []) + (cleaned.get("card_files") or [])
+        if len(files) > imports.MAX_FILES:
+            self.add_error(None, f"at most {imports.MAX_FILES} files at once")
+        total = sum(f.size or 0 for f in files)
+        if total > 4 * imports.max_upload_bytes():
+            self.add_error(None, f"{total:,} bytes uploaded; the limit is {4 * imports.max_upload_bytes():,} in all")
+        if not files and not (cleaned.get("edges_text") or "").strip() and not cleaned.get("hub_ids"):
+            self.add_error(None, "give at least one edge list, model card, pasted CSV or Hub model id")
+        return cleaned
+
+
+class KinshipForm(forms.Form):
+    a = forms.CharField(max_length=32, label="Checkpoint A", help_text="Slug of a catalog checkpoint.")
+    b = forms.CharField(max_length=32, label="Checkpoint B")
+    base = forms.CharField(max_length=32, required=False, label="Common base",
+                           help_text="Empty: their nearest common ancestor in the catalog.")
+
+
+MAX_RECOVERY_MODELS = 200
+# Flattened float64 weights of every model are held at once (plus a Gram matrix).
+MAX_RECOVERY_VALUES = 25_000_000
+
+
+class RecoveryForm(JobOptionsMixin):
+    """Recover lineage from weights: a synthetic zoo trained on request, or an experiment's checkpoints."""
+
+    source = forms.ChoiceField(
+        choices=[("synthetic", "a synthetic zoo, trained now (its true lineage is known)"),
+                 ("experiment", "the checkpoints of a catalog experiment")],
+        initial="synthetic",
+    )
+    source_experiment = forms.CharField(
+        required=False, max_length=120, label="Experiment to recover",
+        help_text="Slug of an experiment you can see; its checkpoints of the most common architecture are used. "
+                  "Their parent links, if any, are the truth the result is scored against.",
+    )
+    n_families = forms.IntegerField(initial=3, min_value=1, max_value=6, label="Zoo: families")
+    children_per_root = forms.IntegerField(initial=4, min_value=1, max_value=6, label="Zoo: children per root")
+    grandchildren_per_child = forms.IntegerField(initial=2, min_value=0, max_value=3, label="Zoo: grandchildren per child")
+    seed = forms.IntegerField(initial=0, min_value=0, max_value=2**31 - 1)
+    direction_weight = forms.FloatField(
+        initial=0.05, min_value=0.0, max_value=2.0,
+        help_text="Weight of the kurtosis direction hint, as a fraction of the typical parent-child distance.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors or cleaned.get("source") != "experiment":
+            return cleaned
+        from webapp.catalog.selectors import experiment_get_visible
+
+        slug = (cleaned.get("source_experiment") or "").strip()
+        experiment = experiment_get_visible(slug=slug, user=self.user) if slug else None
+        if experiment is None:
+            self.add_error("source_experiment", f"no experiment {slug!r} that you can see" if slug else
+                           "name the experiment whose checkpoints to recover")
+            return cleaned
+        checkpoints = list(experiment.checkpoints.order_by("created_at", "pk"))
+        specs: dict[str, list] = {}
+        for c in checkpoints:
+            specs.setdefault(repr(sorted(c.spec.items())) if isinstance(c.spec, dict) else repr(c.spec), []).append(c)
+        same = max(specs.values(), key=len) if specs else []
+        if len(same) < 3:
+            self.add_error("source_experiment", f"needs at least 3 checkpoints of one architecture (found {len(same)})")
+        elif len(same) > MAX_RECOVERY_MODELS:
+            self.add_error("source_experiment", f"at most {MAX_RECOVERY_MODELS} checkpoints (found {len(same)})")
+        elif sum(c.num_parameters for c in same) > MAX_RECOVERY_VALUES:
+            self.add_error("source_experiment", f"the checkpoints hold over {MAX_RECOVERY_VALUES:,} weights in all; "
+                           "too many to compare pairwise here")
+        self.recovery_experiment = experiment
+        self.recovery_checkpoints = same
+        self.left_out = len(checkpoints) - len(same)
+        return cleaned
+
+    def to_params(self) -> dict:
+        c = self.cleaned_data
+        params = {"source": c["source"], "seed": c["seed"] or 0, "direction_weight": c["direction_weight"]}
+        if c["source"] == "synthetic":
+            params.update(n_families=c["n_families"], children_per_root=c["children_per_root"],
+                          grandchildren_per_child=c["grandchildren_per_child"])
+        else:
+            # The set is fixed when the job is submitted: later uploads do not change a result.
+            params.update(source_experiment=self.recovery_experiment.slug,
+                          checkpoints=[ck.slug for ck in self.recovery_checkpoints], left_out=self.left_out)
+        return params

@@ -1,0 +1,138 @@
+"""Reads on lineage graphs: visibility (the owning experiment's), tables, search, node details."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from analysis import lineage as lib
+from webapp.catalog.selectors import experiment_is_visible
+from webapp.catalog.visibility import Visibility
+from webapp.lineage.models import Family, LineageGraph, ModelEdge, ModelNode
+
+FAMILY_SORTS = {
+    "size": "size", "-size": "-size", "depth": "depth", "-depth": "-depth",
+    "branching": "max_branching", "-branching": "-max_branching", "roots": "num_roots", "-roots": "-num_roots",
+    "merges": "num_merges", "-merges": "-num_merges", "label": "label", "-label": "-label",
+}
+MAX_CHILDREN_LISTED = 200
+
+
+def graph_get_visible(*, slug: str, user) -> LineageGraph | None:
+    """The graph behind a permalink, or None when missing or private to someone else (alike from outside)."""
+    graph = LineageGraph.objects.select_related("experiment").filter(slug=slug).first()
+    if graph is None or not experiment_is_visible(experiment=graph.experiment, user=user):
+        return None
+    return graph
+
+
+def graphs_visible(*, user) -> QuerySet[LineageGraph]:
+    """Listed graphs: those of public experiments, plus the user's own (staff: all)."""
+    graphs = LineageGraph.objects.select_related("experiment")
+    if user and user.is_authenticated and user.is_staff:
+        return graphs
+    listed = Q(experiment__visibility=Visibility.PUBLIC)
+    if user and user.is_authenticated:
+        listed |= Q(experiment__owner=user)
+    return graphs.filter(listed)
+
+
+def graphs_of_experiment(*, experiment) -> QuerySet[LineageGraph]:
+    return LineageGraph.objects.filter(experiment=experiment).order_by("source", "-created_at")
+
+
+def family_get(*, graph: LineageGraph, index: int) -> Family | None:
+    return Family.objects.filter(graph=graph, index=index).first()
+
+
+def families_table(*, graph: LineageGraph, query: str = "", sort: str = "-size") -> QuerySet[Family]:
+    """Families of a graph, filtered by label or by any member's id, in the asked order."""
+    families = Family.objects.filter(graph=graph)
+    if query:
+        member = ModelNode.objects.filter(graph=graph, model_id__icontains=query).values("family_id")
+        families = families.filter(Q(label__icontains=query) | Q(pk__in=member))
+    order = FAMILY_SORTS.get(sort, "-size")
+    return families.order_by(order, "index")
+
+
+def nodes_search(*, graph: LineageGraph, query: str, limit: int = 20) -> list[dict]:
+    """Model ids containing ``query``: exact match first, then shortest."""
+    query = query.strip()
+    if not query:
+        return []
+    exact = list(ModelNode.objects.filter(graph=graph, model_id=query).values("model_id", "family__index", "placeholder"))
+    rest = (ModelNode.objects.filter(graph=graph, model_id__icontains=query).exclude(model_id=query)
+            .values("model_id", "family__index", "placeholder")[:2000])
+    hits = exact + sorted(rest, key=lambda r: (len(r["model_id"]), r["model_id"]))[: max(0, limit - len(exact))]
+    return [{"id": h["model_id"], "family": h["family__index"], "placeholder": h["placeholder"]} for h in hits[:limit]]
+
+
+def node_get(*, graph: LineageGraph, model_id: str) -> ModelNode | None:
+    return ModelNode.objects.select_related("family", "checkpoint").filter(graph=graph, model_id=model_id).first()
+
+
+def node_details(*, node: ModelNode) -> dict:
+    parents = (ModelEdge.objects.filter(child=node).select_related("parent__checkpoint")
+               .order_by("parent__model_id"))
+    children = (ModelEdge.objects.filter(parent=node).select_related("child__checkpoint")
+                .order_by("child__model_id"))
+    num_children = children.count()
+
+    def end(edge_node: ModelNode, edge: ModelEdge) -> dict:
+        return {"id": edge_node.model_id, "relation": edge.relation, "source": edge.source,
+                "placeholder": edge_node.placeholder,
+                "checkpoint": edge_node.checkpoint.slug if edge_node.checkpoint_id else None,
+                "dataset": edge_node.checkpoint.dataset if edge_node.checkpoint_id else None}
+
+    checkpoint = node.checkpoint
+    return {
+        "id": node.model_id,
+        "key": node.pk,
+        "family": node.family.index,
+        "family_label": node.family.label,
+        "generation": node.generation,
+        "placeholder": node.placeholder,
+        "attrs": node.attrs,
+        "parents": [end(e.parent, e) for e in parents],
+        "children": [end(e.child, e) for e in children[:MAX_CHILDREN_LISTED]],
+        "num_children": num_children,
+        "checkpoint": {"slug": checkpoint.slug, "name": checkpoint.name, "dataset": checkpoint.dataset,
+                       "url": checkpoint.get_absolute_url()} if checkpoint else None,
+        # Text for a link the *browser* may follow; the server never contacts the Hub here.
+        "hub_url": f"https://huggingface.co/{node.model_id}" if lib.records.looks_like_repo_id(node.model_id)
+        and node.checkpoint_id is None else None,
+    }
+
+
+# ---------------------------------------------------------------------------
+# Library graphs rebuilt from the database
+# ---------------------------------------------------------------------------
+
+
+def _lib_graph(nodes: QuerySet[ModelNode], edges: QuerySet[ModelEdge]) -> tuple[lib.LineageGraph, dict[str, int]]:
+    graph = lib.LineageGraph()
+    keys: dict[str, int] = {}
+    for pk, model_id, placeholder, attrs in nodes.values_list("pk", "model_id", "placeholder", "attrs").iterator(
+            chunk_size=5000):
+        graph.add_node(model_id, attrs, placeholder=placeholder)
+        keys[model_id] = pk
+    for parent, child, relation, source in edges.values_list("parent__model_id", "child__model_id", "relation",
+                                                              "source").iterator(chunk_size=5000):
+        graph.add_edge(parent, child, relation, source)
+    return graph, keys
+
+
+def family_lib_graph(*, family: Family) -> tuple[lib.LineageGraph, dict[str, int]]:
+    """The family as a library graph, plus model id -> ModelNode pk."""
+    return _lib_graph(ModelNode.objects.filter(family=family).order_by("pk"),
+                      ModelEdge.objects.filter(family=family).order_by("pk"))
+
+
+def graph_lib_graph(*, graph: LineageGraph) -> lib.LineageGraph:
+    return _lib_graph(ModelNode.objects.filter(graph=graph).order_by("pk"),
+                      ModelEdge.objects.filter(graph=graph).order_by("pk"))[0]
+
+
+def family_checkpoints(*, family: Family) -> dict[str, str]:
+    """model id -> catalog checkpoint slug, for nodes that are catalog checkpoints."""
+    return dict(ModelNode.objects.filter(family=family, checkpoint__isnull=False)
+                .values_list("model_id", "checkpoint__slug"))

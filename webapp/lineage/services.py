@@ -1,0 +1,338 @@
+"""Writes on lineage graphs: land a library ``LineageGraph`` (with its import report) in the DB.
+
+Every source (the HF snapshot, uploaded files, the Hub, the catalog's own
+checkpoints) is first imported by ``analysis.lineage`` into an in-memory graph,
+which already refuses cycles, self-loops and duplicates and reports each bad
+row.  This module only persists the result: nodes, edges, per-family
+statistics, the import report and the whole-graph trait drift.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
+
+from analysis import lineage as lib
+from webapp.catalog.models import Checkpoint, Experiment
+from webapp.catalog.services import experiment_create
+from webapp.catalog.visibility import Visibility
+from webapp.lineage import drift as drift_summary
+from webapp.lineage import traits as trait_catalog
+from webapp.lineage.models import MAX_MODEL_ID_CHARS, Family, GraphSource, LineageGraph, ModelEdge, ModelNode
+
+HF_GRAPH_SLUG = "hf-model-families"
+HF_EXPERIMENT_SLUG = "hugging-face-model-families"
+HF_EXPERIMENT_TITLE = "Hugging Face model families"
+MAX_ROOTS_STORED = 100
+MAX_ISSUES_STORED = 2000
+MAX_ATTR_TEXT = 2000
+BATCH = 2000
+
+
+class LineageImportEmpty(ValueError):
+    """Nothing usable in the input: no graph is stored; ``report`` says why, row by row."""
+
+    def __init__(self, report: lib.ImportReport):
+        self.report = report
+        super().__init__(report.summary())
+
+
+def hf_lineage_dir() -> Path:
+    """The shared snapshot directory (``TERRAIN_HF_LINEAGE_DIR`` overrides)."""
+    import os
+
+    override = os.environ.get("TERRAIN_HF_LINEAGE_DIR")
+    return Path(override) if override else settings.BASE_DIR.parent / "shared" / "data" / "hf-lineage"
+
+
+# ---------------------------------------------------------------------------
+# Storing a graph
+# ---------------------------------------------------------------------------
+
+
+def _json_safe(value, depth: int = 0):
+    """Attributes come from untrusted cards: dates, NaN, deep nesting and huge text are tamed."""
+    if depth > 6:
+        return None
+    if isinstance(value, bool) or value is None or isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, str):
+        return value if len(value) <= MAX_ATTR_TEXT else value[: MAX_ATTR_TEXT - 1] + "…"
+    if isinstance(value, dict):
+        return {str(k)[:200]: _json_safe(v, depth + 1) for k, v in list(value.items())[:200]}
+    if isinstance(value, (list, tuple, set)):
+        return [_json_safe(v, depth + 1) for v in list(value)[:200]]
+    return str(value)[:MAX_ATTR_TEXT]
+
+
+def report_to_json(report: lib.ImportReport) -> dict:
+    """The report for the page: errors before warnings, so a long tail of warnings never hides an error."""
+    ordered = report.errors + report.warnings
+    shown = ordered[:MAX_ISSUES_STORED]
+    return {
+        "summary": report.summary(),
+        "rows_read": report.rows_read,
+        "rows_imported": report.rows_imported,
+        "counts": report.counts(),
+        "errors": len(report.errors),
+        "warnings": len(report.warnings),
+        "issues": [
+            {"row": i.row, "kind": i.kind, "message": i.message[:500], "source": i.source[:200], "severity": i.severity}
+            for i in shown
+        ],
+        "issues_truncated": len(ordered) - len(shown),
+    }
+
+
+def _unique_graph_slug(name: str) -> str:
+    base = slugify(name)[:60] or "lineage"
+    while True:
+        # A random tail: graphs of private experiments must not be guessable from their name.
+        slug = f"{base}-{secrets.token_hex(3)}"
+        if not LineageGraph.objects.filter(slug=slug).exists():
+            return slug
+
+
+@transaction.atomic
+def lineage_graph_store(
+    *,
+    experiment: Experiment,
+    name: str,
+    source: str,
+    result: lib.ImportResult,
+    created_by=None,
+    slug: str | None = None,
+    checkpoints: dict[str, Checkpoint] | None = None,
+    signature: str = "",
+) -> LineageGraph:
+    """Persist an imported graph; raises ``LineageImportEmpty`` when it has no nodes."""
+    graph, report = result.graph, result.report
+    if graph.num_nodes == 0:
+        raise LineageImportEmpty(report)
+    families = graph.families()
+    generation = graph.generations()
+    record = LineageGraph.objects.create(
+        slug=slug or _unique_graph_slug(name),
+        experiment=experiment,
+        name=name[:200],
+        source=source,
+        created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
+        num_nodes=graph.num_nodes,
+        num_edges=graph.num_edges,
+        num_roots=len(graph.roots()),
+        num_families=len(families),
+        num_placeholders=sum(1 for n in graph.nodes() if n.placeholder),
+        report=report_to_json(report),
+        drift=drift_summary.graph_drift(graph),
+        traits=trait_catalog.traits_of(graph),
+        signature=signature,
+    )
+
+    family_rows = []
+    for family in families:
+        stats = graph.family_stats(family)
+        family_rows.append(Family(
+            graph=record, index=family.index, label=family.label[:MAX_MODEL_ID_CHARS], size=stats.size,
+            num_edges=stats.num_edges, depth=stats.depth, max_branching=stats.max_branching,
+            num_roots=stats.num_roots, num_merges=stats.num_merges, num_placeholders=stats.num_placeholders,
+            roots=list(family.roots[:MAX_ROOTS_STORED]), relation_counts=stats.relation_counts,
+        ))
+    Family.objects.bulk_create(family_rows, batch_size=BATCH)
+    family_pk = {row.index: row.pk for row in family_rows}
+
+    checkpoints = checkpoints or {}
+    node_rows = []
+    for node in graph.nodes():
+        fam = graph.family_of(node.id)
+        checkpoint = checkpoints.get(node.id)
+        node_rows.append(ModelNode(
+            graph=record, family_id=family_pk[fam.index], model_id=node.id, placeholder=node.placeholder,
+            generation=generation.get(node.id, 0), attrs=_json_safe(node.attrs),
+            checkpoint_id=checkpoint.pk if checkpoint else None,
+        ))
+    ModelNode.objects.bulk_create(node_rows, batch_size=BATCH)
+    node_pk = {row.model_id: row.pk for row in node_rows}
+
+    edge_rows = [
+        ModelEdge(
+            graph=record, family_id=family_pk[graph.family_of(edge.child).index],
+            parent_id=node_pk[edge.parent], child_id=node_pk[edge.child], relation=edge.relation,
+            source=(edge.source or "")[:200],
+        )
+        for edge in graph.edges()
+    ]
+    ModelEdge.objects.bulk_create(edge_rows, batch_size=BATCH)
+    return record
+
+
+def lineage_graph_delete(*, graph: LineageGraph) -> None:
+    graph.delete()
+
+
+def lineage_graph_import(
+    *,
+    owner,
+    name: str,
+    result: lib.ImportResult,
+    source: str,
+    experiment: Experiment | None = None,
+    visibility: str = Visibility.PRIVATE,
+) -> LineageGraph:
+    """Store an import from the form; without an experiment, a new one (owned by ``owner``) holds it.
+
+    Raises ``LineageImportEmpty`` before creating anything when no row was usable.
+    """
+    if result.graph.num_nodes == 0:
+        raise LineageImportEmpty(result.report)
+    with transaction.atomic():
+        if experiment is None:
+            experiment = experiment_create(
+                title=name, owner=owner, visibility=visibility, tags=["lineage"],
+                description=f"Model-family tree imported from {GraphSource(source).label.lower()}.",
+            )
+        return lineage_graph_store(experiment=experiment, name=name, source=source, result=result, created_by=owner)
+
+
+# ---------------------------------------------------------------------------
+# The Hugging Face snapshot
+# ---------------------------------------------------------------------------
+
+
+def hf_experiment_get_or_create(*, owner=None) -> Experiment:
+    experiment = Experiment.objects.filter(slug=HF_EXPERIMENT_SLUG).first()
+    if experiment is None:
+        experiment = experiment_create(
+            title=HF_EXPERIMENT_TITLE,
+            slug=HF_EXPERIMENT_SLUG,
+            owner=owner,
+            description=(
+                "Real parent/child links between ~34,000 public Hugging Face models (model-card base_model fields "
+                "plus hand-annotated relations), from the Model Atlas snapshot of 2025-01-09 (Horwitz et al., 2025). "
+                "Open the family trees, search a model, see how families branch and merge."
+            ),
+            tags=["lineage", "hugging face", "demo"],
+            visibility=Visibility.PUBLIC,
+            featured=True,
+        )
+    return experiment
+
+
+def lineage_graph_import_hf_snapshot(
+    *, directory: Path, experiment: Experiment, name: str = "Hugging Face model families",
+    slug: str | None = None, created_by=None,
+) -> LineageGraph:
+    result = lib.import_hf_snapshot(directory, max_field_chars=MAX_MODEL_ID_CHARS)
+    return lineage_graph_store(experiment=experiment, name=name, source=GraphSource.HF_SNAPSHOT, result=result,
+                               slug=slug, created_by=created_by)
+
+
+def hf_demo_publish(*, owner=None, log=print) -> LineageGraph | None:
+    """Idempotent: the featured public HF graph, imported once; None (and a note) without the data."""
+    existing = LineageGraph.objects.filter(slug=HF_GRAPH_SLUG).first()
+    if existing is not None:
+        return existing
+    directory = hf_lineage_dir()
+    if not (directory / lib.edge_lists.HF_SNAPSHOT_FILES[0]).exists():
+        log(f"lineage demo skipped: no Hugging Face snapshot at {directory} (set TERRAIN_HF_LINEAGE_DIR)")
+        return None
+    experiment = hf_experiment_get_or_create(owner=owner)
+    log("importing the Hugging Face lineage snapshot ...")
+    graph = lineage_graph_import_hf_snapshot(directory=directory, experiment=experiment, slug=HF_GRAPH_SLUG)
+    log(f"  {graph.num_nodes} models, {graph.num_edges} edges, {graph.num_families} families")
+    return graph
+
+
+# ---------------------------------------------------------------------------
+# The catalog's own checkpoints
+# ---------------------------------------------------------------------------
+
+# Catalog relations -> lineage relations ("prune" has no lineage counterpart).
+CATALOG_RELATIONS = {"finetune": "finetune", "merge": "merge", "quantize": "quantized", "adapter": "adapter",
+                     "prune": "unknown"}
+
+
+def _catalog_signature(checkpoints: list[Checkpoint]) -> str:
+    facts = [[c.pk, c.name, c.parent_id, c.relation, c.dataset, c.metrics] for c in checkpoints]
+    return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _checkpoint_attrs(checkpoint: Checkpoint) -> dict:
+    spec = checkpoint.spec or {}
+    hidden = spec.get("hidden")
+    architecture = spec.get("kind", "?") + (f" {'x'.join(map(str, hidden))}" if isinstance(hidden, list) else "")
+    attrs = {"checkpoint": checkpoint.slug, "architecture": architecture, "dataset": checkpoint.dataset or None,
+             "num_parameters": checkpoint.num_parameters}
+    for key, value in (checkpoint.metrics or {}).items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            attrs[str(key)] = value
+    return {k: v for k, v in attrs.items() if v is not None}
+
+
+def catalog_lineage(experiment: Experiment) -> tuple[lib.ImportResult, dict[str, Checkpoint], str]:
+    """A library graph of the experiment's checkpoints and their parent links."""
+    checkpoints = list(experiment.checkpoints.select_related("parent__experiment").order_by("created_at", "pk"))
+    graph, report = lib.LineageGraph(), lib.ImportReport()
+    names: dict[int, str] = {}
+    taken: set[str] = set()
+    for c in checkpoints:
+        # Checkpoint names need not be unique; a node id must be.
+        name = c.name if c.name not in taken else f"{c.name} ({c.slug})"
+        taken.add(name)
+        names[c.pk] = name
+    by_name = {names[c.pk]: c for c in checkpoints}
+    for row, c in enumerate(checkpoints, start=1):
+        report.rows_read += 1
+        graph.add_node(names[c.pk], _checkpoint_attrs(c))
+        report.rows_imported += 1
+        if c.parent is None:
+            continue
+        parent = c.parent
+        if parent.pk not in names:
+            if parent.experiment.visibility != Visibility.PUBLIC:
+                report.add("missing_parent", f"{c.name!r}: its parent lives in another, non-public experiment; "
+                           "edge left out", row=row, source="catalog", severity="warning")
+                continue
+            names[parent.pk] = f"{parent.experiment.slug}/{parent.name}"
+            by_name[names[parent.pk]] = parent
+            graph.add_node(names[parent.pk], _checkpoint_attrs(parent))
+        relation = CATALOG_RELATIONS.get(c.relation, "unknown")
+        status = graph.add_edge(names[parent.pk], names[c.pk], relation, f"catalog ({c.relation or 'unknown'})")
+        if status is not lib.EdgeStatus.ADDED:
+            report.add("cycle" if status is lib.EdgeStatus.CYCLE else "duplicate_edge",
+                       f"{parent.name!r} -> {c.name!r}: {status.value}; skipped", row=row, source="catalog")
+    return lib.ImportResult(graph, report), by_name, _catalog_signature(checkpoints)
+
+
+def lineage_graph_sync_catalog(*, experiment: Experiment) -> LineageGraph | None:
+    """The experiment's checkpoint graph, rebuilt only when its checkpoints or links changed.
+
+    A derived view of catalog data (like a materialised view), so viewing it may
+    refresh it; None when the experiment has no checkpoints.
+    """
+    if not experiment.checkpoints.exists():
+        return None
+    result, checkpoints, signature = catalog_lineage(experiment)
+    current = LineageGraph.objects.filter(experiment=experiment, source=GraphSource.CATALOG).first()
+    if current is not None and current.signature == signature:
+        return current
+    slug = current.slug if current is not None else f"{slugify(experiment.slug)[:60]}-checkpoints"
+    try:
+        with transaction.atomic():
+            if current is not None:
+                current.delete()
+            elif LineageGraph.objects.filter(slug=slug).exists():
+                slug = _unique_graph_slug(experiment.slug)
+            return lineage_graph_store(experiment=experiment, name=f"{experiment.title}: checkpoints",
+                                       source=GraphSource.CATALOG, result=result, slug=slug,
+                                       checkpoints=checkpoints, signature=signature)
+    except IntegrityError:
+        # Two viewers rebuilt it at once; the other one won.
+        return LineageGraph.objects.filter(experiment=experiment, source=GraphSource.CATALOG).first()

@@ -1,0 +1,19 @@
+from webapp.jobs.kinds import JobKind, register
+from webapp.phases.exports import sweep_csv
+from webapp.phases.forms import SweepForm
+from webapp.phases.services import sweep_start
+
+
+class SweepKind(JobKind):
+    def title_for(self, params: dict) -> str:
+        spec = params.get("spec", {})
+        name = spec.get("name") or ""
+        x, y = spec.get("x", {}).get("name", "x"), spec.get("y", {}).get("name", "y")
+        shape = f"{len(spec.get('x', {}).get('values', []))}x{len(spec.get('y', {}).get('values', []))}"
+        return name or f"Phase diagram: {x} x {y} ({shape}, {spec.get('task', {}).get('name', '')})"
+
+
+SWEEP = register(
+    SweepKind(name="sweep", label="Phase diagram sweep", form_class=SweepForm, run=sweep_start, gpu_capable=True,
+              template="phases/result_sweep.html", to_csv=sweep_csv)
+)

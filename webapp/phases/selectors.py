@@ -1,0 +1,39 @@
+"""Reads on sweeps: the grid so far, a cell's models, exports."""
+
+from webapp.jobs.models import Job
+from webapp.phases.models import RunStatus, SweepCell, SweepRun
+
+
+def sweep_summary(*, job: Job) -> dict:
+    """The finished diagram: header, every cell, per-run finals (the job's result)."""
+    from webapp.phases.services import sweep_header, sweep_spec
+
+    spec = sweep_spec(job)
+    runs = SweepRun.objects.filter(job=job).values("i", "j", "seed", "status", "result", "attempts")
+    return {
+        **sweep_header(spec),
+        "spec": spec.to_dict(),
+        "cells": [cell.result for cell in SweepCell.objects.filter(job=job).order_by("i", "j")],
+        "runs": [
+            {"i": r["i"], "j": r["j"], "seed": r["seed"], "status": r["status"], "attempts": r["attempts"],
+             "final": (r["result"] or {}).get("final"), "steps_to_train_90": (r["result"] or {}).get("steps_to_train_90"),
+             "steps_to_test_90": (r["result"] or {}).get("steps_to_test_90")}
+            for r in runs
+        ],
+    }
+
+
+def sweep_cell_detail(*, job: Job, i: int, j: int) -> dict:
+    cell = SweepCell.objects.filter(job=job, i=i, j=j).first()
+    runs = SweepRun.objects.filter(job=job, i=i, j=j).order_by("seed")
+    return {
+        "i": i,
+        "j": j,
+        "cell": cell.result if cell else None,
+        "runs": [
+            {"id": r.pk, "seed": r.seed, "status": r.status, "error": r.error, "attempts": r.attempts,
+             "curves": (r.result or {}).get("curves"), "final": (r.result or {}).get("final"),
+             "has_model": bool(r.state_file) and r.status == RunStatus.SUCCEEDED}
+            for r in runs
+        ],
+    }
