@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from sys import exc_info
 
 from channels.layers import get_channel_layer
@@ -32,10 +33,16 @@ def _publisher_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
+_down_until = 0.0
+# After a failed send, skip sending for a moment: a Redis that is down must not slow every event.
+BACKOFF_SECONDS = 5.0
+
+
 def publish(group: str, message: dict, timeout: float = 5.0) -> bool:
     """Send `message` to `group`; return False (and log) instead of raising on failure."""
+    global _down_until
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or time.monotonic() < _down_until:
         return False
     future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _publisher_loop())
     try:
@@ -44,4 +51,5 @@ def publish(group: str, message: dict, timeout: float = 5.0) -> bool:
     except Exception:  # the database still has the event; clients re-sync from it
         logger.warning("could not publish to %s (%s); clients will re-sync from the database", group, exc_info()[1])
         future.cancel()
+        _down_until = time.monotonic() + BACKOFF_SECONDS
         return False

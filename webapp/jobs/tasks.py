@@ -28,7 +28,8 @@ def prepare_worker_process(**kwargs):
     import torch
 
     concurrency = max(1, int(os.environ.get("TERRAIN_WORKER_CONCURRENCY", "1")))
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // concurrency))
+    threads = os.environ.get("TERRAIN_TORCH_THREADS")  # several workers on one machine: 1 each
+    torch.set_num_threads(int(threads) if threads else max(1, (os.cpu_count() or 1) // concurrency))
     warm_up()
 
 

@@ -6,13 +6,17 @@ import torch
 
 from webapp.catalog.models import DatasetUpload
 
+CHECKPOINT_DATA = "checkpoint"
 BUILTIN_DATASETS = [
+    (CHECKPOINT_DATA, "the data the checkpoint was trained on"),
     ("digits", "digits (scikit-learn 8x8)"),
     ("moons", "moons (2-D)"),
     ("modular-addition", "modular addition (p=113)"),
     ("teacher-student", "teacher-student regression"),
 ]
 UPLOAD_PREFIX = "upload:"
+# Models of a phase-diagram sweep train on a task's own data (analysis.phases.run_data).
+PHASES_RUN_PREFIX = "phases-run:"
 SPLITS = [("train", "train"), ("test", "test"), ("all", "all")]
 
 
@@ -24,9 +28,37 @@ def dataset_choices(user) -> list[tuple[str, str]]:
     return choices
 
 
+def resolve(name: str, checkpoint) -> str:
+    """The concrete dataset behind the "the checkpoint's own data" choice."""
+    if name != CHECKPOINT_DATA:
+        return name
+    if checkpoint.dataset == "phases-run":
+        return PHASES_RUN_PREFIX + checkpoint.slug
+    return checkpoint.dataset or "digits"
+
+
+def _phases_run_data(slug: str, split: str):
+    from analysis import data
+    from analysis.phases import RunConfig, run_data
+
+    from webapp.catalog.models import Checkpoint
+
+    checkpoint = Checkpoint.objects.filter(slug=slug).first()
+    if checkpoint is None or "config" not in checkpoint.dataset_options:
+        raise data.DataError("the sweep model's data is unknown")
+    task = run_data(RunConfig.from_dict(checkpoint.dataset_options["config"]))
+    if split == "train":
+        return task.train
+    if split == "test":
+        return task.test
+    return torch.cat([task.train[0], task.test[0]]), torch.cat([task.train[1], task.test[1]])
+
+
 def _load(name: str, split: str, owner_id: int | None):
     from analysis import data
 
+    if name.startswith(PHASES_RUN_PREFIX):
+        return _phases_run_data(name[len(PHASES_RUN_PREFIX):], split)
     if name.startswith(UPLOAD_PREFIX):
         upload = DatasetUpload.objects.filter(slug=name[len(UPLOAD_PREFIX):], owner_id=owner_id).first()
         if upload is None:
@@ -38,6 +70,17 @@ def _load(name: str, split: str, owner_id: int | None):
 def describe(name: str, owner_id: int | None) -> dict:
     from analysis import data
 
+    if name.startswith(PHASES_RUN_PREFIX):
+        X, y = _phases_run_data(name[len(PHASES_RUN_PREFIX):], "all")
+        description = {"task": "regression" if y.is_floating_point() else "classification", "input_shape": list(X.shape[1:]),
+                       "input_dtype": str(X.dtype).replace("torch.", ""), "num_samples": len(X),
+                       "num_train": len(_phases_run_data(name[len(PHASES_RUN_PREFIX):], "train")[0]),
+                       "num_test": len(_phases_run_data(name[len(PHASES_RUN_PREFIX):], "test")[0])}
+        if not y.is_floating_point():
+            description["num_classes"] = int(y.max()) + 1
+        if not X.is_floating_point():
+            description["vocab_size"] = int(X.max()) + 1
+        return description
     if name.startswith(UPLOAD_PREFIX):
         upload = DatasetUpload.objects.filter(slug=name[len(UPLOAD_PREFIX):], owner_id=owner_id).first()
         if upload is None:

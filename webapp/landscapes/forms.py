@@ -18,7 +18,7 @@ MAX_HESSIAN_PARAMETERS = 5_000_000
 
 
 class EvaluationDataMixin(forms.Form):
-    dataset = forms.ChoiceField(choices=evaluation_data.BUILTIN_DATASETS, initial="digits")
+    dataset = forms.ChoiceField(choices=evaluation_data.BUILTIN_DATASETS, initial=evaluation_data.CHECKPOINT_DATA)
     dataset_file = forms.FileField(required=False, help_text="Or upload (X, y) as .npz or .safetensors.")
     split = forms.ChoiceField(choices=evaluation_data.SPLITS, initial="train")
     eval_size = forms.IntegerField(
@@ -93,6 +93,7 @@ class AnalysisJobForm(JobOptionsMixin, CheckpointFieldsMixin, EvaluationDataMixi
                 self.add_error("dataset_file", f"upload rejected: {exc}")
                 return cleaned
             cleaned["dataset"] = evaluation_data.UPLOAD_PREFIX + uploaded.slug
+        cleaned["dataset"] = evaluation_data.resolve(cleaned["dataset"], self.checkpoints["checkpoint"])
         self._check_data_fits(cleaned)
         return cleaned
 

@@ -267,12 +267,33 @@ def sweep_run_checkpoint(*, run: SweepRun, user):
     if experiment is None:
         experiment = experiment_create(title=f"Models of sweep {job.title or job.slug}"[:200], owner=job.owner, visibility=job.visibility)
         Job.objects.filter(pk=job.pk).update(experiment=experiment)
+    from analysis import zoo
+
     result = run.result or {}
     checkpoint = checkpoint_create_from_file(
         experiment=experiment, name=f"{job.slug}-cell{run.i}-{run.j}-seed{run.seed}", path=Path(run.state_file.path),
         spec=result.get("spec") or {}, dataset="phases-run", dataset_options={"config": run.config},
         metrics=result.get("final") or {}, created_by_job=job,
-        num_parameters=0,
+        num_parameters=zoo.count_parameters(result.get("spec") or {}),
     )
     SweepRun.objects.filter(pk=run.pk).update(checkpoint=checkpoint)
     return checkpoint
+
+
+def sweep_run_inline(*, job: Job, device: str = "cpu", log=lambda line: None) -> str:
+    """Run a whole sweep in this process (management commands, presets): same rows, same events."""
+    from webapp.jobs.runner import run_job
+
+    global sweep_dispatch
+    fan_out = sweep_dispatch
+    sweep_dispatch = lambda *, job, runs: 0  # noqa: E731  (members run below instead of being queued)
+    try:
+        run_job(job.pk, device=device)
+        pending = SweepRun.objects.filter(job=job).exclude(status__in=TERMINAL).order_by("i", "j", "seed")
+        for run in pending:
+            log(f"  cell ({run.i}, {run.j}) seed {run.seed}: {sweep_member_run(run_id=run.pk, device=device)}")
+        sweep_maybe_finish(job=job)
+    finally:
+        sweep_dispatch = fan_out
+    job.refresh_from_db()
+    return job.status

@@ -1,0 +1,87 @@
+"""Sweep throughput with 1 and with 2 Celery workers on the same sweep (cells per minute).
+
+    .venv/bin/python benchmarks/phases_scaling.py [--cells-x 4 --cells-y 3 --seeds 2 --budget 400]
+
+Runs everything on this machine: an embedded Redis, a throw-away SQLite database,
+real worker processes (one torch thread each). The same sweep is run twice, first
+with one worker, then with two; the ratio is what more workers buy. On a machine
+with N free cores, N workers should approach N x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cells-x", type=int, default=4)
+    parser.add_argument("--cells-y", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--budget", type=int, default=400)
+    args = parser.parse_args()
+
+    var = Path(tempfile.mkdtemp(prefix="terrain-bench-"))
+    os.environ.update(TERRAIN_VAR_DIR=str(var), DJANGO_SETTINGS_MODULE="webapp.settings", TERRAIN_TORCH_THREADS="1",
+                      OMP_NUM_THREADS="1", TERRAIN_CHANNEL_PREFIX="terrain-bench")
+    from webapp.embedded_redis import EmbeddedRedis
+
+    redis = EmbeddedRedis(var / "redis").start()
+    os.environ["REDIS_URL"] = redis.url
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from django.contrib.auth import get_user_model
+
+    from webapp.jobs.models import Job
+    from webapp.jobs.services import job_params_validate, job_submit
+
+    owner = get_user_model().objects.create_user("bench")
+    spec = {
+        "task": {"name": "modular-addition-mlp", "p": 11},
+        "x": {"name": "weight_decay", "values": [round(0.25 * k, 2) for k in range(args.cells_x)]},
+        "y": {"name": "lr", "log": True, "start": 3e-3, "stop": 3e-2, "num": args.cells_y},
+        "seeds": args.seeds, "budget": args.budget, "eval_points": 40,
+        "fixed": {"width": 32, "data_fraction": 0.5, "optimizer": "adamw"},
+        "metrics": ["mode_connectivity", "cka", "l2_distance"],
+    }
+    cells = args.cells_x * args.cells_y
+    rates = {}
+    for workers in (1, 2):
+        procs = [
+            subprocess.Popen([sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "cpu", "--concurrency", "1",
+                              "-n", f"bench{workers}-{k}@%h", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
+                             cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for k in range(workers)
+        ]
+        time.sleep(8)  # workers import torch and warm up before the clock starts
+        validated = job_params_validate(kind="sweep", data={"spec": spec}, user=owner)
+        started = time.perf_counter()
+        job = job_submit(validated=validated, owner=owner)
+        while not Job.objects.get(pk=job.pk).is_finished:
+            time.sleep(0.5)
+        seconds = time.perf_counter() - started
+        for proc in procs:
+            proc.terminate()
+            proc.wait()
+        job.refresh_from_db()
+        rates[workers] = cells / seconds * 60
+        print(f"{workers} worker(s): {cells} cells x {args.seeds} seeds in {seconds:.1f}s = {rates[workers]:.2f} cells/min ({job.status})", flush=True)
+    print(f"speed-up with 2 workers: {rates[2] / rates[1]:.2f}x (target >= 1.8x; cores here: {os.cpu_count()})")
+    redis.stop()
+
+
+if __name__ == "__main__":
+    main()

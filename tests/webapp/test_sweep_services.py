@@ -1,0 +1,89 @@
+"""Sweep services in-process: validation errors name fields, runs and cells are written once,
+and a model of a cell opens in the landscape form on its own data."""
+
+import json
+
+import pytest
+
+from webapp.catalog.visibility import Visibility
+from webapp.jobs.models import Job
+from webapp.jobs.services import JobParamsInvalid, job_create, job_params_validate
+from webapp.phases import services
+from webapp.phases.models import SweepCell, SweepRun
+
+pytestmark = pytest.mark.django_db
+
+TINY = {
+    "task": {"name": "modular-addition-mlp", "p": 7},
+    "x": {"name": "weight_decay", "values": [0.0, 1.0]},
+    "y": {"name": "lr", "values": [0.01]},
+    "seeds": 2, "budget": 60, "eval_points": 12,
+    "fixed": {"width": 8, "data_fraction": 0.6, "optimizer": "adamw"},
+}
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"x_values": "0, x"}, "x_values"),
+    ({"seeds": 9}, "seeds"),
+    ({"budget": 999999}, "budget"),
+    ({"x_values": "log 1 100 40"}, "x_values"),
+    ({"fixed": "{oops"}, "fixed"),
+    ({"spec_json": json.dumps({**TINY, "seeds": 50})}, "spec_json"),
+])
+def test_sweep_validation_names_the_field(user, data, field):
+    with pytest.raises(JobParamsInvalid) as caught:
+        job_params_validate(kind="sweep", data=data, user=user)
+    assert field in caught.value.errors, caught.value.errors
+
+
+def test_oversized_sweep_is_refused(user):
+    big = {**TINY, "x": {"name": "weight_decay", "log": False, "start": 0, "stop": 1, "num": 12},
+           "y": {"name": "lr", "log": True, "start": 1e-3, "stop": 1e-1, "num": 12}, "seeds": 5}
+    with pytest.raises(JobParamsInvalid) as caught:
+        job_params_validate(kind="sweep", data={"spec": big}, user=user)
+    assert "400" in json.dumps(caught.value.errors)
+
+
+def test_inline_sweep_writes_every_run_and_cell_once(user, client):
+    validated = job_params_validate(kind="sweep", data={"spec": TINY, "visibility": Visibility.PUBLIC}, user=user)
+    job = job_create(kind="sweep", params=validated.params, owner=user, visibility=Visibility.PUBLIC, enqueue=False)
+    assert services.sweep_run_inline(job=job) == "succeeded"
+    assert SweepRun.objects.filter(job=job, status="succeeded").count() == 4
+    assert SweepCell.objects.filter(job=job).count() == 2
+    # Finishing again (a late duplicate task) changes nothing.
+    assert services.sweep_maybe_finish_cell(job=job, i=0, j=0) is None
+    assert services.sweep_maybe_finish(job=job) is None
+    assert job.events.filter(kind="cell").count() == 2
+    kinds = list(job.events.values_list("kind", flat=True))
+    assert kinds[:2] == ["status", "sweep"] and kinds[-1] == "status" and kinds.count("run") == 4
+
+    cell = client.get(f"/phases/{job.slug}/cell/1/0/").json()
+    assert len(cell["runs"]) == 2 and cell["runs"][0]["curves"]["step"][-1] == 60
+    csv_text = client.get(f"/r/{job.slug}/export.csv").content.decode()
+    assert csv_text.count("\ncell,") == 2 and csv_text.count("\nrun,") == 4
+
+    client.force_login(user)
+    run = SweepRun.objects.filter(job=job).first()
+    response = client.get(f"/phases/{job.slug}/run/{run.pk}/landscape")
+    assert response.status_code == 302 and "dataset=checkpoint" in response["Location"]
+    checkpoint_slug = response["Location"].split("checkpoint=")[1].split("&")[0]
+    validated = job_params_validate(kind="landscape", data={"checkpoint": checkpoint_slug, "resolution": 5, "dataset": "checkpoint"}, user=user)
+    assert validated.params["dataset"] == f"phases-run:{checkpoint_slug}"
+
+
+def test_cancelled_sweep_stops_and_is_cancelled(user):
+    validated = job_params_validate(kind="sweep", data={"spec": TINY}, user=user)
+    job = job_create(kind="sweep", params=validated.params, owner=user, enqueue=False)
+    from webapp.jobs.runner import run_job
+
+    original = services.sweep_dispatch
+    services.sweep_dispatch = lambda *, job, runs: 0
+    try:
+        run_job(job.pk)
+    finally:
+        services.sweep_dispatch = original
+    Job.objects.filter(pk=job.pk).update(cancel_requested=True)
+    for run in SweepRun.objects.filter(job=job):
+        assert services.sweep_member_run(run_id=run.pk) == "cancelled"
+    job.refresh_from_db()
+    assert job.status == "cancelled"
