@@ -2,13 +2,7 @@
 
 from django.db import models
 
-
-class RunStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+from webapp.jobs.models import JobStatus as RunStatus  # a run moves through the same states as a job
 
 
 def run_state_path(instance, filename):
