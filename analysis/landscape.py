@@ -880,10 +880,12 @@ def line(
     """Loss along a line: to ``end`` (another model/state) or along ``direction``.
 
     With ``end``: ``theta(t) = theta_a + t (theta_b - theta_a)``, ``span``
-    default ``(0, 1)``; ``batchnorm="interpolate"`` (default here) also
+    default ``(0, 1)``; a number ``s`` is a half-width around the midpoint,
+    ``t`` in ``[0.5 - s, 0.5 + s]``; ``batchnorm="interpolate"`` (default here) also
     interpolates floating-point buffers, ``"keep"`` uses ``model``'s.
     Without ``end``: ``theta(t) = theta + t d`` with ``direction`` or a seeded
-    filter-normalised random direction, ``span`` default ``(-1, 1)``.
+    filter-normalised random direction, ``span`` default ``(-1, 1)``; a number
+    ``s`` gives ``[-s, s]``.  A pair ``(t0, t1)`` is used as given.
     ``on_progress`` gets ``{"type": "points", "points": [{"k", "t", "loss",
     "accuracy"}], "done", "total"}`` events.
     """
@@ -899,7 +901,12 @@ def line(
         mode = batchnorm or "interpolate"
         end_state = end.state_dict() if isinstance(end, nn.Module) else dict(end)
         d = {n: end_state[n].detach().to(centre[n]) - centre[n] for n in names}
-        lo, hi = span if isinstance(span, (tuple, list)) else (0.0, 1.0) if span is None else (-float(span), float(span))
+        if isinstance(span, (tuple, list)):
+            lo, hi = span
+        elif span is None:
+            lo, hi = 0.0, 1.0
+        else:  # a half-width around the segment's midpoint: 0.5 is the plain segment
+            lo, hi = 0.5 - float(span), 0.5 + float(span)
         meta["distance"] = float(_flat(d, names).norm())
     else:
         kind = "direction"

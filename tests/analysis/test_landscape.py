@@ -165,6 +165,7 @@ def test_line_between_checkpoints_and_along_direction(xy):
         with torch.no_grad():
             ref = F.cross_entropy(model(X), y).item()
         assert res.loss[t] == pytest.approx(ref, rel=1e-10)
+    np.testing.assert_allclose(L.line(a, (X, y), end=b, steps=3, span=1.0).t, [-0.5, 0.5, 1.5])
     along = L.line(a, (X, y), steps=5, span=(-1, 1))
     with torch.no_grad():
         assert along.loss[2] == pytest.approx(F.cross_entropy(a(X), y).item(), rel=1e-10)
