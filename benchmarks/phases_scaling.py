@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--cells-x", type=int, default=4)
     parser.add_argument("--cells-y", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--budget", type=int, default=400)
+    parser.add_argument("--budget", type=int, default=2000)
     args = parser.parse_args()
 
     var = Path(tempfile.mkdtemp(prefix="terrain-bench-"))
@@ -50,11 +50,11 @@ def main() -> None:
 
     owner = get_user_model().objects.create_user("bench")
     spec = {
-        "task": {"name": "modular-addition-mlp", "p": 11},
+        "task": {"name": "modular-addition-mlp", "p": 23},
         "x": {"name": "weight_decay", "values": [round(0.25 * k, 2) for k in range(args.cells_x)]},
         "y": {"name": "lr", "log": True, "start": 3e-3, "stop": 3e-2, "num": args.cells_y},
         "seeds": args.seeds, "budget": args.budget, "eval_points": 40,
-        "fixed": {"width": 32, "data_fraction": 0.5, "optimizer": "adamw"},
+        "fixed": {"width": 128, "data_fraction": 0.5, "optimizer": "adamw"},
         "metrics": ["mode_connectivity", "cka", "l2_distance"],
     }
     cells = args.cells_x * args.cells_y
@@ -77,6 +77,14 @@ def main() -> None:
             proc.terminate()
             proc.wait()
         job.refresh_from_db()
+        from collections import Counter
+
+        from webapp.phases.models import SweepRun
+
+        per_worker = Counter(SweepRun.objects.filter(job=job).values_list("worker", flat=True))
+        busy = [(r.started_at, r.finished_at) for r in SweepRun.objects.filter(job=job)]
+        train_seconds = sum((end - start).total_seconds() for start, end in busy)
+        print(f"   runs per worker process: {dict(per_worker)}; training time summed over runs {train_seconds:.1f}s", flush=True)
         rates[workers] = cells / seconds * 60
         print(f"{workers} worker(s): {cells} cells x {args.seeds} seeds in {seconds:.1f}s = {rates[workers]:.2f} cells/min ({job.status})", flush=True)
     print(f"speed-up with 2 workers: {rates[2] / rates[1]:.2f}x (target >= 1.8x; cores here: {os.cpu_count()})")
