@@ -83,6 +83,12 @@ def demo_publish(*, dev_accounts: bool = False, log=print) -> list[Experiment]:
         for run in definition["runs"]:
             _demo_run(experiment=experiment, owner=owner, raw_params=run, log=log)
         experiments.append(experiment)
+    # Model-family trees: the real Hugging Face lineage snapshot (skipped, with a note, when absent).
+    from webapp.lineage.services import hf_demo_publish
+
+    lineage = hf_demo_publish(owner=owner, log=log)
+    if lineage is not None:
+        experiments.append(lineage.experiment)
     return experiments
 
 

@@ -51,14 +51,27 @@ def numeric_json(d) -> dict:
     }
 
 
-def graph_drift(graph: lib.LineageGraph, nodes=None) -> dict:
-    """Drift of the core traits plus the most common other traits of ``graph`` (or of ``nodes``)."""
-    found = trait_catalog.traits_of(graph if nodes is None else graph.subgraph(nodes))
+def _empty(trait: str, kind: str, edges: int) -> dict:
+    # No node carries the trait: every edge is "missing", and the library pass can be skipped.
+    if kind == "categorical":
+        return {"trait": trait, "edges_compared": 0, "edges_changed": 0, "edges_same": 0, "edges_missing": edges,
+                "change_rate": None, "by_generation": [], "top_transitions": []}
+    return {"trait": trait, "edges_compared": 0, "edges_missing": edges, "mean_change": None, "std_change": None,
+            "mean_abs_change": None, "mean_relative_change": None, "by_generation": []}
+
+
+def graph_drift(graph: lib.LineageGraph) -> dict:
+    """Drift of the core traits plus the most common other traits of ``graph``."""
+    found = trait_catalog.traits_of(graph)
+    present = {t["name"] for t in found}
     categorical = list(CORE_CATEGORICAL) + [t["name"] for t in found if t["kind"] == "categorical"
                                             and t["name"] not in CORE_CATEGORICAL][:MAX_EXTRA]
     numeric = list(CORE_NUMERIC) + [t["name"] for t in found if t["kind"] == "numeric"
                                     and t["name"] not in CORE_NUMERIC][:MAX_EXTRA]
+    edges = graph.num_edges
     return {
-        "categorical": [categorical_json(lib.categorical_drift(graph, t, nodes=nodes)) for t in categorical],
-        "numeric": [numeric_json(lib.numeric_drift(graph, t, nodes=nodes)) for t in numeric],
+        "categorical": [categorical_json(lib.categorical_drift(graph, t)) if t in present
+                        else _empty(t, "categorical", edges) for t in categorical],
+        "numeric": [numeric_json(lib.numeric_drift(graph, t)) if t in present else _empty(t, "numeric", edges)
+                    for t in numeric],
     }

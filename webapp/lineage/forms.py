@@ -122,6 +122,13 @@ class RecoveryForm(JobOptionsMixin):
         help_text="Weight of the kurtosis direction hint, as a fraction of the typical parent-child distance.",
     )
 
+    field_order = ["source", "source_experiment", "n_families", "children_per_root", "grandchildren_per_child", "seed",
+                   "direction_weight", "visibility", "experiment"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["experiment"].help_text = "Slug of one of your experiments to file this job under (optional)."
+
     def clean(self):
         cleaned = super().clean()
         if self.errors or cleaned.get("source") != "experiment":

@@ -15,7 +15,7 @@ from pathlib import Path
 from django.conf import settings
 
 from analysis import lineage as lib
-from webapp.lineage.hub import hub_client
+from webapp.lineage import hub
 from webapp.lineage.models import MAX_MODEL_ID_CHARS
 
 EDGE_SUFFIXES = (".csv", ".txt", ".json")
@@ -23,7 +23,7 @@ CARD_SUFFIXES = (".md", ".markdown")
 MAX_FILES = 500
 MAX_ROWS_PER_FILE = 200_000
 MAX_HUB_IDS = 100
-MAX_HUB_REQUESTS = 300
+MAX_HUB_REQUESTS = 100  # synchronous, in the request: keep a slow Hub from holding it for minutes
 
 
 def max_upload_bytes() -> int:
@@ -66,8 +66,8 @@ def _model_id_from_filename(name: str) -> str:
 
 
 def import_edge_text(text: str, name: str, graph: lib.LineageGraph, report: lib.ImportReport) -> None:
-    common = dict(graph=graph, report=report, source=name, max_field_chars=MAX_MODEL_ID_CHARS,
-                  max_rows=MAX_ROWS_PER_FILE, finalize=False)
+    common = {"graph": graph, "report": report, "source": name, "max_field_chars": MAX_MODEL_ID_CHARS,
+              "max_rows": MAX_ROWS_PER_FILE, "finalize": False}
     if name.lower().endswith(".json") or text.lstrip()[:1] in ("[", "{"):
         lib.import_edge_json(io.StringIO(text), **common)
     else:
@@ -121,7 +121,7 @@ def lineage_import_inputs(
                                max_field_chars=MAX_MODEL_ID_CHARS, finalize=False)
 
     if hub_ids:
-        lib.import_from_hub(list(hub_ids)[:MAX_HUB_IDS], hub_client(), graph=graph, report=report,
+        lib.import_from_hub(list(hub_ids)[:MAX_HUB_IDS], hub.hub_client(), graph=graph, report=report,
                             follow_parents=follow_parents, max_models=MAX_HUB_REQUESTS,
                             max_field_chars=MAX_MODEL_ID_CHARS, finalize=False)
     report.refresh_missing_parents(graph)

@@ -11,8 +11,8 @@ collapses stays collapsed.
 Payloads are column-oriented (one list per field) and categorical traits are
 sent as small integer codes into a list of levels: a 2,000-node family with a
 dozen traits is ~100 kB of JSON.  Results are cached per family and request,
-because a graph never changes after import (a catalog graph that is rebuilt
-gets new family rows, hence new keys).
+because a graph never changes after import (a rebuilt catalog graph is a new
+graph, with a new creation time in the key).
 """
 
 from __future__ import annotations
@@ -59,8 +59,10 @@ def _round(values, digits: int = 3) -> list[float]:
 
 
 def _cache_key(family: Family, kind: str, collapsed, expanded, focus, cap: int) -> str:
-    digest = hashlib.sha1(repr((sorted(collapsed), sorted(expanded), focus)).encode()).hexdigest()
-    return f"lineage-layout:v1:{family.pk}:{kind}:{cap}:{digest}"
+    # The graph's creation time is in the key: row ids can be reused after a graph is deleted.
+    version = family.graph.created_at.isoformat()
+    digest = hashlib.sha1(repr((version, sorted(collapsed), sorted(expanded), focus)).encode()).hexdigest()
+    return f"lineage-layout:v2:{family.pk}:{kind}:{cap}:{digest}"
 
 
 def family_layout(
@@ -102,8 +104,13 @@ def _compute(family: Family, kind: str, collapsed_keys: set[int], expanded_keys:
             v = tree.parent[v]
     auto = choose_auto_collapsed(tree, user_collapsed, user_expanded, cap)
     fold = [tree.node_ids[v] for v in user_collapsed | auto]
-    layout_fn = radial_layout if kind == "radial" else tidy_tree_layout
-    layout = layout_fn(graph, node_ids, collapsed=fold)
+    if kind == "radial":
+        # Rings further apart than the library's default: a wide first generation would
+        # otherwise push every later one onto nearly the same circle.
+        visible_estimate = max(1, len(node_ids) - sum(1 for _ in fold))
+        layout = radial_layout(graph, node_ids, collapsed=fold, ring_gap=max(1.0, 0.25 * visible_estimate ** 0.5))
+    else:
+        layout = tidy_tree_layout(graph, node_ids, collapsed=fold)
 
     ids = layout.node_ids
     tree_parent = layout.tree_parent.tolist()

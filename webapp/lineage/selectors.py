@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from analysis import lineage as lib
 from webapp.catalog.selectors import experiment_is_visible
@@ -19,7 +19,8 @@ MAX_CHILDREN_LISTED = 200
 
 def graph_get_visible(*, slug: str, user) -> LineageGraph | None:
     """The graph behind a permalink, or None when missing or private to someone else (alike from outside)."""
-    graph = LineageGraph.objects.select_related("experiment").filter(slug=slug).first()
+    # The report and drift JSON can be hundreds of kB: loaded only by the pages that show them.
+    graph = LineageGraph.objects.select_related("experiment").defer("report", "drift").filter(slug=slug).first()
     if graph is None or not experiment_is_visible(experiment=graph.experiment, user=user):
         return None
     return graph
@@ -27,7 +28,7 @@ def graph_get_visible(*, slug: str, user) -> LineageGraph | None:
 
 def graphs_visible(*, user) -> QuerySet[LineageGraph]:
     """Listed graphs: those of public experiments, plus the user's own (staff: all)."""
-    graphs = LineageGraph.objects.select_related("experiment")
+    graphs = LineageGraph.objects.select_related("experiment").defer("report", "drift")
     if user and user.is_authenticated and user.is_staff:
         return graphs
     listed = Q(experiment__visibility=Visibility.PUBLIC)
@@ -37,11 +38,14 @@ def graphs_visible(*, user) -> QuerySet[LineageGraph]:
 
 
 def graphs_of_experiment(*, experiment) -> QuerySet[LineageGraph]:
-    return LineageGraph.objects.filter(experiment=experiment).order_by("source", "-created_at")
+    return LineageGraph.objects.filter(experiment=experiment).defer("report", "drift").order_by("source", "-created_at")
 
 
 def family_get(*, graph: LineageGraph, index: int) -> Family | None:
-    return Family.objects.filter(graph=graph, index=index).first()
+    family = Family.objects.filter(graph=graph, index=index).first()
+    if family is not None:
+        family.graph = graph  # already loaded and visibility-checked; spares a query and its JSON
+    return family
 
 
 def families_table(*, graph: LineageGraph, query: str = "", sort: str = "-size") -> QuerySet[Family]:
@@ -55,15 +59,26 @@ def families_table(*, graph: LineageGraph, query: str = "", sort: str = "-size")
 
 
 def nodes_search(*, graph: LineageGraph, query: str, limit: int = 20) -> list[dict]:
-    """Model ids containing ``query``: exact match first, then shortest."""
+    """Model ids containing ``query``, best first: the exact id, then a model *named* so
+    (``*/query``), then names starting with it, then anything containing it; within each,
+    models with more children (the ones people build on) before the rest."""
     query = query.strip()
     if not query:
         return []
-    exact = list(ModelNode.objects.filter(graph=graph, model_id=query).values("model_id", "family__index", "placeholder"))
-    rest = (ModelNode.objects.filter(graph=graph, model_id__icontains=query).exclude(model_id=query)
-            .values("model_id", "family__index", "placeholder")[:2000])
-    hits = exact + sorted(rest, key=lambda r: (len(r["model_id"]), r["model_id"]))[: max(0, limit - len(exact))]
-    return [{"id": h["model_id"], "family": h["family__index"], "placeholder": h["placeholder"]} for h in hits[:limit]]
+    needle = query.lower()
+    hits = list(ModelNode.objects.filter(graph=graph, model_id__icontains=query)
+                .annotate(kids=Count("child_edges")).values("pk", "model_id", "family__index", "placeholder", "kids")
+                .order_by("-kids")[:2000])
+
+    def rank(hit: dict) -> tuple:
+        model_id = hit["model_id"].lower()
+        name = model_id.rsplit("/", 1)[-1]
+        tier = 0 if model_id == needle else 1 if name == needle else 2 if name.startswith(needle) else 3
+        return (tier, -hit["kids"], len(model_id), model_id)
+
+    hits.sort(key=rank)
+    return [{"id": h["model_id"], "key": h["pk"], "family": h["family__index"], "placeholder": h["placeholder"],
+             "children": h["kids"]} for h in hits[:limit]]
 
 
 def node_get(*, graph: LineageGraph, model_id: str) -> ModelNode | None:

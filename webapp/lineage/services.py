@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import secrets
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, models, router, transaction
 from django.utils.text import slugify
 
 from analysis import lineage as lib
@@ -63,7 +64,7 @@ def _json_safe(value, depth: int = 0):
     if isinstance(value, bool) or value is None or isinstance(value, int):
         return value
     if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else None
+        return value if math.isfinite(value) else None
     if isinstance(value, str):
         return value if len(value) <= MAX_ATTR_TEXT else value[: MAX_ATTR_TEXT - 1] + "…"
     if isinstance(value, dict):
@@ -136,44 +137,64 @@ def lineage_graph_store(
         signature=signature,
     )
 
+    family_columns = ["graph_id", "index", "label", "size", "num_edges", "depth", "max_branching", "num_roots",
+                      "num_merges", "num_placeholders", "roots", "relation_counts"]
     family_rows = []
     for family in families:
         stats = graph.family_stats(family)
-        family_rows.append(Family(
-            graph=record, index=family.index, label=family.label[:MAX_MODEL_ID_CHARS], size=stats.size,
-            num_edges=stats.num_edges, depth=stats.depth, max_branching=stats.max_branching,
-            num_roots=stats.num_roots, num_merges=stats.num_merges, num_placeholders=stats.num_placeholders,
-            roots=list(family.roots[:MAX_ROOTS_STORED]), relation_counts=stats.relation_counts,
-        ))
-    Family.objects.bulk_create(family_rows, batch_size=BATCH)
-    family_pk = {row.index: row.pk for row in family_rows}
+        family_rows.append([record.pk, family.index, family.label[:MAX_MODEL_ID_CHARS], stats.size, stats.num_edges,
+                            stats.depth, stats.max_branching, stats.num_roots, stats.num_merges,
+                            stats.num_placeholders, list(family.roots[:MAX_ROOTS_STORED]), stats.relation_counts])
+    _insert_rows(Family, family_columns, family_rows)
+    family_pk = dict(Family.objects.filter(graph=record).values_list("index", "pk"))
+    family_of = {node_id: family_pk[fam.index] for fam in families for node_id in fam.nodes}
 
     checkpoints = checkpoints or {}
-    node_rows = []
-    for node in graph.nodes():
-        fam = graph.family_of(node.id)
-        checkpoint = checkpoints.get(node.id)
-        node_rows.append(ModelNode(
-            graph=record, family_id=family_pk[fam.index], model_id=node.id, placeholder=node.placeholder,
-            generation=generation.get(node.id, 0), attrs=_json_safe(node.attrs),
-            checkpoint_id=checkpoint.pk if checkpoint else None,
-        ))
-    ModelNode.objects.bulk_create(node_rows, batch_size=BATCH)
-    node_pk = {row.model_id: row.pk for row in node_rows}
+    node_columns = ["graph_id", "family_id", "model_id", "placeholder", "generation", "attrs", "checkpoint_id"]
+    _insert_rows(ModelNode, node_columns, (
+        [record.pk, family_of[node.id], node.id, node.placeholder, generation.get(node.id, 0), _json_safe(node.attrs),
+         checkpoints[node.id].pk if node.id in checkpoints else None]
+        for node in graph.nodes()
+    ))
+    node_pk = dict(ModelNode.objects.filter(graph=record).values_list("model_id", "pk"))
 
-    edge_rows = [
-        ModelEdge(
-            graph=record, family_id=family_pk[graph.family_of(edge.child).index],
-            parent_id=node_pk[edge.parent], child_id=node_pk[edge.child], relation=edge.relation,
-            source=(edge.source or "")[:200],
-        )
+    edge_columns = ["graph_id", "family_id", "parent_id", "child_id", "relation", "source"]
+    _insert_rows(ModelEdge, edge_columns, (
+        [record.pk, family_of[edge.child], node_pk[edge.parent], node_pk[edge.child], edge.relation,
+         (edge.source or "")[:200]]
         for edge in graph.edges()
-    ]
-    ModelEdge.objects.bulk_create(edge_rows, batch_size=BATCH)
+    ))
     return record
 
 
+def _insert_rows(model, columns: list[str], rows) -> None:
+    """Plain INSERTs through ``executemany``: ~10x faster than bulk_create for 35k nodes, because
+    no model instance is built per row.  JSON columns still go through the field's own adaptation
+    (text on SQLite, jsonb on PostgreSQL); ints, text and booleans pass as they are."""
+    db = connections[router.db_for_write(model)]
+    fields = [model._meta.get_field(c[:-3] if c.endswith("_id") and c != "model_id" else c) for c in columns]
+    adapt = [f.get_db_prep_save if isinstance(f, models.JSONField) else None for f in fields]
+    table = db.ops.quote_name(model._meta.db_table)
+    names = ", ".join(db.ops.quote_name(f.column) for f in fields)
+    sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(fields))})"
+    with db.cursor() as cursor:
+        batch = []
+        for row in rows:
+            batch.append([a(v, db) if a else v for a, v in zip(adapt, row)])
+            if len(batch) >= BATCH:
+                cursor.executemany(sql, batch)
+                batch = []
+        if batch:
+            cursor.executemany(sql, batch)
+
+
+@transaction.atomic
 def lineage_graph_delete(*, graph: LineageGraph) -> None:
+    # Children first, each as one DELETE: left to the cascade, Django would load all 35k
+    # nodes into memory to find their edges.
+    ModelEdge.objects.filter(graph=graph)._raw_delete(ModelEdge.objects.db)
+    ModelNode.objects.filter(graph=graph)._raw_delete(ModelNode.objects.db)
+    Family.objects.filter(graph=graph)._raw_delete(Family.objects.db)
     graph.delete()
 
 
@@ -327,7 +348,7 @@ def lineage_graph_sync_catalog(*, experiment: Experiment) -> LineageGraph | None
     try:
         with transaction.atomic():
             if current is not None:
-                current.delete()
+                lineage_graph_delete(graph=current)
             elif LineageGraph.objects.filter(slug=slug).exists():
                 slug = _unique_graph_slug(experiment.slug)
             return lineage_graph_store(experiment=experiment, name=f"{experiment.title}: checkpoints",

@@ -27,7 +27,7 @@ DERIVED_TRAITS = [
 
 
 def _kind_of(value: Any) -> str | None:
-    if isinstance(value, bool) or isinstance(value, str):
+    if isinstance(value, (bool, str)):
         return "categorical"
     if isinstance(value, (int, float)):
         return "numeric" if math.isfinite(float(value)) else None
@@ -60,7 +60,7 @@ def traits_of(graph: lib.LineageGraph) -> list[dict]:
                 kinds.setdefault(key, Counter())[kind] += 1
     traits = []
     for name, counter in kinds.items():
-        kind, count = counter.most_common(1)[0]
+        kind = counter.most_common(1)[0][0]
         traits.append({"name": name, "kind": kind, "count": sum(counter.values()), "label": name.replace("_", " ")})
     traits.sort(key=lambda t: (-t["count"], t["name"]))
     return traits[:MAX_TRAITS]

@@ -18,6 +18,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_POST
 
 from webapp.catalog.selectors import checkpoint_get_visible, experiment_get_visible
@@ -170,6 +171,7 @@ def families_json(request, slug):
     })
 
 
+@gzip_page  # large, secret-free JSON and text: ~5x smaller on the wire
 def graph_overview_json(request, slug):
     """The biggest families as columns, for the overview chart (size against depth)."""
     graph = _graph_or_404(request, slug)
@@ -247,9 +249,14 @@ def _family_context(request, graph, family) -> dict:
         "focus": focus_node.pk if focus_node else None, "focusId": focus_node.model_id if focus_node else None,
         "layout": "radial" if request.GET.get("layout") == "radial" else "tidy",
         "colour": request.GET.get("colour", "relation")[:80],
-        "cap": layouts.MAX_DRAWN,
+        "cap": _cap(request.GET.get("cap")),
     }
-    return {"graph": graph, "family": family, "config": config,
+    # The first layout request, exactly as lineage_tree.js will make it: the page preloads it,
+    # so the server lays the family out while the browser is still parsing Plotly.
+    first = {"kind": config["layout"], "cap": config["cap"]}
+    if focus_node is not None:
+        first["focus"] = focus_node.pk
+    return {"graph": graph, "family": family, "config": config, "first_layout_url": f"{config['layoutUrl']}?{urlencode(first)}",
             "permalink": request.build_absolute_uri(family.get_absolute_url())}
 
 
@@ -261,13 +268,18 @@ def family_detail(request, slug, index):
     return render(request, "lineage/family.html", context)
 
 
-def family_layout_json(request, slug, index):
-    graph, family = _family_or_404(request, slug, index)
-    focus = request.GET.get("focus", "")
+def _cap(raw) -> int:
     try:
-        cap = int(request.GET.get("cap", layouts.MAX_DRAWN))
-    except ValueError:
-        cap = layouts.MAX_DRAWN
+        return max(10, min(int(raw), layouts.MAX_CAP))
+    except (TypeError, ValueError):
+        return layouts.MAX_DRAWN
+
+
+@gzip_page  # large, secret-free JSON and text: ~5x smaller on the wire
+def family_layout_json(request, slug, index):
+    _, family = _family_or_404(request, slug, index)
+    focus = request.GET.get("focus", "")
+    cap = _cap(request.GET.get("cap"))
     payload = layouts.family_layout(
         family=family, kind=request.GET.get("kind", "tidy"), collapsed=_int_list(request.GET.get("collapsed", "")),
         expanded=_int_list(request.GET.get("expanded", "")), focus=int(focus) if focus.isdigit() else None, cap=cap,
@@ -293,7 +305,7 @@ def graph_drift(request, slug):
 
 def family_drift(request, slug, index):
     graph, family = _family_or_404(request, slug, index)
-    key = f"lineage-drift:v1:{family.pk}"
+    key = f"lineage-drift:v2:{family.pk}:{graph.created_at.isoformat()}"
     drift = cache.get(key)
     if drift is None:
         drift = drift_json.graph_drift(selectors.family_lib_graph(family=family)[0])
@@ -328,10 +340,12 @@ def _export(graph, family, fmt):
     return response
 
 
+@gzip_page
 def graph_export(request, slug, fmt):
     return _export(_graph_or_404(request, slug), None, fmt)
 
 
+@gzip_page
 def family_export(request, slug, index, fmt):
     graph, family = _family_or_404(request, slug, index)
     return _export(graph, family, fmt)

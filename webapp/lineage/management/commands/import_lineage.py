@@ -48,7 +48,7 @@ class Command(BaseCommand):
                     self.stdout.write(f"already imported: {existing.get_absolute_url()} (use --replace to re-import)")
                     return
                 if existing is not None:
-                    existing.delete()
+                    services.lineage_graph_delete(graph=existing)
                 target = services.hf_experiment_get_or_create(owner=None)
             graph = services.lineage_graph_import_hf_snapshot(
                 directory=directory, experiment=target, name=name or "Hugging Face model families",

@@ -1,0 +1,78 @@
+"""Recovering lineage from weights as a job kind, run in-process through the job runner."""
+
+import csv
+import io
+
+import pytest
+
+from tests.webapp.test_lineage_support import experiment, saved_checkpoint, tiny_state
+from webapp.catalog.visibility import Visibility
+from webapp.jobs.models import Job
+from webapp.jobs.runner import run_job
+from webapp.jobs.services import JobParamsInvalid, job_create, job_params_validate
+
+pytestmark = pytest.mark.django_db
+
+
+def run(user, **data):
+    validated = job_params_validate(kind="lineage_recovery", data={"visibility": Visibility.PUBLIC, **data}, user=user)
+    job = job_create(kind="lineage_recovery", params=validated.params, owner=user, visibility=Visibility.PUBLIC,
+                     enqueue=False)
+    assert run_job(job.pk) == "succeeded", Job.objects.get(pk=job.pk).error
+    job.refresh_from_db()
+    return job
+
+
+def test_synthetic_zoo_recovery_streams_and_scores(client, user):
+    # The issue's zoo: 3 families of 13 models (a root, 4 children, 8 grandchildren).
+    job = run(user, source="synthetic", n_families=3, children_per_root=4, grandchildren_per_child=2, seed=0)
+    result = job.result
+    assert result["num_models"] == 39 and result["truth_known"]
+    assert result["score"]["clustering_accuracy"] >= 0.8
+    assert result["score"]["directed_edge_accuracy"] >= 0.8
+    assert result["num_families"] == 3
+
+    kinds = list(job.events.order_by("seq").values_list("kind", flat=True))
+    assert kinds.count("model") == 39  # one event per model trained, streamed as it happens
+    for later in ("distances", "families", "tree", "score"):
+        assert kinds.index("model") < kinds.index(later)
+    progress = [p["done"] for p in job.events.filter(kind="model").order_by("seq").values_list("payload", flat=True)]
+    assert progress == list(range(1, 40))
+    tree = result["tree"]
+    assert len(tree["nodes"]) == 39 and len(tree["edges"]) == 39 - len(tree["roots"])
+    correct = sum(e["status"] == "correct" for e in tree["edges"])
+    assert correct / 36 == pytest.approx(result["score"]["directed_edge_accuracy"])
+
+    page = client.get(job.get_absolute_url())
+    html = page.content.decode()
+    assert page.status_code == 200 and 'id="recovery-tree"' in html and "renderers.lineage_recovery" in html
+    rows = list(csv.DictReader(io.StringIO(client.get(f"/r/{job.slug}/export.csv").content.decode())))
+    assert len(rows) == len(tree["edges"]) and {r["status"] for r in rows} <= {"correct", "reversed", "wrong"}
+    assert client.get(f"/r/{job.slug}/embed").status_code == 200
+    offline = client.get(f"/r/{job.slug}/export.html").content.decode()
+    assert "renderers.lineage_recovery" in offline  # the renderer travels inside the standalone file
+
+
+def test_catalog_checkpoints_recovery_and_its_validation(user, other_user, tmp_path):
+    exp = experiment(user, Visibility.PRIVATE)
+    base = tiny_state(0)
+    saved = [saved_checkpoint(exp, "root", base, tmp_path)]
+    for k in range(3):
+        child = {key: value + 0.02 * tiny_state(10 + k)[key] for key, value in base.items()}
+        saved.append(saved_checkpoint(exp, f"child{k}", child, tmp_path, parent=saved[0], relation="finetune"))
+    with pytest.raises(JobParamsInvalid) as invalid:
+        job_params_validate(kind="lineage_recovery", data={"source": "experiment", "source_experiment": exp.slug},
+                            user=other_user)
+    assert "source_experiment" in invalid.value.errors  # a private experiment is invisible to others
+    job = run(user, source="experiment", source_experiment=exp.slug)
+    result = job.result
+    assert result["num_models"] == 4 and result["truth_known"]
+    assert result["score"]["clustering_accuracy"] == 1.0 and result["score"]["undirected_edge_accuracy"] == 1.0
+    assert [e["payload"]["action"] for e in job.events.filter(kind="model").values("payload")] == ["loaded"] * 4
+
+    too_few = experiment(user, Visibility.PRIVATE, title="two only")
+    saved_checkpoint(too_few, "a", base, tmp_path)
+    with pytest.raises(JobParamsInvalid) as invalid:
+        job_params_validate(kind="lineage_recovery", data={"source": "experiment", "source_experiment": too_few.slug},
+                            user=user)
+    assert "at least 3 checkpoints" in invalid.value.errors["source_experiment"][0]

@@ -1,0 +1,156 @@
+"""The import form: hostile and malformed files get per-row errors, the valid rows still land;
+uploads are capped; nothing usable means nothing stored; the Hub path runs on recordings."""
+
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from analysis.lineage.hub import RecordedHubClient
+from tests.webapp.test_lineage_support import HUB_FIXTURES
+from webapp.catalog.models import Experiment
+from webapp.lineage import hub
+from webapp.lineage.models import LineageGraph, ModelEdge, ModelNode
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def no_hub_network(monkeypatch):
+    from huggingface_hub import hf_api
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a test tried to call the real Hugging Face Hub")
+
+    monkeypatch.setattr(hf_api.HfApi, "model_info", refuse)
+
+
+def upload(name, content):
+    return SimpleUploadedFile(name, content if isinstance(content, bytes) else content.encode())
+
+
+def issues_of(graph):
+    return [(i["source"], i["row"], i["kind"], i["severity"]) for i in graph.report["issues"]]
+
+
+def test_malformed_files_get_per_row_errors_and_the_rest_lands(client, user):
+    edges = (
+        "id,base_model,base_model_relation,license\n"
+        "good/child,good/root,finetune,mit\n"                     # 2: fine
+        "good/distilled,good/root,distillation,mit\n"             # 3: unknown relation -> kept as unknown
+        f"bad/huge,good/root,finetune,{'x' * 5000}\n"              # 4: oversized field -> skipped
+        ",good/root,finetune,mit\n"                               # 5: no id -> skipped
+        "good/root,,source,apache-2.0\n"                          # 6: the root's own row
+        "good/latin,good/root,adapter,caf\xe9\n"                  # 7: valid (non-ASCII text)
+    )
+    rows_json = json.dumps([
+        {"model_id": "json/a", "parent": "good/root", "relation": "quantized"},
+        "not an object",
+        {"model_id": ["a", "list"], "parent": "good/root"},
+        {"model_id": "json/b", "parent": 42},
+    ])
+    front = "---\nbase_model: good/root\nlicense: mit\nlanguage: [en, fr]\npipeline_tag: text-generation\n---\n# Card\n"
+    bad_yaml = "---\nbase_model: [unclosed\nlicense: mit\n---\n"
+    huge_front = "---\nlicense: mit\nnote: " + "y" * 70_000 + "\n---\n"
+    client.force_login(user)
+    response = client.post("/lineage/import/", {
+        "name": "messy", "visibility": "public", "follow_parents": "on",
+        "edge_files": [
+            upload("edges.csv", edges),
+            upload("rows.json", rows_json),
+            upload("nocolumns.csv", "foo,bar\n1,2\n"),
+            upload("junk.csv", bytes(range(256)) * 8),                  # binary junk
+            upload("model.pkl", b"\x80\x04\x95 not unpickled, ever"),   # wrong kind of file
+            upload("broken.json", "{not json"),
+        ],
+        "card_files": [
+            upload("cards__good.md", front),
+            upload("cards__badyaml.md", bad_yaml),
+            upload("cards__huge.md", huge_front),
+            upload("cards__binary.md", b"\x00\x01\x02\xff" * 100),
+        ],
+    })
+    assert response.status_code == 302, response.content.decode()[:2000]
+    graph = LineageGraph.objects.get(name="messy")
+    issues = issues_of(graph)
+
+    # Per-row errors, each naming its file and row.
+    assert ("edges.csv", 3, "unknown_relation", "warning") in issues
+    assert ("edges.csv", 4, "oversized_field", "error") in issues
+    assert ("edges.csv", 5, "missing_value", "error") in issues
+    assert ("rows.json", 2, "malformed_row", "error") in issues
+    assert ("rows.json", 3, "bad_value", "error") in issues
+    assert ("rows.json", 4, "bad_value", "error") in issues
+    assert ("nocolumns.csv", 1, "missing_column", "error") in issues
+    assert any(s == "junk.csv" and k == "malformed_row" for s, _, k, _ in issues)
+    assert any(s == "model.pkl" and k == "malformed_row" for s, _, k, _ in issues)
+    assert any(s == "broken.json" and k == "malformed_row" for s, _, k, _ in issues)
+    assert ("cards__badyaml.md", 1, "bad_yaml", "error") in issues
+    assert ("cards__huge.md", 1, "oversized_field", "error") in issues
+    assert any(s == "cards__binary.md" for s, _, _, _ in issues)
+
+    # Every valid row landed, with its attributes.
+    ids = set(ModelNode.objects.filter(graph=graph).values_list("model_id", flat=True))
+    assert {"good/root", "good/child", "good/distilled", "good/latin", "json/a", "json/b", "cards/good"} <= ids
+    assert not ids & {"bad/huge", "cards/badyaml", "cards/huge"}
+    card = ModelNode.objects.get(graph=graph, model_id="cards/good")
+    assert card.attrs["license"] == "mit" and card.attrs["language"] == ["en", "fr"]
+    assert ModelEdge.objects.get(graph=graph, child__model_id="json/a").relation == "quantized"
+    assert ModelEdge.objects.get(graph=graph, child__model_id="good/distilled").relation == "unknown"
+    assert ModelNode.objects.get(graph=graph, model_id="good/latin").attrs["license"] == "café"
+
+    # The page shows them.
+    page = client.get(graph.get_absolute_url()).content.decode()
+    assert "unknown relation &#x27;distillation&#x27;" in page
+    assert "invalid YAML" in page and "binary file" in page and "cards__badyaml.md" in page
+    assert graph.experiment.owner == user and graph.experiment.visibility == "public"
+
+
+def test_nothing_usable_stores_nothing_and_shows_why(client, user):
+    client.force_login(user)
+    response = client.post("/lineage/import/", {"name": "empty", "visibility": "private",
+                                                "edge_files": [upload("x.csv", "foo,bar\n1,2\n")]})
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert 'id="nothing-imported"' in body and "missing_column" in body
+    assert not LineageGraph.objects.exists() and not Experiment.objects.exists()
+
+
+def test_form_needs_some_input_and_a_login(client, user):
+    assert client.get("/lineage/import/").status_code == 302  # to the login page
+    client.force_login(user)
+    response = client.post("/lineage/import/", {"name": "nothing", "visibility": "private"})
+    assert response.status_code == 400 and "give at least one" in response.content.decode()
+
+
+def test_upload_size_cap(client, user, settings):
+    settings.TERRAIN_LINEAGE_MAX_UPLOAD_BYTES = 2000
+    client.force_login(user)
+    big = "id,base_model\n" + "".join(f"big/m{i},big/root\n" for i in range(400))
+    response = client.post("/lineage/import/", {"name": "capped", "visibility": "private", "edge_files": [
+        upload("big.csv", big), upload("small.csv", "id,base_model\nsmall/b,small/a\n")]})
+    assert response.status_code == 302
+    graph = LineageGraph.objects.get(name="capped")
+    assert any(s == "big.csv" and k == "oversized_field" for s, _, k, _ in issues_of(graph))
+    assert set(ModelNode.objects.filter(graph=graph).values_list("model_id", flat=True)) == {"small/a", "small/b"}
+
+
+def test_hub_model_ids_use_the_recorded_client(client, user, monkeypatch):
+    recorded = RecordedHubClient.from_directory(HUB_FIXTURES)
+    monkeypatch.setattr(hub, "hub_client", lambda: recorded)
+    client.force_login(user)
+    response = client.post("/lineage/import/", {
+        "name": "from the hub", "visibility": "private", "follow_parents": "on",
+        "hub_ids": "example-org/llama-3.1-8b-sql-merge\nnobody/missing-model",
+    })
+    assert response.status_code == 302
+    graph = LineageGraph.objects.get(name="from the hub")
+    assert graph.source == "hub"
+    merge = ModelNode.objects.get(graph=graph, model_id="example-org/llama-3.1-8b-sql-merge")
+    parents = ModelEdge.objects.filter(child=merge)
+    assert {e.parent.model_id for e in parents} == {"meta-llama/Llama-3.1-8B-Instruct", "example-org/llama-3.1-8b-sql-lora"}
+    assert {e.relation for e in parents} == {"merge"}
+    # follow_parents walked up to the base model, through the recordings only.
+    assert ModelNode.objects.filter(graph=graph, model_id="meta-llama/Llama-3.1-8B", placeholder=False).exists()
+    assert "nobody/missing-model" in recorded.requests
+    assert any(k == "fetch_failed" for _, _, k, _ in issues_of(graph))
