@@ -604,6 +604,53 @@ def _make_evaluator(model, centre, directions, X, y, batchnorm, memory_budget, f
     return _GenericEvaluator(model, centre, directions, X, y, batchnorm, memory_budget)
 
 
+class _PointParallel:
+    """Evaluate grid points on all CPU cores by splitting each batch *between points*.
+
+    Grid points are independent, so T single-threaded workers on T slices of a
+    batch keep every core busy on full-size matrix products, whereas torch's
+    intra-op threading splits each medium-sized product and loses much of the
+    second core to synchronisation (measured: 0.37 of dense-GEMM peak at two
+    threads, against 0.62 at one).  Torch releases the GIL inside its kernels, so
+    plain threads suffice.  Used only for the MLP fast path on the CPU, whose
+    evaluate() allocates everything it writes and is therefore thread-safe.
+    """
+
+    def __init__(self, ev: _Evaluator, device: torch.device):
+        self.ev = ev
+        threads = torch.get_num_threads()
+        self.workers = threads if isinstance(ev, _MLPEvaluator) and device.type == "cpu" and threads > 1 else 1
+        self._pool = None
+        self._threads_before = threads
+
+    def __enter__(self):
+        if self.workers > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            torch.set_num_threads(1)
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="terrain-plane")
+        return self
+
+    def __exit__(self, *exc):
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            torch.set_num_threads(self._threads_before)
+        return False
+
+    def _one(self, coefs: np.ndarray):
+        with torch.no_grad():  # grad mode is per thread
+            return self.ev.evaluate(coefs)
+
+    def evaluate(self, coefs: np.ndarray):
+        if self._pool is None or len(coefs) < 2:
+            return self.ev.evaluate(coefs)
+        parts = [part for part in np.array_split(coefs, self.workers) if len(part)]
+        results = list(self._pool.map(self._one, parts))
+        losses = np.concatenate([r[0] for r in results])
+        accs = None if results[0][1] is None else np.concatenate([r[1] for r in results])
+        return losses, accs
+
+
 def _batch_size_for(ev: _Evaluator) -> int:
     if isinstance(ev, _MLPEvaluator):
         # enough points per batch to amortise kernel launches while activations stay cache-friendly
@@ -794,14 +841,16 @@ def plane(
         }
     )
     coarse_seconds = None
-    with torch.no_grad():
+    parallel = _PointParallel(ev, X.device)
+    bs *= parallel.workers
+    with torch.no_grad(), parallel:
         for level, (sx, sy) in enumerate(zip(levels_x, levels_y)):
             ii, jj = np.meshgrid(_axis_indices(nx, sx), _axis_indices(ny, sy), indexing="ij")
             todo = [(i, j) for i, j in zip(ii.ravel(), jj.ravel()) if not computed[i, j]]
             for s in range(0, len(todo), bs):
                 batch = todo[s : s + bs]
                 coefs = np.array([[a[i], b[j]] for i, j in batch])
-                l, ac = ev.evaluate(coefs)
+                l, ac = parallel.evaluate(coefs)
                 points = []
                 for k, (i, j) in enumerate(batch):
                     loss[i, j] = l[k]
