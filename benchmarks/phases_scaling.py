@@ -1,6 +1,6 @@
 """Sweep throughput with 1 and with 2 Celery workers on the same sweep (cells per minute).
 
-    .venv/bin/python benchmarks/phases_scaling.py [--cells-x 4 --cells-y 3 --seeds 2 --budget 400]
+    .venv/bin/python benchmarks/phases_scaling.py [--cells-x 6 --cells-y 4 --seeds 2 --budget 1000 --task digits-mlp]
 
 Runs everything on this machine: an embedded Redis, a throw-away SQLite database,
 real worker processes (one torch thread each). The same sweep is run twice, first
@@ -24,10 +24,11 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cells-x", type=int, default=4)
-    parser.add_argument("--cells-y", type=int, default=3)
+    parser.add_argument("--cells-x", type=int, default=6)
+    parser.add_argument("--cells-y", type=int, default=4)
     parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--budget", type=int, default=2000)
+    parser.add_argument("--budget", type=int, default=1000)
+    parser.add_argument("--task", default="digits-mlp", choices=["digits-mlp", "modular-addition-mlp"])
     args = parser.parse_args()
 
     var = Path(tempfile.mkdtemp(prefix="terrain-bench-"))
@@ -50,11 +51,12 @@ def main() -> None:
 
     owner = get_user_model().objects.create_user("bench")
     spec = {
-        "task": {"name": "modular-addition-mlp", "p": 23},
+        "task": {"name": "digits-mlp"} if args.task == "digits-mlp" else {"name": "modular-addition-mlp", "p": 23},
         "x": {"name": "weight_decay", "values": [round(0.25 * k, 2) for k in range(args.cells_x)]},
         "y": {"name": "lr", "log": True, "start": 3e-3, "stop": 3e-2, "num": args.cells_y},
         "seeds": args.seeds, "budget": args.budget, "eval_points": 40,
-        "fixed": {"width": 128, "data_fraction": 0.5, "optimizer": "adamw"},
+        "fixed": {"width": 64, "batch_size": 32, "optimizer": "adamw"} if args.task == "digits-mlp"
+        else {"width": 128, "data_fraction": 0.5, "optimizer": "adamw"},
         "metrics": ["mode_connectivity", "cka", "l2_distance"],
     }
     cells = args.cells_x * args.cells_y
