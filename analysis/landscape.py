@@ -56,6 +56,7 @@ Array convention: ``loss[i, j]`` is the loss at ``(a[i], b[j])`` (``numpy``
 from __future__ import annotations
 
 import copy
+import os
 import math
 import time
 from dataclasses import dataclass, field
@@ -619,7 +620,11 @@ class _PointParallel:
     def __init__(self, ev: _Evaluator, device: torch.device):
         self.ev = ev
         threads = torch.get_num_threads()
-        self.workers = threads if isinstance(ev, _MLPEvaluator) and device.type == "cpu" and threads > 1 else 1
+        # Opt-in (TERRAIN_POINT_PARALLEL=1): in forked processes (Celery's prefork children)
+        # OpenMP used from extra threads was seen to hang, so workers keep the serial path.
+        wanted = os.environ.get("TERRAIN_POINT_PARALLEL", "0") == "1"
+        eligible = isinstance(ev, _MLPEvaluator) and device.type == "cpu" and threads > 1
+        self.workers = threads if wanted and eligible else 1
         self._pool = None
         self._threads_before = threads
 

@@ -41,12 +41,14 @@ site-packages is edited.
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("TERRAIN_POINT_PARALLEL", "1")  # split plane batches between points on every core
 import argparse
 import copy
 import importlib.util
 import math
 import multiprocessing as mp
-import os
 import resource
 import subprocess
 import sys
