@@ -67,3 +67,28 @@ async def test_unknown_job_is_refused(user):
     comm = communicator("does-not-exist", user)
     connected, _ = await comm.connect()
     assert not connected
+
+
+async def test_final_status_reaches_clients_only_once_committed(user):
+    """A client told "cancelled" must read "cancelled" from the database, never the old status."""
+    from asgiref.sync import async_to_sync
+    from django.db import transaction
+
+    from webapp.jobs.services import job_finish
+
+    job = await new_job(user, Visibility.PUBLIC)
+    comm = communicator(job.slug, AnonymousUser())
+    await comm.connect()
+    await comm.receive_json_from(timeout=5)
+
+    def finish_while_a_slow_writer_holds_the_transaction():
+        with transaction.atomic():
+            job_finish(job=job, status="cancelled")
+            seen_before_commit = async_to_sync(comm.receive_nothing)(timeout=0.5)
+        return seen_before_commit
+
+    assert await sync_to_async(finish_while_a_slow_writer_holds_the_transaction, thread_sensitive=False)()
+    event = await comm.receive_json_from(timeout=5)
+    assert event["payload"]["status"] == "cancelled"
+    assert (await database_sync_to_async(Job.objects.get)(pk=job.pk)).status == "cancelled"
+    await comm.disconnect()

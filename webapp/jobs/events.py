@@ -32,5 +32,8 @@ def job_event_append(*, job: Job, kind: str, payload: dict, progress: float | No
         Job.objects.filter(pk=job.pk).update(**updates)
         job.refresh_from_db(fields=["last_seq", "status", "progress", *job_fields.keys()])
         event = JobEvent.objects.create(job=job, seq=job.last_seq, kind=kind, payload=payload)
-    publish(job.channel_group, event_message(job, event))
+    message = event_message(job, event)
+    # Inside an outer transaction (job_finish) a client told now could read the
+    # job before the commit and see the old status; publish once it is visible.
+    transaction.on_commit(lambda: publish(job.channel_group, message))
     return event

@@ -2,6 +2,7 @@
 
 import logging
 
+from django.db import transaction
 from django.utils import timezone
 
 from webapp.jobs import kinds
@@ -20,27 +21,28 @@ def run_job(job_id: int, *, device: str = "cpu") -> str:
     a job whose worker died mid-run starts a new attempt (its kind may resume from
     the events already stored).
     """
-    try:
-        job = Job.objects.get(pk=job_id)
-    except Job.DoesNotExist:
-        logger.warning("job %s vanished before it ran", job_id)
-        return "missing"
-    if job.is_finished:
-        return job.status
-    if job.cancel_requested:
-        job_finish(job=job, status=JobStatus.CANCELLED)
-        return JobStatus.CANCELLED
-
-    attempt = job.attempts + 1
-    job_event_append(
-        job=job,
-        kind="status",
-        payload={"status": JobStatus.RUNNING, "attempt": attempt, "device": device},
-        status=JobStatus.RUNNING,
-        attempts=attempt,
-        device=device,
-        started_at=timezone.now(),
-    )
+    with transaction.atomic():
+        # Locked so a cancel landing between our read and our write cannot be
+        # overwritten by "running" (SQLite serialises writers anyway).
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None:
+            logger.warning("job %s vanished before it ran", job_id)
+            return "missing"
+        if job.is_finished:
+            return job.status
+        if job.cancel_requested:
+            job_finish(job=job, status=JobStatus.CANCELLED)
+            return JobStatus.CANCELLED
+        attempt = job.attempts + 1
+        job_event_append(
+            job=job,
+            kind="status",
+            payload={"status": JobStatus.RUNNING, "attempt": attempt, "device": device},
+            status=JobStatus.RUNNING,
+            attempts=attempt,
+            device=device,
+            started_at=timezone.now(),
+        )
     try:
         result = kinds.get(job.kind).run(JobContext(job, device=device))
     except JobCancelled:
