@@ -43,11 +43,11 @@ Coarse to fine
     arrays) to skip points that are already computed.
 
 Speed
-    Points are evaluated in batches.  For zoo MLPs the first layer is linear in
-    ``(a, b)``: ``X W(a,b)^T = X W^T + a X D1^T + b X D2^T``, so those three
-    products are computed once per plane and combined per point; the remaining
-    layers run as batched matrix products (``baddbmm``) over a batch of points.
-    Other models use ``torch.func.vmap`` over stacked parameter sets.
+    Points are evaluated in batches of whole grid rows.  Zoo MLPs go through
+    :mod:`analysis.mlp_evaluator`: the first layer's products are computed once
+    per plane (it is linear in ``(a, b)``), and along each row the second
+    layer's products are shared and updated only where a ReLU unit changes
+    sign.  Other models use ``torch.func.vmap`` over stacked parameter sets.
 
 Array convention: ``loss[i, j]`` is the loss at ``(a[i], b[j])`` (``numpy``
 "ij" indexing; transpose for a plotly heatmap whose ``z[row=y][col=x]``).
@@ -56,6 +56,7 @@ Array convention: ``loss[i, j]`` is the loss at ``(a[i], b[j])`` (``numpy``
 from __future__ import annotations
 
 import copy
+import itertools
 import os
 import math
 import time
@@ -65,9 +66,10 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from . import metrics, zoo
+from . import metrics
+from .mlp_evaluator import MLPEvaluator
+from .point_evaluator import Evaluator
 
 __all__ = [
     "Surface",
@@ -374,140 +376,7 @@ def _parse_resolution(resolution) -> tuple[int, int]:
 # --------------------------------------------------------------------------- evaluators
 
 
-class _Evaluator:
-    """Loss/accuracy at ``theta + sum_k c_k d_k`` for batches of coefficient vectors."""
-
-    def __init__(self, model, centre, directions, X, y, batchnorm, memory_budget):
-        self.model = model
-        self.centre = centre
-        self.directions = directions
-        self.X, self.y = X, y
-        self.n = X.shape[0]
-        self.classification = metrics.is_classification(y)
-        self.batchnorm = batchnorm
-        self.memory_budget = memory_budget
-
-    def evaluate(self, coefs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        raise NotImplementedError
-
-    def _reduce(self, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Summed loss and correct count per point for logits of shape (B, n, C)."""
-        if self.classification:
-            logp = torch.log_softmax(logits, dim=-1)
-            yy = y.view(1, -1, 1).expand(logits.shape[0], -1, 1)
-            loss = -logp.gather(2, yy).squeeze(2).sum(1)
-            correct = (logits.argmax(-1) == y.view(1, -1)).sum(1)
-            return loss, correct
-        target = y if y.dim() == 2 else y[:, None]
-        per = (logits - target.to(logits.dtype).unsqueeze(0)).pow(2).reshape(logits.shape[0], logits.shape[1], -1)
-        return per.mean(2).sum(1), None
-
-
-class _MLPEvaluator(_Evaluator):
-    """Fast path for zoo MLPs: linear first layer trick + batched matmuls."""
-
-    @staticmethod
-    def supports(model: nn.Module, batchnorm: str) -> bool:
-        if batchnorm not in ("keep",) or not isinstance(model, nn.Sequential):
-            return False
-        acts = tuple(zoo.ACTIVATIONS.values())
-        linears = 0
-        for name, mod in model.named_children():
-            if isinstance(mod, nn.Linear):
-                linears += 1
-            elif not isinstance(mod, (nn.Flatten, nn.BatchNorm1d, *acts)):
-                return False
-        return linears >= 1 and isinstance(list(model.children())[-1], nn.Linear)
-
-    def __init__(self, *args):
-        super().__init__(*args)
-        self.layers: list[tuple[str, Any]] = []
-        K = len(self.directions)
-        dtype = next(iter(self.centre.values())).dtype
-        self.dtype = dtype
-        for name, mod in self.model.named_children():
-            if isinstance(mod, nn.Linear):
-                # stored transposed, (K+1, in, out), so per-point weights come out contiguous for bmm
-                W = torch.stack(
-                    [self.centre[f"{name}.weight"]] + [d[f"{name}.weight"] for d in self.directions]
-                ).transpose(1, 2).contiguous()
-                if mod.bias is not None:
-                    bvec = torch.stack([self.centre[f"{name}.bias"]] + [d[f"{name}.bias"] for d in self.directions])
-                else:
-                    bvec = torch.zeros(K + 1, W.shape[1], dtype=dtype, device=W.device)
-                self.layers.append(("linear", (W, bvec)))
-            elif isinstance(mod, nn.BatchNorm1d):
-                g = torch.stack([self.centre[f"{name}.weight"]] + [d[f"{name}.weight"] for d in self.directions])
-                beta = torch.stack([self.centre[f"{name}.bias"]] + [d[f"{name}.bias"] for d in self.directions])
-                inv = torch.rsqrt(mod.running_var.to(dtype) + mod.eps)
-                self.layers.append(("bn", (g, beta, mod.running_mean.to(dtype), inv)))
-            elif isinstance(mod, nn.Flatten):
-                continue
-            else:
-                self.layers.append(("act", mod))
-        first_w, first_b = self.layers[0][1]
-        self.width = max(l[1][0].shape[2] for l in self.layers if l[0] == "linear")
-        Xf = self.X.reshape(self.n, -1).to(dtype)
-        # First layer, once per plane: P_k = X D_k^T + e_k, shape (K+1, n, h)
-        cache_bytes = (K + 1) * self.n * first_w.shape[2] * Xf.element_size()
-        self.P = None
-        if cache_bytes <= 4 * self.memory_budget:
-            self.P = torch.baddbmm(first_b[:, None, :], Xf.unsqueeze(0).expand(K + 1, -1, -1), first_w)
-        self.Xf = Xf
-
-    def evaluate(self, coefs: np.ndarray):
-        B = coefs.shape[0]
-        C = torch.as_tensor(np.concatenate([np.ones((B, 1)), coefs], axis=1), dtype=self.dtype, device=self.Xf.device)
-        per_point = self.width * self.Xf.element_size() * 3
-        chunk = max(1, min(self.n, self.memory_budget // max(1, B * per_point)))
-        total = torch.zeros(B, dtype=torch.float64, device=self.Xf.device)
-        correct = torch.zeros(B, dtype=torch.int64, device=self.Xf.device)
-        # Per-point parameters of the later layers: (B, ...) = C @ stacked (K+1, ...)
-        layer_params = []
-        for kind, payload in self.layers[1:]:
-            if kind == "linear":
-                W, bvec = payload
-                Wt = (C @ W.reshape(W.shape[0], -1)).reshape(B, *W.shape[1:])
-                layer_params.append(("linear", (Wt, (C @ bvec).unsqueeze(1))))
-            elif kind == "bn":
-                g, beta, mean, inv = payload
-                scale = (C @ g) * inv
-                shift = (C @ beta) - mean * scale
-                layer_params.append(("bn", (scale.unsqueeze(1), shift.unsqueeze(1))))
-            else:
-                layer_params.append((kind, payload))
-        W0, b0 = self.layers[0][1]
-        for start in range(0, self.n, chunk):
-            stop = min(self.n, start + chunk)
-            if self.P is not None:
-                P = self.P[:, start:stop]
-            else:
-                Xc = self.Xf[start:stop]
-                P = torch.baddbmm(b0[:, None, :], Xc.unsqueeze(0).expand(W0.shape[0], -1, -1), W0)
-            K1, m, h = P.shape
-            # (B, K+1) @ (K+1, m*h): all first-layer pre-activations of the batch in one product
-            Z = (C @ P.reshape(K1, m * h)).reshape(B, m, h)
-            for kind, payload in layer_params:
-                if kind == "linear":
-                    Wt, bias = payload
-                    Z = torch.bmm(Z, Wt).add_(bias)
-                elif kind == "bn":
-                    scale, shift = payload
-                    Z = torch.addcmul(shift, Z, scale)
-                elif isinstance(payload, nn.ReLU):
-                    Z = Z.relu_()
-                else:
-                    Z = payload(Z)
-            loss, corr = self._reduce(Z, self.y[start:stop])
-            total += loss.to(torch.float64)
-            if corr is not None:
-                correct += corr
-        losses = (total / self.n).cpu().numpy()
-        acc = (correct.to(torch.float64) / self.n).cpu().numpy() if self.classification else None
-        return losses, acc
-
-
-class _GenericEvaluator(_Evaluator):
+class _GenericEvaluator(Evaluator):
     """Any model: ``vmap`` of ``functional_call`` over stacked parameter sets (or a plain loop)."""
 
     def __init__(self, *args):
@@ -599,9 +468,9 @@ class _GenericEvaluator(_Evaluator):
         return losses, acc
 
 
-def _make_evaluator(model, centre, directions, X, y, batchnorm, memory_budget, fast=True) -> _Evaluator:
-    if fast and _MLPEvaluator.supports(model, batchnorm):
-        return _MLPEvaluator(model, centre, directions, X, y, batchnorm, memory_budget)
+def _make_evaluator(model, centre, directions, X, y, batchnorm, memory_budget, fast=True) -> Evaluator:
+    if fast and MLPEvaluator.supports(model, batchnorm):
+        return MLPEvaluator(model, centre, directions, X, y, batchnorm, memory_budget)
     return _GenericEvaluator(model, centre, directions, X, y, batchnorm, memory_budget)
 
 
@@ -617,13 +486,13 @@ class _PointParallel:
     evaluate() allocates everything it writes and is therefore thread-safe.
     """
 
-    def __init__(self, ev: _Evaluator, device: torch.device):
+    def __init__(self, ev: Evaluator, device: torch.device):
         self.ev = ev
         threads = torch.get_num_threads()
         # Opt-in (TERRAIN_POINT_PARALLEL=1): in forked processes (Celery's prefork children)
         # OpenMP used from extra threads was seen to hang, so workers keep the serial path.
         wanted = os.environ.get("TERRAIN_POINT_PARALLEL", "0") == "1"
-        eligible = isinstance(ev, _MLPEvaluator) and device.type == "cpu" and threads > 1
+        eligible = isinstance(ev, MLPEvaluator) and device.type == "cpu" and threads > 1
         self.workers = threads if wanted and eligible else 1
         self._pool = None
         self._threads_before = threads
@@ -649,17 +518,49 @@ class _PointParallel:
     def evaluate(self, coefs: np.ndarray):
         if self._pool is None or len(coefs) < 2:
             return self.ev.evaluate(coefs)
-        parts = [part for part in np.array_split(coefs, self.workers) if len(part)]
-        results = list(self._pool.map(self._one, parts))
-        losses = np.concatenate([r[0] for r in results])
-        accs = None if results[0][1] is None else np.concatenate([r[1] for r in results])
+        parts = [part for part in self._split(coefs) if len(part)]
+        results = list(self._pool.map(self._one, [coefs[part] for part in parts]))
+        losses = np.empty(len(coefs))
+        accs = None if results[0][1] is None else np.empty(len(coefs))
+        for part, (loss, acc) in zip(parts, results):
+            losses[part] = loss
+            if accs is not None:
+                accs[part] = acc
         return losses, accs
 
+    def _split(self, coefs: np.ndarray) -> list[np.ndarray]:
+        """Indices for each worker, keeping grid rows whole so they can share products."""
+        rows: dict[tuple, list[int]] = {}
+        for index, row in enumerate(coefs):
+            rows.setdefault(tuple(row[:-1]), []).append(index)
+        parts: list[list[int]] = [[] for _ in range(self.workers)]
+        for members in sorted(rows.values(), key=len, reverse=True):
+            min(parts, key=len).extend(members)
+        if max(map(len, parts)) > 2 * (len(coefs) // self.workers + 1):  # one long row: split it instead
+            return np.array_split(np.arange(len(coefs)), self.workers)
+        return [np.array(part, dtype=int) for part in parts]
 
-def _batch_size_for(ev: _Evaluator) -> int:
-    if isinstance(ev, _MLPEvaluator):
-        # enough points per batch to amortise kernel launches while activations stay cache-friendly
-        return 16
+
+def _row_batches(todo: list[tuple[int, int]], size: int):
+    """Consecutive batches of at most ``size`` points that split a grid row only when it alone is longer."""
+    batch: list[tuple[int, int]] = []
+    for _, row in itertools.groupby(todo, key=lambda ij: ij[0]):
+        row = list(row)
+        if batch and len(batch) + len(row) > size:
+            yield batch
+            batch = []
+        while len(row) > size:
+            yield row[:size]
+            row = row[size:]
+        batch.extend(row)
+    if batch:
+        yield batch
+
+
+def _batch_size_for(ev: Evaluator) -> int:
+    if isinstance(ev, MLPEvaluator):
+        # whole grid rows, so points along a row can share products (see analysis.mlp_evaluator)
+        return 64
     return 8 if ev.use_vmap else 1
 
 
@@ -852,8 +753,7 @@ def plane(
         for level, (sx, sy) in enumerate(zip(levels_x, levels_y)):
             ii, jj = np.meshgrid(_axis_indices(nx, sx), _axis_indices(ny, sy), indexing="ij")
             todo = [(i, j) for i, j in zip(ii.ravel(), jj.ravel()) if not computed[i, j]]
-            for s in range(0, len(todo), bs):
-                batch = todo[s : s + bs]
+            for batch in _row_batches(todo, bs):
                 coefs = np.array([[a[i], b[j]] for i, j in batch])
                 l, ac = parallel.evaluate(coefs)
                 points = []
