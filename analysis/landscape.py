@@ -35,7 +35,7 @@ BatchNorm
 Coarse to fine
     A plane is computed in levels: first every ``S``-th grid line (plus the last
     one) in both axes, so the coarse grid is a subset of the final grid, then
-    halving ``S`` down to 1.  After each evaluated batch ``on_progress`` gets
+    whole rows (fixed ``a``) at row strides ``S/2, S/4, ..., 1``.  After each evaluated batch ``on_progress`` gets
     ``{"type": "points", "points": [{"i", "j", "a", "b", "loss", "accuracy"}],
     "done", "total", "level", "levels", "stride"}``; a ``{"type": "start", ...}``
     event with the axes comes first.  Pass ``resume=`` (a previous
@@ -541,6 +541,19 @@ class _PointParallel:
         return [np.array(part, dtype=int) for part in parts]
 
 
+def _refinement_levels(nx: int, ny: int, min_lines: int) -> list[tuple[int, int]]:
+    """(row stride, column stride) per level: a coarse lattice, then ever denser sets of *whole rows*.
+
+    Whole rows let the MLP evaluator walk each row once (its cost per row barely
+    depends on how many of the row's points are evaluated).
+    """
+    rows, cols = grid_levels(nx, min_lines), grid_levels(ny, min_lines)
+    levels = [(rows[0], cols[0])] + [(s, 1) for s in rows[1:]]
+    if levels[-1] != (1, 1):
+        levels.append((1, 1))
+    return levels
+
+
 def _row_batches(todo: list[tuple[int, int]], size: int):
     """Consecutive batches of at most ``size`` points that split a grid row only when it alone is longer."""
     batch: list[tuple[int, int]] = []
@@ -726,10 +739,8 @@ def plane(
 
     ev = _make_evaluator(work, centre, [d1, d2], X, y, batchnorm, memory_budget, fast)
     bs = batch_size or _batch_size_for(ev)
-    levels_x, levels_y = grid_levels(nx, min_lines), grid_levels(ny, min_lines)
-    nlev = max(len(levels_x), len(levels_y))
-    levels_x = [levels_x[0]] * (nlev - len(levels_x)) + levels_x
-    levels_y = [levels_y[0]] * (nlev - len(levels_y)) + levels_y
+    levels = _refinement_levels(nx, ny, min_lines)
+    nlev = len(levels)
     total = nx * ny
     emit = on_progress or (lambda event: None)
     emit(
@@ -750,7 +761,7 @@ def plane(
     parallel = _PointParallel(ev, X.device)
     bs *= parallel.workers
     with torch.no_grad(), parallel:
-        for level, (sx, sy) in enumerate(zip(levels_x, levels_y)):
+        for level, (sx, sy) in enumerate(levels):
             ii, jj = np.meshgrid(_axis_indices(nx, sx), _axis_indices(ny, sy), indexing="ij")
             todo = [(i, j) for i, j in zip(ii.ravel(), jj.ravel()) if not computed[i, j]]
             for batch in _row_batches(todo, bs):

@@ -202,7 +202,9 @@ class MLPEvaluator(Evaluator):
                     outT = self._buffer(f"o{i}", payload["out"], rows)
                     torch.mm(Wrow, z.T, out=outT)
                     outT.add_(bias[:, None])
-                    z = self._buffer(f"oT{i}", rows, payload["out"]).copy_(outT.T)  # row-major for the reductions
+                    if i == len(self.layers) - 1 and self.classification:
+                        return self._classification_scores(outT, self.y[start:stop])
+                    z = self._buffer(f"oT{i}", rows, payload["out"]).copy_(outT.T)
                 else:
                     W = self._combine(payload["W"], c, self._buffer(f"w{i}", payload["in"], payload["out"]))
                     z = torch.addmm(bias, z, W, out=self._buffer(f"o{i}", rows, payload["out"]))
@@ -220,6 +222,18 @@ class MLPEvaluator(Evaluator):
             return loss.to(torch.float64), (z.argmax(1) == y).sum()
         loss, _ = self._reduce(z.unsqueeze(0), y)
         return loss[0].to(torch.float64), None
+
+    @staticmethod
+    def _classification_scores(logitsT: torch.Tensor, y: torch.Tensor):
+        """Summed cross-entropy and correct count from logits laid out (classes, samples).
+
+        Reducing over the short class axis of this layout is several times faster
+        than transposing back for ``cross_entropy`` and ``argmax``.
+        """
+        top, predicted = logitsT.max(0)
+        log_normaliser = (logitsT - top).exp_().sum(0).log_().add_(top)
+        loss = log_normaliser.sum(dtype=torch.float64) - logitsT.gather(0, y[None]).sum(dtype=torch.float64)
+        return loss, (predicted == y).sum()
 
     def _segment_chunk(self, coefs, segment, start, stop, total, correct) -> bool:
         """Evaluate a segment's points on samples ``start:stop`` by walking out from its middle point.
@@ -302,24 +316,27 @@ class MLPEvaluator(Evaluator):
         A_c, B_c = A[r, col], B[r, col]
         sigma = 1.0 - 2.0 * mask[r, col].to(self.dtype)
         U, V = sigma * A_c, sigma * B_c
-        crossing = (-A_c / B_c).abs_()  # |s| at which each unit changes sign
-        earlier = 0.0
-        for k, (index, s) in enumerate(zip(side, offsets)):
-            reach = abs(float(s))
-            new = crossing > earlier
-            if k < len(side) - 1:  # the last point takes every remaining one, whatever the rounding
-                new &= crossing <= reach
-            new = new.nonzero().squeeze(1)
-            earlier = reach
-            if len(new):
-                crow = torch._convert_indices_from_coo_to_csr(r.index_select(0, new), rows)
-                cols = col.index_select(0, new)
-                shape = (rows, h1)
-                X_U = torch.sparse_csr_tensor(crow, cols, U.index_select(0, new), shape, check_invariants=False)
-                X_V = torch.sparse_csr_tensor(crow, cols, V.index_select(0, new), shape, check_invariants=False)
+        # The point at which each unit has changed sign: the first with |s| >= its crossing
+        # (the last point takes any that rounding puts beyond it).  Sorting by that point keeps
+        # rows ascending within each point's share, as CSR wants.
+        crossing = (-A_c / B_c).abs_()
+        reach = torch.as_tensor(np.abs(offsets), dtype=self.dtype, device=self.device)
+        first_point = torch.bucketize(crossing, reach).clamp_(max=len(side) - 1)
+        order = torch.sort(first_point.to(torch.int32), stable=True).indices
+        r, col, U, V = r[order], col[order], U[order], V[order]
+        ends = torch.bincount(first_point, minlength=len(side)).cumsum(0).tolist()
+        shape = (rows, h1)
+        begin = 0
+        for index, s, end in zip(side, offsets, ends):
+            if end > begin:
+                crow = torch._convert_indices_from_coo_to_csr(r[begin:end], rows)
+                cols = col[begin:end]
+                X_U = torch.sparse_csr_tensor(crow, cols, U[begin:end], shape, check_invariants=False)
+                X_V = torch.sparse_csr_tensor(crow, cols, V[begin:end], shape, check_invariants=False)
                 T[0].addmm_(X_U, W_ref)
                 T[1].addmm_(X_U, E).addmm_(X_V, W_ref)
                 T[2].addmm_(X_V, E)
+            begin = end
             record(index, self._second_preactivation(T, float(s)))
 
     def _second_preactivation(self, T, s: float) -> torch.Tensor:

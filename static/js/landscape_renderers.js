@@ -81,15 +81,19 @@
     }
 
     // The grid as shown: computed points as they are; the rest borrowed from the
-    // nearest point of the finest fully computed level, so the surface sharpens.
+    // nearest point of the densest fully computed lattice (the coarse grid, then
+    // whole rows at ever finer strides, as analysis.landscape refines), so the
+    // surface sharpens.
     function displayGrid(source) {
-      var nx = state.a.length, ny = state.b.length, levelsY = gridLevels(ny);
-      var rows = null, cols = null;
-      gridLevels(nx).forEach(function (s, idx) {
-        var sy = levelsY[Math.min(idx, levelsY.length - 1)];
-        var li = lattice(nx, s), lj = lattice(ny, sy), complete = true;
-        for (var x = 0; x < li.length && complete; x++) for (var y = 0; y < lj.length; y++) if (!state.known[li[x]][lj[y]]) { complete = false; break; }
-        if (complete) { rows = li; cols = lj; }
+      var nx = state.a.length, ny = state.b.length;
+      var rows = null, cols = null, best = 0;
+      gridLevels(nx).forEach(function (sx) {
+        gridLevels(ny).forEach(function (sy) {
+          var li = lattice(nx, sx), lj = lattice(ny, sy);
+          if (li.length * lj.length <= best) return;
+          for (var x = 0; x < li.length; x++) for (var y = 0; y < lj.length; y++) if (!state.known[li[x]][lj[y]]) return;
+          rows = li; cols = lj; best = li.length * lj.length;
+        });
       });
       var z = [];
       for (var j = 0; j < ny; j++) {
