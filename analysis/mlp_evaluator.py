@@ -5,20 +5,21 @@ Used by :mod:`analysis.landscape` for lines and planes.  Three ideas:
 1. **The first layer is linear in the coefficients**:
    ``X W(c)^T + b(c) = sum_k c_k (X W_k^T + b_k)``.  The K+1 products ``P_k``
    are computed once and combined per point.
-2. **Sign changes are rare between neighbouring points.**  Along a segment of
-   points where only the last coefficient ``t`` varies, the first
-   pre-activation is affine, ``z(t) = A + s B`` with ``s = t - t_r`` around a
-   reference ``t_r``.  With ``M`` the ReLU mask at the reference, exactly
-   ``relu(z) = M*z + S``, where ``S = (1[z > 0] - M) * z`` is non-zero only
-   where a unit changed sign (about 1% of the entries per grid step on a
-   trained digits MLP).  The second layer's pre-activation is then
-   ``T0 + s T1 + s^2 T2 + S W2(t)^T`` with ``P = M*A``, ``Q = M*B``,
-   ``W2(t) = W_r + s E``, ``T0 = P W_r^T + b_r``, ``T1 = Q W_r^T + P E^T + e``
-   and ``T2 = Q E^T``: four products shared by the segment and one sparse
-   product per point instead of a dense one.  Only entries whose sign *can*
-   change inside the segment (``|A| < max|s| |B|``) enter the sparse product,
-   so its pattern is built once per segment.  When too many can, the point is
-   evaluated densely instead.
+2. **Along a grid row, units change sign rarely and only once.**  For points
+   where only the last coefficient ``t`` varies, the first pre-activation is
+   affine, ``z(s) = A + s B`` with ``s = t - t_ref``, so each unit changes
+   sign at most once along the row (about 1% of them per grid step on a
+   trained digits MLP).  Between sign changes, with ``M`` the current ReLU
+   mask, the second layer's pre-activation is exactly
+   ``T0 + s T1 + s^2 T2`` with ``T0 = (M*A) W_r^T + b_r``,
+   ``T1 = (M*B) W_r^T + (M*A) E^T + e`` and ``T2 = (M*B) E^T``, where
+   ``W2(t) = W_r + s E``.  So the four products are computed once at the
+   row's middle point and the evaluation walks outwards; when a unit changes
+   sign its contribution ``sigma (A + s B)`` is folded into ``T0, T1, T2`` by
+   sparse rank-one updates.  A point then costs two array passes and the
+   layers after the second instead of a dense product.  Rows so short, or
+   with so many sign changes, that dense products are cheaper are evaluated
+   densely.
 3. **No allocation per point.**  Every per-point array is written into buffers
    allocated once per thread: first-touching freshly allocated megabytes costs
    as much as the arithmetic on them.

@@ -2,10 +2,14 @@
 
     .venv/bin/python benchmarks/phases_scaling.py [--cells-x 6 --cells-y 4 --seeds 2 --budget 1000 --task digits-mlp]
 
-Runs everything on this machine: an embedded Redis, a throw-away SQLite database,
-real worker processes (one torch thread each). The same sweep is run twice, first
-with one worker, then with two; the ratio is what more workers buy. On a machine
-with N free cores, N workers should approach N x.
+Runs everything on this machine: an embedded Redis, real worker processes (one
+torch thread each) and the database named by DATABASE_URL, or a throw-away SQLite
+file without one. The same sweep is run twice, first with one worker, then with
+two; the ratio is what more workers buy. On a machine with N free cores, N workers
+should approach N x. Use PostgreSQL for a real measurement (as in production):
+SQLite takes one writer at a time, so two workers queue on its lock.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/terrain_bench .venv/bin/python benchmarks/phases_scaling.py
 """
 
 from __future__ import annotations
@@ -49,7 +53,10 @@ def main() -> None:
     from webapp.jobs.models import Job
     from webapp.jobs.services import job_params_validate, job_submit
 
-    owner = get_user_model().objects.create_user("bench")
+    from django.db import connection
+
+    print(f"database: {connection.vendor}; cores here: {os.cpu_count()}", flush=True)
+    owner, _ = get_user_model().objects.get_or_create(username="bench")
     spec = {
         "task": {"name": "digits-mlp"} if args.task == "digits-mlp" else {"name": "modular-addition-mlp", "p": 23},
         "x": {"name": "weight_decay", "values": [round(0.25 * k, 2) for k in range(args.cells_x)]},
