@@ -28,7 +28,9 @@ def test_landscape_live_share_export_embed(page, tmp_path):
     User = get_user_model()
     owner = User.objects.create_user("cartographer", password="pw-carto-1")
     User.objects.create_user("colleague", password="pw-colleague-1")
-    checkpoint = trained_checkpoint(owner, tmp_path)
+    # Wide enough that the plane takes seconds, as a real one does: on a 1-second job the
+    # browser's page load alone (two shared cores) is a tenth of the job.
+    checkpoint = trained_checkpoint(owner, tmp_path, spec={"kind": "mlp", "in": 64, "hidden": [256, 256], "out": 10})
 
     log_in(page, "cartographer", "pw-carto-1")
     page.goto(checkpoint.get_absolute_url())
@@ -42,7 +44,7 @@ def test_landscape_live_share_export_embed(page, tmp_path):
     page.evaluate(WATCH_POINTS)
     page.evaluate("window.__sameDocument = true")
 
-    page.wait_for_function("['succeeded', 'failed'].includes(document.getElementById('job-status').textContent)", timeout=180_000)
+    page.wait_for_function("['succeeded', 'failed'].includes(document.getElementById('job-status').textContent)", polling=250, timeout=180_000)
     job = Job.objects.get(owner=owner, kind="landscape")
     assert job.status == "succeeded", job.error
     page.wait_for_function("document.getElementById('landscape-chart').dataset.points === '1681'", timeout=10_000)
@@ -114,7 +116,7 @@ def test_three_streams_at_once_stay_responsive(browser, live_stack, tmp_path):
         tab.goto(job.get_absolute_url() + "?view=heatmap")
         pages.append(tab)
     for tab in pages:
-        tab.wait_for_function("document.getElementById('job-status').textContent === 'succeeded'", timeout=240_000)
+        tab.wait_for_function("document.getElementById('job-status').textContent === 'succeeded'", polling=250, timeout=240_000)
     for tab in pages:
         tab.wait_for_function("document.getElementById('landscape-chart').dataset.points === '1089'", timeout=10_000)
         chart = "document.getElementById('landscape-chart').dataset"

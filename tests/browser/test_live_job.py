@@ -34,9 +34,10 @@ def test_catalog_to_live_training_job(page):
     page.wait_for_url("**/r/*/")
     page.evaluate("window.__sameDocument = true")  # gone if the page reloads
 
-    page.wait_for_function("document.getElementById('job-progress').getAttribute('aria-valuenow') === '100'", timeout=120_000)
-    page.wait_for_function("document.getElementById('job-status').textContent === 'succeeded'", timeout=30_000)
+    page.wait_for_function("document.getElementById('job-progress').getAttribute('aria-valuenow') === '100'", polling=250, timeout=120_000)
+    page.wait_for_function("document.getElementById('job-status').textContent === 'succeeded'", polling=250, timeout=30_000)
     page.wait_for_selector("#checkpoint-link", state="visible", timeout=10_000)  # the last batch has been drawn
+    assert not page.locator("#cancel-form").is_visible()  # nothing left to cancel
     assert page.evaluate("window.__sameDocument") is True
     points = page.evaluate("document.getElementById('loss-chart').data[0].x.length")
     job = Job.objects.get(owner__username="explorer")

@@ -45,7 +45,7 @@ def test_define_sweep_watch_cells_fill_in_and_open_a_cell(page):
     page.evaluate(WATCH_CELLS)
     page.evaluate("window.__sameDocument = true")
 
-    page.wait_for_function("['succeeded', 'failed'].includes(document.getElementById('job-status').textContent)", timeout=300_000)
+    page.wait_for_function("['succeeded', 'failed'].includes(document.getElementById('job-status').textContent)", polling=250, timeout=300_000)
     job = Job.objects.get(owner__username="experimenter", kind="sweep")
     assert job.status == "succeeded", job.error
     page.wait_for_function("document.getElementById('sweep-chart').dataset.cells === '4'", timeout=10_000)

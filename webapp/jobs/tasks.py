@@ -29,7 +29,10 @@ def prepare_worker_process(**kwargs):
 
     concurrency = max(1, int(os.environ.get("TERRAIN_WORKER_CONCURRENCY", "1")))
     threads = os.environ.get("TERRAIN_TORCH_THREADS")  # several workers on one machine: 1 each
-    torch.set_num_threads(int(threads) if threads else max(1, (os.cpu_count() or 1) // concurrency))
+    # One core is left to the web server, Redis and the browser by default: OpenMP's
+    # spinning barriers collapse (10x slower, seen) when a thread loses its core.
+    default = max(1, ((os.cpu_count() or 1) - 1) // concurrency)
+    torch.set_num_threads(int(threads) if threads else default)
     warm_up()
 
 
