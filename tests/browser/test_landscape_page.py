@@ -13,6 +13,9 @@ from webapp.jobs.models import Job
 pytestmark = pytest.mark.browser
 
 # Records every distinct number of drawn points, and when, from the page's own point of view.
+# The benchmark's digits MLP: its planes take seconds, as real ones do.
+REALISTIC_MLP = {"kind": "mlp", "in": 64, "hidden": [256, 256], "out": 10}
+
 WATCH_POINTS = """
 window.__pointHistory = [];
 const chart = document.getElementById('landscape-chart');
@@ -30,7 +33,7 @@ def test_landscape_live_share_export_embed(page, tmp_path):
     User.objects.create_user("colleague", password="pw-colleague-1")
     # Wide enough that the plane takes seconds, as a real one does: on a 1-second job the
     # browser's page load alone (two shared cores) is a tenth of the job.
-    checkpoint = trained_checkpoint(owner, tmp_path, spec={"kind": "mlp", "in": 64, "hidden": [256, 256], "out": 10})
+    checkpoint = trained_checkpoint(owner, tmp_path, spec=REALISTIC_MLP)
 
     log_in(page, "cartographer", "pw-carto-1")
     page.goto(checkpoint.get_absolute_url())
@@ -102,7 +105,8 @@ def test_three_streams_at_once_stay_responsive(browser, live_stack, tmp_path):
     from webapp.jobs.services import job_params_validate, job_submit
 
     owner = get_user_model().objects.create_user("triple", password="pw-triple-1")
-    checkpoint = trained_checkpoint(owner, tmp_path)
+    # Jobs of a few seconds each, so every tab watches its plane stream in rather than load it finished.
+    checkpoint = trained_checkpoint(owner, tmp_path, spec=REALISTIC_MLP)
     jobs = []
     for seed in range(3):
         validated = job_params_validate(kind="landscape", data={"checkpoint": checkpoint.slug, "resolution": 33, "eval_size": 1437,
