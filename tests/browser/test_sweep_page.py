@@ -37,7 +37,7 @@ def test_define_sweep_watch_cells_fill_in_and_open_a_cell(page):
     page.select_option("#id_y_axis", "lr")
     page.fill("#id_y_values", "0.01, 0.03")
     page.fill("#id_seeds", "2")
-    page.fill("#id_budget", "200")
+    page.fill("#id_budget", "1500")  # runs of a second or more, so the heatmap is seen filling in
     page.fill("#id_fixed", '{"width": 24, "data_fraction": 0.5, "optimizer": "adamw"}')
     page.fill("#id_eval_points", "30")
     page.click("#start-job")
