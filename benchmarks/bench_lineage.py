@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--no-zoo", action="store_true")
     args = parser.parse_args()
 
-    snapshot = REPO_ROOT.parent / "shared" / "data" / "hf-lineage"
+    snapshot = REPO_ROOT / "data" / "hf-lineage"
     if snapshot.exists():
         from analysis.lineage.edge_lists import import_hf_snapshot
 

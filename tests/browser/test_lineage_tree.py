@@ -35,7 +35,7 @@ def hf_subset_graph(owner):
 
 
 def test_family_tree_search_fold_unfold_details(page):
-    assert (HF_DIR / "model_cards_parent_edges.csv").exists(), f"the shared snapshot must be at {HF_DIR}"
+    assert (HF_DIR / "model_cards_parent_edges.csv").exists(), f"the repository carries the snapshot at {HF_DIR}"
     owner = get_user_model().objects.create_user("genealogist", password="pw-gene-1")
     graph = hf_subset_graph(owner)
     log_in(page, "genealogist", "pw-gene-1")

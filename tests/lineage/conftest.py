@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# The shared/ directory sits beside the repository checkout (CI clones both).
-HF_LINEAGE_DIR = REPO_ROOT.parent / "shared" / "data" / "hf-lineage"
+# The repository carries the Hugging Face lineage snapshot (see data/hf-lineage/README.md).
+HF_LINEAGE_DIR = REPO_ROOT / "data" / "hf-lineage"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 # Let `import analysis.lineage` work however pytest is invoked.
@@ -19,8 +19,7 @@ if str(REPO_ROOT) not in sys.path:
 
 @pytest.fixture(scope="session")
 def hf_lineage_dir() -> Path:
-    if not (HF_LINEAGE_DIR / "model_cards_parent_edges.csv").exists():
-        pytest.skip(f"shared HF lineage snapshot not found at {HF_LINEAGE_DIR} (shared/ must sit beside the repo)")
+    assert (HF_LINEAGE_DIR / "model_cards_parent_edges.csv").exists(), f"the repository carries the snapshot at {HF_LINEAGE_DIR}"
     return HF_LINEAGE_DIR
 
 

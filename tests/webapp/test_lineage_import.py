@@ -14,8 +14,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def hf_dir():
-    if not (HF_DIR / "model_cards_parent_edges.csv").exists():
-        pytest.skip(f"shared HF lineage snapshot not found at {HF_DIR}")
+    assert (HF_DIR / "model_cards_parent_edges.csv").exists(), f"the repository carries the snapshot at {HF_DIR}"
     return HF_DIR
 
 

@@ -18,7 +18,7 @@ from webapp.catalog.services import checkpoint_create_from_file, experiment_crea
 from webapp.catalog.visibility import Visibility
 from webapp.lineage import services
 
-HF_DIR = settings.BASE_DIR.parent / "shared" / "data" / "hf-lineage"
+HF_DIR = settings.BASE_DIR / "data" / "hf-lineage"
 HUB_FIXTURES = settings.BASE_DIR / "tests" / "lineage" / "fixtures" / "hub"
 SPEC = {"kind": "mlp", "in": 4, "hidden": [3], "out": 2}
 

@@ -45,11 +45,11 @@ class LineageImportEmpty(ValueError):
 
 
 def hf_lineage_dir() -> Path:
-    """The shared snapshot directory (``TERRAIN_HF_LINEAGE_DIR`` overrides)."""
+    """The snapshot the repository carries in ``data/hf-lineage`` (``TERRAIN_HF_LINEAGE_DIR`` overrides)."""
     import os
 
     override = os.environ.get("TERRAIN_HF_LINEAGE_DIR")
-    return Path(override) if override else settings.BASE_DIR.parent / "shared" / "data" / "hf-lineage"
+    return Path(override) if override else settings.BASE_DIR / "data" / "hf-lineage"
 
 
 # ---------------------------------------------------------------------------

@@ -21,7 +21,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--hf-snapshot", nargs="?", const="", default=None, metavar="DIR",
-                            help="the Model Atlas snapshot directory (default: TERRAIN_HF_LINEAGE_DIR or shared/data/hf-lineage)")
+                            help="the Model Atlas snapshot directory (default: TERRAIN_HF_LINEAGE_DIR or the repository's data/hf-lineage)")
         parser.add_argument("--edges", nargs="+", default=[], metavar="FILE", help="CSV or JSON edge lists")
         parser.add_argument("--experiment", default="", help="slug of the experiment that owns the graph "
                             "(default for --hf-snapshot: the public 'Hugging Face model families' experiment)")
