@@ -2,7 +2,7 @@
 """Terrain's two commands.  Needs only Python 3.11+ on the machine.
 
     python3 dev.py up     install into .venv, then run the app with demo content at http://127.0.0.1:8000
-    python3 dev.py test   install into .venv (and Debian's chromium if missing), then run the whole test suite
+    python3 dev.py test   install into .venv (and Debian's chromium and docker-compose if missing), then run the whole test suite
 
 Anything after `test` goes to pytest (e.g. `python3 dev.py test tests/analysis -x`).
 """
@@ -41,19 +41,22 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
-def ensure_chromium() -> None:
-    """Browser tests drive Debian's chromium; install it when it is missing."""
-    if Path("/usr/bin/chromium").exists():
+def ensure_debian_packages() -> None:
+    """Browser tests drive Debian's chromium; the deployment tests validate the compose files
+    with Debian's docker-compose. Install whichever is missing."""
+    needed = {"chromium": "/usr/bin/chromium", "docker-compose": "/usr/bin/docker-compose"}
+    missing = [package for package, path in needed.items() if not Path(path).exists()]
+    if not missing:
         return
     apt = shutil.which("apt-get")
     if apt is None:
-        say("WARNING: /usr/bin/chromium is missing and apt-get is unavailable; browser tests will fail")
+        say(f"WARNING: {', '.join(missing)} missing and apt-get is unavailable; the tests that need them will fail or skip")
         return
     sudo = [] if os.geteuid() == 0 else ["sudo"]
-    say("installing Debian's chromium for the browser tests")
+    say(f"installing Debian's {' and '.join(missing)} for the tests")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run([*sudo, apt, "-qq", "update"], check=True, env=env)
-    subprocess.run([*sudo, apt, "-qq", "install", "-y", "--no-install-recommends", "chromium"], check=True, env=env)
+    subprocess.run([*sudo, apt, "-qq", "install", "-y", "--no-install-recommends", *missing], check=True, env=env)
 
 
 def main(argv: list[str]) -> int:
@@ -65,7 +68,7 @@ def main(argv: list[str]) -> int:
     os.chdir(ROOT)
     if command == "up":
         os.execv(str(PYTHON), [str(PYTHON), "-m", "webapp.launcher", *rest])
-    ensure_chromium()
+    ensure_debian_packages()
     os.execv(str(PYTHON), [str(PYTHON), "-m", "pytest", *rest])
     return 0
 

@@ -35,6 +35,16 @@ def process_env(**extra) -> dict:
     return env
 
 
+def terminate(process: subprocess.Popen | None, timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 @dataclass
 class Worker:
     name: str
@@ -42,6 +52,8 @@ class Worker:
     concurrency: int = 1
     process: subprocess.Popen | None = None
     log_path: Path | None = None
+    env: dict = field(default_factory=dict)  # extra environment (e.g. object-storage settings)
+    cwd: Path | None = None  # another working directory plays "another machine"
 
     def start(self, log_dir: Path) -> "Worker":
         self.log_path = log_dir / f"worker-{self.name}.log"
@@ -50,7 +62,8 @@ class Worker:
             [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", self.queues, "--pool", "prefork",
              "--concurrency", str(self.concurrency), "-n", f"{self.name}@%h", "--loglevel", "INFO", "--without-gossip",
              "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=process_env(TERRAIN_WORKER_CONCURRENCY=self.concurrency), stdout=log, stderr=subprocess.STDOUT,
+            cwd=self.cwd or ROOT, env=process_env(TERRAIN_WORKER_CONCURRENCY=self.concurrency, **self._pythonpath(), **self.env),
+            stdout=log, stderr=subprocess.STDOUT,
         )
         self._wait_ready()
         return self
@@ -64,6 +77,10 @@ class Worker:
                 return
             time.sleep(0.2)
         raise RuntimeError(f"worker {self.name} not ready after {timeout}s:\n{self.log()}")
+
+    def _pythonpath(self) -> dict:
+        # Run from elsewhere, the code is found the way an installed copy on another host would be.
+        return {"PYTHONPATH": str(ROOT)} if self.cwd else {}
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:] if self.log_path and self.log_path.exists() else ""
@@ -114,9 +131,4 @@ class WebServer:
         raise RuntimeError("daphne did not start")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        terminate(self.process)

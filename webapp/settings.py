@@ -12,6 +12,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from webapp.storage_settings import default_storage_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("TERRAIN_VAR_DIR", BASE_DIR / "var"))
 
@@ -157,8 +159,16 @@ STATICFILES_FINDERS = [
     # plotly.min.js is served from the pinned plotly package: our own origin, no CDN.
     "webapp.staticfinders.PlotlyFinder",
 ]
+# Every file (checkpoints, trajectories, uploads, sweep states) goes through Django's storage API.
+# The default is the local folder below; set TERRAIN_S3_BUCKET to keep them in an S3-compatible
+# object store (AWS S3, MinIO, Ceph, R2...) that web servers and workers on any machine share.
+DEFAULT_FILE_STORAGE_CONFIG = default_storage_config(os.environ)
+TERRAIN_S3_PUBLIC_ENDPOINT_URL = os.environ.get("TERRAIN_S3_PUBLIC_ENDPOINT_URL", "")
+# Workers keep read-only copies of remote files here, named by their SHA-256.
+TERRAIN_FILE_CACHE = Path(os.environ.get("TERRAIN_FILE_CACHE", VAR_DIR / "file-cache"))
+TERRAIN_FILE_CACHE_BYTES = int(os.environ.get("TERRAIN_FILE_CACHE_BYTES", str(5 * 1024**3)))
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": DEFAULT_FILE_STORAGE_CONFIG,
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
@@ -174,8 +184,9 @@ MEDIA_URL = "/media-not-served/"
 TERRAIN_MAX_UPLOAD_BYTES = int(os.environ.get("TERRAIN_MAX_UPLOAD_BYTES", str(64 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
-# A GPU worker announces itself in Redis; with none alive, GPU-capable jobs go to "cpu".
-TERRAIN_GPU_HEARTBEAT_SECONDS = 15
+# Every worker announces itself in Redis (the staff status page lists them); while no
+# worker consuming "gpu" is alive, GPU-capable jobs go to "cpu".
+TERRAIN_WORKER_HEARTBEAT_SECONDS = int(os.environ.get("TERRAIN_WORKER_HEARTBEAT_SECONDS", "15"))
 # A sweep run whose worker sent no heartbeat for this long is given to another worker.
 TERRAIN_SWEEP_STALE_SECONDS = int(os.environ.get("TERRAIN_SWEEP_STALE_SECONDS", "60"))
 

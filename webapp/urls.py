@@ -23,6 +23,7 @@ urlpatterns = [
     path("r/<str:slug>/export.html", sharing.result_export_html, name="result_export_html"),
     path("compare/", sharing.compare, name="compare"),
     path("me/", jobs.dashboard, name="dashboard"),
+    path("status/", jobs.worker_status, name="worker_status"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", account_views.signup, name="signup"),

@@ -62,12 +62,12 @@ def test_gpu_capable_kind_goes_to_cpu_without_gpu_worker(user):
 
 
 def test_gpu_capable_kind_goes_to_gpu_while_heartbeat_lives(user):
-    from webapp.jobs import queues
+    import time
 
-    thread = queues.start_gpu_heartbeat("pytest-gpu-worker")
+    from webapp.jobs import queues, workers
+
+    thread = workers.start_worker_heartbeat(name="pytest-gpu-worker", queues=["gpu"], concurrency=1, device="cuda:0")
     try:
-        import time
-
         deadline = time.monotonic() + 5
         while not queues.gpu_worker_alive() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -76,7 +76,8 @@ def test_gpu_capable_kind_goes_to_gpu_while_heartbeat_lives(user):
     finally:
         thread.stop.set()
         thread.join()
-        queues._redis().delete("terrain:gpu-worker:pytest-gpu-worker")
+    assert not queues.gpu_worker_alive()  # a stopped worker takes its heartbeat with it
+    assert services.job_create(kind="train", params={}, owner=user, enqueue=False).queue == "cpu"
 
 
 def test_runner_success_persists_ordered_events(user):

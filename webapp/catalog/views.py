@@ -1,7 +1,8 @@
 from django.http import FileResponse, Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
 from webapp.catalog import selectors
+from webapp.files import download_url
 from webapp.jobs.selectors import jobs_of_experiment
 
 
@@ -50,4 +51,8 @@ def checkpoint_download(request, slug):
     which = checkpoint.trajectory_file if request.GET.get("file") == "trajectory" else checkpoint.file
     if not which:
         raise Http404("This checkpoint has no trajectory")
-    return FileResponse(which.open("rb"), as_attachment=True, filename=which.name.rsplit("/", 1)[-1])
+    filename = which.name.rsplit("/", 1)[-1]
+    signed = download_url(which, filename=filename)
+    if signed is not None:  # object storage: a short-lived signed URL, issued only after the visibility check
+        return redirect(signed)
+    return FileResponse(which.open("rb"), as_attachment=True, filename=filename)

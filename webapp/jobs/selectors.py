@@ -74,3 +74,8 @@ def job_snapshot(*, job_id: int, after: int = 0) -> dict:
     """Everything a (re)connecting client needs: current state plus every event after `after`."""
     job = Job.objects.get(pk=job_id)
     return {"job": job_state(job), "events": job_events_after(job=job, after=after)}
+
+
+def jobs_running():
+    """Jobs a worker is computing now, oldest first (the staff status page)."""
+    return Job.objects.filter(status=JobStatus.RUNNING).select_related("owner").order_by("started_at")

@@ -3,23 +3,16 @@
 import os
 
 from celery import shared_task
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import worker_process_init
 
 from webapp.jobs.devices import worker_device
-from webapp.jobs.queues import GPU_QUEUE, start_gpu_heartbeat
+from webapp.jobs import workers  # noqa: F401  (connects the heartbeat and running-task signals)
 from webapp.jobs.runner import run_job
 
 
 @shared_task(name="terrain.run_job", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_job_task(job_id: int) -> str:
     return run_job(job_id, device=worker_device())
-
-
-@worker_ready.connect
-def announce_gpu_worker(sender=None, **kwargs):
-    queues = {queue.name for queue in sender.app.amqp.queues.consume_from.values()} if sender else set()
-    if GPU_QUEUE in queues:
-        start_gpu_heartbeat(getattr(sender, "hostname", None))
 
 
 @worker_process_init.connect

@@ -1,6 +1,7 @@
 import json
 
 from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -94,3 +95,15 @@ def dashboard(request):
         "jobs/dashboard.html",
         {"jobs": selectors.jobs_of_user(user=request.user)[:200], "kinds": kinds.all_kinds()},
     )
+
+
+@staff_member_required
+def worker_status(request):
+    """Staff only: live workers, what each runs, and the queues' backlog."""
+    from webapp.jobs import workers
+
+    return render(request, "jobs/status.html", {
+        "workers": workers.workers_alive(),
+        "queues": workers.queue_lengths(["cpu", "gpu"]),
+        "running": selectors.jobs_running()[:100],
+    })

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from webapp.catalog.models import DatasetUpload
+from webapp.files import local_path
 
 CHECKPOINT_DATA = "checkpoint"
 BUILTIN_DATASETS = [
@@ -63,7 +64,7 @@ def _load(name: str, split: str, owner_id: int | None):
         upload = DatasetUpload.objects.filter(slug=name[len(UPLOAD_PREFIX):], owner_id=owner_id).first()
         if upload is None:
             raise data.DataError("the uploaded dataset no longer exists")
-        return data.load("file", split, path=upload.file.path)
+        return data.load("file", split, path=local_path(upload.file))
     return data.load(name, split)
 
 
@@ -85,7 +86,7 @@ def describe(name: str, owner_id: int | None) -> dict:
         upload = DatasetUpload.objects.filter(slug=name[len(UPLOAD_PREFIX):], owner_id=owner_id).first()
         if upload is None:
             raise data.DataError("the uploaded dataset no longer exists")
-        return data.describe("file", path=upload.file.path)
+        return data.describe("file", path=local_path(upload.file))
     return data.describe(name)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from webapp.catalog.models import Checkpoint
+from webapp.files import local_path
 from webapp.jobs.context import JobContext
 from webapp.landscapes.evaluation_data import evaluation_data
 
@@ -14,7 +15,7 @@ def _load_checkpoint(slug: str):
     from analysis import checkpoints
 
     record = Checkpoint.objects.get(slug=slug)
-    return record, checkpoints.load(record.file.path)
+    return record, checkpoints.load(local_path(record.file, sha256=record.sha256))
 
 
 def _data(ctx: JobContext):
@@ -62,7 +63,7 @@ def landscape_run(ctx: JobContext) -> dict:
     else:
         trajectory = None
         if p["axes"] == "pca":
-            trajectory = checkpoints.load_trajectory(record.trajectory_file.path)
+            trajectory = checkpoints.load_trajectory(local_path(record.trajectory_file))
         surface = landscape.plane(
             loaded.model, (X, y), axes=p["axes"], resolution=p["resolution"], span=span, seed=p["seed"],
             include_bias=p["include_bias"], batchnorm=p["batchnorm"], trajectory=trajectory,

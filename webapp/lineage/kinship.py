@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from django.urls import reverse
 
 from webapp.catalog.models import Checkpoint
+from webapp.files import local_path
 
 # Three models are held in float64 at once: keep the request to a few hundred MB.
 MAX_KINSHIP_PARAMETERS = 20_000_000
@@ -68,7 +69,7 @@ def kinship_compute(*, a: Checkpoint, b: Checkpoint, base: Checkpoint | None = N
     if max(a.num_parameters, b.num_parameters, base.num_parameters) > MAX_KINSHIP_PARAMETERS:
         raise KinshipError(f"kinship here handles models of at most {MAX_KINSHIP_PARAMETERS:,} parameters")
     try:
-        states = [checkpoints.load(c.file.path).model.state_dict() for c in (base, a, b)]
+        states = [checkpoints.load(local_path(c.file, sha256=c.sha256)).model.state_dict() for c in (base, a, b)]
     except checkpoints.CheckpointError as exc:
         raise KinshipError(f"cannot load a checkpoint: {exc}") from None
     try:

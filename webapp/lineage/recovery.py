@@ -15,6 +15,7 @@ import io
 import numpy as np
 
 from webapp.catalog.models import Checkpoint
+from webapp.files import local_path
 from webapp.jobs.context import JobContext
 
 MAX_MATRIX_SHOWN = 120  # models; beyond that the distance heatmap is left out of the events
@@ -53,7 +54,7 @@ def _catalog_inputs(ctx: JobContext) -> tuple[dict, dict | None, dict | None, di
         taken.add(names[c.pk])
     states, info = {}, {}
     for k, c in enumerate(ordered, start=1):
-        states[names[c.pk]] = ckpt.load(c.file.path).model.state_dict()
+        states[names[c.pk]] = ckpt.load(local_path(c.file, sha256=c.sha256)).model.state_dict()
         info[names[c.pk]] = {"checkpoint": c.slug, "dataset": c.dataset}
         ctx.emit("model", {"name": names[c.pk], "done": k, "total": len(ordered), "action": "loaded"},
                  progress=0.6 * k / len(ordered))

@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from webapp.files import local_path
 from webapp.jobs import kinds
 from webapp.jobs.context import JobCancelled, JobContext
 from webapp.jobs.events import job_event_append
@@ -212,7 +213,7 @@ def sweep_maybe_finish_cell(*, job: Job, i: int, j: int) -> SweepCell | None:
     if not runs or any(r.status not in TERMINAL for r in runs) or SweepCell.objects.filter(job=job, i=i, j=j).exists():
         return None
     results = [
-        RunResult.from_dict(r.result, state=checkpoints.load(r.state_file.path).model.state_dict() if r.state_file else None)
+        RunResult.from_dict(r.result, state=checkpoints.load(local_path(r.state_file)).model.state_dict() if r.state_file else None)
         for r in runs if r.status == RunStatus.SUCCEEDED
     ]
     if results:
@@ -271,7 +272,7 @@ def sweep_run_checkpoint(*, run: SweepRun, user):
 
     result = run.result or {}
     checkpoint = checkpoint_create_from_file(
-        experiment=experiment, name=f"{job.slug}-cell{run.i}-{run.j}-seed{run.seed}", path=Path(run.state_file.path),
+        experiment=experiment, name=f"{job.slug}-cell{run.i}-{run.j}-seed{run.seed}", path=local_path(run.state_file),
         spec=result.get("spec") or {}, dataset="phases-run", dataset_options={"config": run.config},
         metrics=result.get("final") or {}, created_by_job=job,
         num_parameters=zoo.count_parameters(result.get("spec") or {}),
