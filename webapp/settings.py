@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "webapp.phases",
     "webapp.accounts",
     "webapp.api",
+    "webapp.showcase",
 ]
 
 MIDDLEWARE = [

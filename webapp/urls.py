@@ -7,9 +7,10 @@ from webapp.api import views as api
 from webapp.catalog import views as catalog
 from webapp.jobs import views as jobs
 from webapp.sharing import views as sharing
+from webapp.showcase import views as showcase
 
 urlpatterns = [
-    path("", catalog.home, name="home"),
+    path("", showcase.home, name="home"),
     path("e/<slug:slug>/", catalog.experiment_detail, name="experiment_detail"),
     path("c/<str:slug>/", catalog.checkpoint_detail, name="checkpoint_detail"),
     path("c/<str:slug>/download", catalog.checkpoint_download, name="checkpoint_download"),
@@ -32,6 +33,7 @@ urlpatterns = [
     path("api/jobs/<str:slug>/events/", api.job_events, name="api_job_events"),
     path("api/jobs/<str:slug>/cancel/", api.job_cancel, name="api_job_cancel"),
     path("api/experiments/", api.experiments, name="api_experiments"),
+    path("api/showcase/", api.showcase, name="api_showcase"),
     path("api/kinds/", api.job_kinds, name="api_kinds"),
     path("api/schema/", api.schema, name="api_schema"),
     path("lineage/", include("webapp.lineage.urls")),

@@ -132,3 +132,11 @@ def job_kinds(request):
 @require_GET
 def schema(request):
     return JsonResponse(openapi_schema())
+
+
+@require_GET
+def showcase(request):
+    """The demo's finished result of every kind: what it is, whether it is finished, where it is."""
+    from webapp.showcase.selectors import showcase_state
+
+    return JsonResponse({"showcase": showcase_state()})

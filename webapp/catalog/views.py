@@ -6,21 +6,6 @@ from webapp.files import download_url
 from webapp.jobs.selectors import jobs_of_experiment
 
 
-def home(request):
-    query = request.GET.get("q", "").strip()[:200]
-    tag = request.GET.get("tag", "").strip()[:64]
-    return render(
-        request,
-        "catalog/home.html",
-        {
-            "experiments": selectors.experiments_public(query=query, tag=tag)[:200],
-            "tags": selectors.tags_in_public_catalog(),
-            "query": query,
-            "active_tag": tag,
-        },
-    )
-
-
 def experiment_detail(request, slug):
     experiment = selectors.experiment_get_visible(slug=slug, user=request.user)
     if experiment is None:

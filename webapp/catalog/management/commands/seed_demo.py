@@ -17,5 +17,14 @@ class Command(BaseCommand):
         # The demo models are tiny: one thread each beats contended multi-threading.
         torch.set_num_threads(1)
         started = time.monotonic()
-        experiments = demo_publish(dev_accounts=dev_accounts, log=lambda line: self.stdout.write(f"  {line}"))
+        log = lambda line: self.stdout.write(f"  {line}")  # noqa: E731
+        experiments = demo_publish(dev_accounts=dev_accounts, log=log)
+        # One finished result of every kind: precomputed sweeps load now, the rest is queued for the worker.
+        from webapp.catalog.demo import demo_user
+        from webapp.lineage.models import LineageGraph
+        from webapp.lineage.services import HF_GRAPH_SLUG
+        from webapp.showcase.services import demo_objects, showcase_publish
+
+        objects = demo_objects(seeds_experiment="digits-mlp-seeds", hf_graph=LineageGraph.objects.filter(slug=HF_GRAPH_SLUG).first())
+        showcase_publish(owner=demo_user(dev_accounts=dev_accounts), objects=objects, log=log)
         self.stdout.write(self.style.SUCCESS(f"demo content ready: {len(experiments)} experiments in {time.monotonic() - started:.1f}s"))

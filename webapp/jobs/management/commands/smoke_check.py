@@ -37,6 +37,26 @@ class Command(BaseCommand):
         if seqs != list(range(1, len(seqs) + 1)):
             raise CommandError(f"events out of order or missing: {seqs}")
         self.stdout.write(f"smoke job {job.slug}: {len(events)} events in order, status {status}")
+        self._wait_for_showcase(base_url, timeout)
+
+    def _wait_for_showcase(self, base_url, timeout):
+        """Every demo result finished, as the JSON API reports it (the demo's promise to a new user)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            with urllib.request.urlopen(base_url + "/api/showcase/", timeout=10) as response:
+                entries = json.load(response)["showcase"]
+            pending = [e["key"] for e in entries if e["status"] in ("queued", "running")]
+            broken = [f"{e['key']}: {e['status']}" for e in entries if e["status"] not in ("queued", "running", "succeeded")]
+            if broken:
+                raise CommandError(f"showcase results not finished: {', '.join(broken)}")
+            if not pending:
+                break
+            if time.monotonic() > deadline:
+                raise CommandError(f"showcase results still pending after {timeout:.0f}s: {', '.join(pending)}")
+            time.sleep(1)
+        self.stdout.write("showcase: " + json.dumps({e["key"]: e["kind"] for e in entries}))
 
     async def _watch(self, url, timeout):
         events, status = [], None

@@ -1,0 +1,107 @@
+"""What the demo shows: one finished result per capability, declared once.
+
+Each entry says what it is, which family of analysis it belongs to, a note on
+what the reader is looking at, and how to make it: a job (kind plus the same raw
+parameters a form or the API takes, so "run this yourself" opens that form
+pre-filled), a precomputed sweep committed under ``data/showcase/`` (phase
+diagrams take too long for the quick start), or a page that already exists
+(the Hugging Face lineage graph).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from django.conf import settings
+
+from webapp.showcase.models import Family
+
+PRECOMPUTED_DIR = Path(settings.BASE_DIR) / "data" / "showcase"
+
+
+@dataclass(frozen=True)
+class DemoObjects:
+    """The demo catalog the entries are built on."""
+
+    seeds: list  # the digits-MLP checkpoints of three seeds, each with its training trajectory
+    hf_graph: object | None  # the Hugging Face lineage graph, when imported
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str
+    title: str
+    family: str
+    order: int
+    note: str
+    kind: str = ""  # a job kind ...
+    params: Callable[[DemoObjects], dict] | None = None  # ... and its raw parameters
+    precomputed: str = ""  # or a sweep file in PRECOMPUTED_DIR
+    url: Callable[[DemoObjects], str | None] | None = None  # or an existing page
+    tags: tuple[str, ...] = field(default=())
+
+
+ENTRIES: list[Entry] = [
+    Entry(
+        key="plane-random", title="A loss surface on random filter-normalised axes", family=Family.LANDSCAPES, order=10,
+        note="The training loss of a digits MLP (64-64-64-10) around its trained weights, along two random directions "
+             "scaled filter by filter to the weights' norms (Li et al. 2018). The centre is the trained model; the basin "
+             "is wide along both axes. Switch to contour or heatmap, or log scale, above the figure.",
+        kind="landscape",
+        params=lambda d: {"checkpoint": d.seeds[0].slug, "mode": "plane", "axes": "random", "resolution": 41, "eval_size": 1000},
+    ),
+    Entry(
+        key="plane-pca", title="The training path on the plane of its principal components", family=Family.LANDSCAPES, order=20,
+        note="The same model's loss on the plane spanned by the top two principal components of its training trajectory "
+             "(20 snapshots), with the trajectory drawn on it: training runs downhill from the edge of the plane into "
+             "the basin where the final model (the centre) sits.",
+        kind="landscape",
+        params=lambda d: {"checkpoint": d.seeds[0].slug, "mode": "plane", "axes": "pca", "resolution": 31, "eval_size": 1000},
+    ),
+    Entry(
+        key="hessian", title="Hessian spectrum: top eigenvalues, trace and density", family=Family.LANDSCAPES, order=30,
+        note="Curvature of the training loss at the trained digits MLP: the top-5 Hessian eigenvalues by Lanczos, the "
+             "trace by Hutch++ with its standard error, and the spectral density by stochastic Lanczos quadrature. "
+             "A few large outliers above a bulk near zero is the shape Sagun et al. and Ghorbani et al. report.",
+        kind="hessian",
+        params=lambda d: {"checkpoint": d.seeds[0].slug, "eval_size": 1000, "top_k": 5, "trace_matvecs": 60,
+                          "density_probes": 4, "density_iters": 60},
+    ),
+    Entry(
+        key="connectivity", title="Mode connectivity of two seeds, before and after weight matching", family=Family.LANDSCAPES,
+        order=40,
+        note="The loss along the straight line between two digits MLPs trained from different seeds. Naively the "
+             "midpoint is a barrier; after permuting the second model's hidden units to match the first (Git Re-Basin "
+             "weight matching, which leaves its function unchanged) the barrier mostly disappears.",
+        kind="connectivity",
+        params=lambda d: {"checkpoint": d.seeds[0].slug, "checkpoint_b": d.seeds[1].slug, "eval_size": 1000, "steps": 25},
+    ),
+    Entry(
+        key="grokking", title="Grokking phase diagram (weight decay x learning rate)", family=Family.PHASES, order=50,
+        note="Modular addition learned by small MLPs over a grid of weight decay and learning rate, three seeds per "
+             "cell, each cell labelled comprehension, grokking, memorization or confusion from its learning curves "
+             "(Liu et al. 2022). Click a cell for its curves.",
+        precomputed="grokking.json",
+    ),
+    Entry(
+        key="load-temperature", title="Load x temperature phase diagram (width x batch size)", family=Family.PHASES, order=60,
+        note="Digits MLPs over width (load) and batch size (temperature), labelled with the loss-landscape taxonomy of "
+             "Yang et al. (2021) from training loss, mode connectivity and CKA similarity between seeds.",
+        precomputed="load-temperature.json",
+    ),
+    Entry(
+        key="hf-lineage", title="The real Hugging Face model families", family=Family.LINEAGE, order=70,
+        note="About 22,000 parent-child edges between public Hugging Face models, from their model cards (the Model "
+             "Atlas snapshot, Horwitz et al. 2025): 34,471 models in 11,873 families. Open a family to see its tree.",
+        url=lambda d: d.hf_graph.get_absolute_url() if d.hf_graph is not None else None,
+    ),
+    Entry(
+        key="lineage-recovery", title="Lineage recovered from weights alone", family=Family.LINEAGE, order=80,
+        note="A synthetic zoo of models with known lineage (roots, fine-tunes and fine-tunes of fine-tunes), trained "
+             "now; the family trees are recovered from the weights alone and scored against the truth.",
+        kind="lineage_recovery",
+        params=lambda d: {"source": "synthetic", "n_families": 3, "children_per_root": 3, "grandchildren_per_child": 1},
+    ),
+]
