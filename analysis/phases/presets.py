@@ -64,13 +64,14 @@ PRESETS: dict[str, dict] = {
     "grokking": {
         "name": "Grokking: weight decay x learning rate (modular addition, MLP)",
         "task": {"name": "modular-addition-mlp", "p": 31, "depth": 1},
-        "x": {"name": "weight_decay", "values": [0.0, 0.3, 1.0, 2.0, 10.0]},
-        "y": {"name": "lr", "values": [3e-3, 1e-2, 3e-2], "scale": "log"},
+        "x": {"name": "weight_decay", "values": [0.0, 0.3, 1.0, 2.0, 3.0, 5.0, 10.0]},
+        "y": {"name": "lr", "values": [3e-3, 1e-2, 3e-2, 1e-1], "scale": "log"},
         "seeds": 3,
         "budget": 3000,
-        "fixed": {"width": 128, "data_fraction": 0.6, "optimizer": "adamw", "batch_size": None},
+        "fixed": {"width": 128, "data_fraction": 0.8, "optimizer": "adamw", "batch_size": None},
         "metrics": ["mode_connectivity", "cka", "l2_distance"],
-        "rules": {"grokking": {"accuracy_threshold": 0.9, "gap_fraction": 0.01}},
+        "eval_points": 300,
+        "rules": {"grokking": {"accuracy_threshold": 0.9, "gap_fraction": 0.04}},
     },
     "load-temperature": {
         "name": "Load x temperature: width x batch size (digits, MLP)",
