@@ -94,8 +94,9 @@ ENTRIES: list[Entry] = [
     Entry(
         key="hf-lineage", title="The real Hugging Face model families", family=Family.LINEAGE, order=70,
         note="About 22,000 parent-child edges between public Hugging Face models, from their model cards (the Model "
-             "Atlas snapshot, Horwitz et al. 2025): 34,471 models in 11,873 families. Open a family to see its tree.",
-        url=lambda d: d.hf_graph.get_absolute_url() if d.hf_graph is not None else None,
+             "Atlas snapshot, Horwitz et al. 2025): 34,471 models in 11,873 families. This is the largest, Mistral-7B's, "
+             "laid out as a tree; search for a model, fold subtrees, or go up to the graph for every family.",
+        url=lambda d: d.hf_graph.families.get(index=0).get_absolute_url() if d.hf_graph is not None else None,
     ),
     Entry(
         key="lineage-recovery", title="Lineage recovered from weights alone", family=Family.LINEAGE, order=80,
