@@ -59,7 +59,7 @@ def test_publish_queues_one_job_per_kind_once_and_prefills_run_this_yourself(tin
     monkeypatch.setattr(definitions, "PRECOMPUTED_DIR", tmp_path)
     monkeypatch.setattr(services, "PRECOMPUTED_DIR", tmp_path)
     owner = demo.demo_user(dev_accounts=False)
-    sweep_write(job=finished_sweep(owner), path=tmp_path / "grokking.json")
+    sweep_write(job=finished_sweep(owner), path=tmp_path / "grokking.json.gz")
     services.showcase_publish(owner=owner, objects=tiny_demo, log=lambda line: None)
     jobs = {e.key: e.job for e in ShowcaseEntry.objects.all()}
     assert set(jobs) == {e.key for e in definitions.ENTRIES}

@@ -83,13 +83,13 @@ ENTRIES: list[Entry] = [
         note="Modular addition learned by small MLPs over a grid of weight decay and learning rate, three seeds per "
              "cell, each cell labelled comprehension, grokking, memorization or confusion from its learning curves "
              "(Liu et al. 2022). Click a cell for its curves.",
-        precomputed="grokking.json",
+        precomputed="grokking.json.gz",
     ),
     Entry(
         key="load-temperature", title="Load x temperature phase diagram (width x batch size)", family=Family.PHASES, order=60,
         note="Digits MLPs over width (load) and batch size (temperature), labelled with the loss-landscape taxonomy of "
              "Yang et al. (2021) from training loss, mode connectivity and CKA similarity between seeds.",
-        precomputed="load-temperature.json",
+        precomputed="load-temperature.json.gz",
     ),
     Entry(
         key="hf-lineage", title="The real Hugging Face model families", family=Family.LINEAGE, order=70,
