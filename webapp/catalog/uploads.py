@@ -66,8 +66,8 @@ def parse_spec_json(text: str) -> dict | None:
 
 
 @transaction.atomic
-def checkpoint_upload(*, owner, uploaded, spec: dict | None = None, name: str = "") -> Checkpoint:
-    """Validate an uploaded checkpoint and keep it (as safetensors) in the owner's sandbox."""
+def checkpoint_upload(*, owner, uploaded, spec: dict | None = None, name: str = "", experiment=None) -> Checkpoint:
+    """Validate an uploaded checkpoint and keep it (as safetensors) in `experiment` (default: the owner's sandbox)."""
     from analysis import checkpoints
 
     suffix = _suffix(uploaded.name, CHECKPOINT_SUFFIXES)
@@ -83,7 +83,7 @@ def checkpoint_upload(*, owner, uploaded, spec: dict | None = None, name: str = 
         stored = Path(tmp) / "checkpoint.safetensors"
         checkpoints.save(stored, loaded.model, loaded.spec, meta={**loaded.meta, "uploaded_as": Path(uploaded.name).name})
         return checkpoint_create_from_file(
-            experiment=experiment_sandbox_for(user=owner),
+            experiment=experiment or experiment_sandbox_for(user=owner),
             name=name or Path(uploaded.name).stem[:200],
             path=stored,
             spec=loaded.spec,
