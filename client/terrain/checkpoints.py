@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from terrain.errors import ValidationError
+
 TERRAIN = "terrain.checkpoint.v1"
 HF = "terrain.hf.v1"
 LORA = "terrain.lora.v1"
@@ -65,7 +67,8 @@ def snapshot(model, *, step: int, spec: dict | None = None, adapter: Mapping[str
     if adapter is not None or lora_config is not None or _peft_config(model) is not None:
         config = lora_config or _peft_config(model)
         if config is None:
-            raise ValueError("lora_config: give the adapter's configuration (adapter_config.json) with adapter=")
+            raise ValidationError("lora_config: give the adapter's configuration (adapter_config.json) with adapter=",
+                                  errors={"lora_config": ["required with adapter="]})
         if adapter is None:
             adapter = _lora_state(model)
         return Snapshot(step, _copy(adapter), {"format": "pt", "terrain.format": LORA, "terrain.config": json.dumps(config),
@@ -78,8 +81,9 @@ def snapshot(model, *, step: int, spec: dict | None = None, adapter: Mapping[str
                                                           "terrain.meta": json.dumps(meta)})
     spec = spec or getattr(model, "terrain_spec", None)
     if spec is None:
-        raise ValueError("spec: this model carries no Terrain spec; pass spec={...} (e.g. {'kind': 'mlp', 'in': 64, "
-                         "'hidden': [32], 'out': 10}), or log a Hugging Face model or a LoRA adapter")
+        raise ValidationError("spec: this model carries no Terrain spec; pass spec={...} (e.g. {'kind': 'mlp', 'in': 64, "
+                              "'hidden': [32], 'out': 10}), or log a Hugging Face model or a LoRA adapter",
+                              errors={"spec": ["required for a model that is neither a Terrain, Hugging Face nor LoRA model"]})
     state = model.state_dict() if hasattr(model, "state_dict") else model
     return Snapshot(step, _copy(state), {"terrain.format": TERRAIN, "terrain.spec": json.dumps(spec), "terrain.meta": json.dumps(meta)})
 

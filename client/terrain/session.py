@@ -13,7 +13,8 @@ USER_AGENT = "terrain-client/0.1"
 
 
 class Session:
-    def __init__(self, url: str | None = None, token: str | None = None, *, timeout: float = 60.0):
+    def __init__(self, url: str | None = None, token: str | None = None, *, timeout: float = 60.0,
+                 transport: httpx.BaseTransport | None = None):
         url = url or os.environ.get("TERRAIN_URL")
         token = token or os.environ.get("TERRAIN_TOKEN")
         if not url:
@@ -24,11 +25,12 @@ class Session:
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.transport = transport  # e.g. a WSGI transport in tests; None: the network
         self._http = self.new_http_client()
 
     def new_http_client(self) -> httpx.Client:
         """One per thread that talks to the server (the uploader has its own)."""
-        return httpx.Client(base_url=self.url, timeout=self.timeout, headers=self.headers)
+        return httpx.Client(base_url=self.url, timeout=self.timeout, headers=self.headers, transport=self.transport)
 
     @property
     def headers(self) -> dict[str, str]:
