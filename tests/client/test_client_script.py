@@ -71,9 +71,8 @@ def test_training_script_logs_a_run_and_gets_its_pca_plane(own_web, live_worker,
     assert summary["retries"] > 0, stderr
     run = Run.objects.get(slug=summary["run"])
     assert [e.step for e in run.run_checkpoints.order_by("step")] == list(range(STEPS))
-    assert [m.step for m in run.metric_rows.order_by("step")] == list(range(STEPS))
-    assert all(set(m.values) == {"loss", "lr"} for m in run.metric_rows.all())
-    assert run.finished_at is not None
+    assert [m.step for m in run.metric_rows.order_by("step")] == list(range(STEPS + 1))
+    assert all(set(m.values) == {"loss", "lr"} for m in run.metric_rows.filter(step__lt=STEPS))
 
     # The script showed progress from the websocket and received the plane's arrays.
     assert "100% Loss plane, pca axes, 9x9 (succeeded)" in stderr
@@ -83,6 +82,9 @@ def test_training_script_logs_a_run_and_gets_its_pca_plane(own_web, live_worker,
     assert arrays["loss"].shape == (9, 9) and summary["loss_shape"] == [9, 9]
     np.testing.assert_array_equal(arrays["loss"], np.array(job.result["loss"], dtype=float))
     np.testing.assert_array_equal(arrays["a"], job.result["a"])
+    # The row logged after the plane, with no run.finish(), was flushed when the script exited.
+    assert run.metric_rows.get(step=STEPS).values == {"plane_min": float(np.nanmin(arrays["loss"]))}
+    assert run.finished_at is not None
     # The trajectory drawn on the plane is every logged checkpoint, in step order.
     assert arrays["trajectory_steps"].tolist() == list(range(STEPS)) and arrays["trajectory"].shape == (STEPS, 2)
     # The centre is the last logged checkpoint: its projection is the origin.

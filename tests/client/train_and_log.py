@@ -38,7 +38,8 @@ for step in range(steps):
 job = run.landscape(resolution=9, eval_size=200, visibility="unlisted")
 job.wait()
 result = job.result()
-run.finish()
+# Logged after the plane and never finished by hand: the client flushes it at exit.
+run.log(step=steps, plane_min=float(np.nanmin(result["loss"])))
 np.savez(out_path, a=result["a"], b=result["b"], loss=result["loss"], trajectory=result["trajectory"],
          trajectory_steps=result["trajectory_steps"])
 print(json.dumps({"job": job.slug, "url": job.url, "run": run.slug, "retries": run.retries,
