@@ -8,7 +8,7 @@ import time
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from terrain.errors import JobFailed
+from terrain.errors import JobFailed, TerrainError
 from terrain.session import Session, current
 
 FINISHED = ("succeeded", "failed", "cancelled")
@@ -74,18 +74,22 @@ class Job:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {self.slug} still {self.status} after {timeout} s")
             try:
-                last_seq = self._follow(last_seq, bar, deadline)
+                if failures % 4 == 3:  # every fourth try, ask over HTTP: works where websockets are blocked
+                    self.refresh()
+                    if bar:
+                        bar.update(self.progress, self.status)
+                    time.sleep(1.0 if not self.done else 0)
+                else:
+                    last_seq = self._follow(last_seq, bar, deadline)
                 failures = 0
-            except (OSError, EOFError, TimeoutError) as exc:
-                failures += 1
-                if deadline is not None and time.monotonic() > deadline:
-                    raise TimeoutError(f"job {self.slug} still {self.status} after {timeout} s") from exc
-                time.sleep(min(5.0, 0.25 * 2**failures))
-                self.refresh()
-            except Exception:  # websockets' own errors (closed connection, handshake): poll once and retry
+            except TerrainError as exc:
+                if exc.status is not None and exc.status < 500 and exc.status != 429:
+                    raise  # unknown job, bad token: waiting longer will not help
                 failures += 1
                 time.sleep(min(5.0, 0.25 * 2**failures))
-                self.refresh()
+            except Exception:  # a dropped socket or a restarting server: reconnect after the last seq seen
+                failures += 1
+                time.sleep(min(5.0, 0.25 * 2**failures))
         self.refresh()
         if bar:
             bar.update(self.progress if self.status != "succeeded" else 1.0, self.status)

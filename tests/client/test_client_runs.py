@@ -192,3 +192,28 @@ def test_results_become_numpy_arrays_and_a_figure():
     fig = figure_of("landscape", {"a": result["a"][:2], "b": result["a"][:2], "loss": result["loss"], "trajectory": result["trajectory"],
                                   "trajectory_steps": [0, 5]})
     assert [trace.type for trace in fig.data] == ["contour", "scatter", "scatter"]
+
+
+def test_every_analysis_is_one_call_with_the_forms_parameters(wsgi_session, no_enqueue):
+    session = wsgi_session()
+    runs = []
+    for seed in range(2):
+        run = terrain.Run(experiment="pairs", name=f"seed {seed}", session=session)
+        for step in range(3):
+            run.log_checkpoint(spec_model(seed * 10 + step), step=step)
+        runs.append(run)
+    a, b = runs
+    hessian = a.hessian(top_k=2, eval_size=50)
+    connectivity = a.connectivity(b, steps=5, eval_size=50)
+    plane = a.landscape(resolution=5, eval_size=50)
+    sweep = terrain.sweep(preset="grokking", session=session)
+    recovery = terrain.lineage.recover(source="experiment", source_experiment=a.experiment, session=session)
+    assert [j.kind for j in (hessian, connectivity, plane, sweep, recovery)] == ["hessian", "connectivity", "landscape", "sweep",
+                                                                                 "lineage_recovery"]
+    params = {job.kind: job.params for job in no_enqueue}
+    assert params["hessian"]["top_k"] == 2 and params["hessian"]["checkpoint"] == a.latest_checkpoint()
+    assert params["connectivity"]["checkpoint_b"] == b.latest_checkpoint()
+    assert params["landscape"]["axes"] == "pca" and params["landscape"]["run"] == a.slug
+    assert terrain.job(plane.slug, session=session).status == "queued"
+    for run in runs:
+        run.finish()
