@@ -23,10 +23,14 @@ class Run:
     everything is stored.
     """
 
-    def __init__(self, experiment: str, name: str = "", *, config: Mapping[str, Any] | None = None,
-                 session: Session | None = None, max_queue: int = 256, verbose: bool = False):
+    def __init__(self, experiment: str = "", name: str = "", *, config: Mapping[str, Any] | None = None,
+                 resume: str | None = None, session: Session | None = None, max_queue: int = 256, verbose: bool = False):
+        """`resume=<run slug>` logs on into an existing run of yours (a script restarted from its own checkpoint)."""
         self.session = session or current()
-        state = self.session.post("/api/runs/", json={"experiment": experiment, "name": name, "config": dict(config or {})})
+        if resume:
+            state = self.session.get(f"/api/runs/{resume}/")
+        else:
+            state = self.session.post("/api/runs/", json={"experiment": experiment, "name": name, "config": dict(config or {})})
         self.slug: str = state["slug"]
         self.name: str = state["name"]
         self.experiment: str = state["experiment"]

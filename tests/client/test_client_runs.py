@@ -46,6 +46,11 @@ def test_a_run_stores_every_metric_and_checkpoint(wsgi_session):
     first = checkpoints.load(entries[0].checkpoint.file.path).model
     first_layer = next(m for m in first.modules() if isinstance(m, torch.nn.Linear))
     assert torch.allclose(first_layer.weight, layer.weight - 0.04, atol=1e-6)
+    # A restarted script logs on into the same run.
+    again = terrain.Run(resume=run.slug, session=session)
+    again.log(step=5, loss=0.1)
+    again.finish()
+    assert [row["step"] for row in run.metrics()] == [0, 1, 2, 3, 4, 5]
     # A second run in the same experiment (found by its title) lands beside the first.
     other = terrain.Run(experiment="Digits sweeps", name="lr 0.2", session=session)
     assert Run.objects.get(slug=other.slug).experiment_id == stored.experiment_id
