@@ -15,6 +15,8 @@ MAX_EVAL_SIZE = 20_000
 # Multiply-adds of one job, about (points x samples x parameters): keeps a job to minutes on a CPU.
 MAX_WORK = 2e13
 MAX_HESSIAN_PARAMETERS = 5_000_000
+# Weights of a logged run's whole trajectory loaded for PCA axes (4 GiB of float32, the trajectory-file limit).
+MAX_TRAJECTORY_VALUES = 2**30
 
 
 class EvaluationDataMixin(forms.Form):
@@ -181,8 +183,12 @@ class LandscapeForm(AnalysisJobForm):
             self.add_error("resolution", f"a plane has at most {MAX_PLANE_RESOLUTION}x{MAX_PLANE_RESOLUTION} points (asked {resolution}x{resolution})")
             return cleaned
         if mode == "plane" and cleaned["axes"] == "pca":
-            if self.run is not None and self.run_trajectory_size() < 3:
+            states = self.run_trajectory_size()
+            if self.run is not None and states < 3:
                 self.add_error("axes", "PCA axes need at least 3 logged checkpoints of this architecture in the run")
+            elif self.run is not None and states * self.checkpoints["checkpoint"].num_parameters > MAX_TRAJECTORY_VALUES:
+                self.add_error("run", f"this run's {states} checkpoints hold over {MAX_TRAJECTORY_VALUES:.0e} weights in all, "
+                                      "too many to load for PCA axes")
             elif self.run is None and not self.checkpoints["checkpoint"].trajectory_file:
                 self.add_error("axes", "this checkpoint has no training trajectory; give a logged run, or choose random or hessian axes")
         end = self.checkpoints.get("end_checkpoint")
