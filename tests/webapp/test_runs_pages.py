@@ -17,6 +17,8 @@ def test_run_page_shows_metrics_to_the_owner_and_is_404_to_others(client, user, 
     client.force_login(user)
     page = client.get(run.get_absolute_url())
     assert page.status_code == 200 and b"baseline" in page.content and b'"loss": 1.5' in page.content
+    experiment_page = client.get(run.experiment.get_absolute_url())
+    assert run.get_absolute_url().encode() in experiment_page.content
 
 
 @pytest.mark.parametrize("rows, field", [
