@@ -101,6 +101,9 @@ def test_a_bad_checkpoint_is_reported_at_flush_and_nothing_is_kept(wsgi_session)
     assert not RunCheckpoint.objects.filter(run__slug=run.slug).exists()
     with pytest.raises(terrain.ValidationError, match="spec: this model carries no Terrain spec"):
         run.log_checkpoint(torch.nn.Linear(2, 2), step=1)
+    with pytest.raises(terrain.UploadError):
+        run.finish()  # still says what was lost, and still marks the run finished
+    assert Run.objects.get(slug=run.slug).finished_at is not None
 
 
 def test_uploads_retry_through_dropped_connections_and_lose_nothing(wsgi_session):
