@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import sys
-import weakref
 from typing import Any, Mapping
 
 from terrain import checkpoints
@@ -12,7 +11,8 @@ from terrain.jobs import Job, submit
 from terrain.session import Session, current
 from terrain.uploader import Uploader
 
-_open_runs: "weakref.WeakSet[Run]" = weakref.WeakSet()
+# Held strongly until finished: a run the script dropped must still be flushed at exit.
+_open_runs: "set[Run]" = set()
 
 
 class Run:
@@ -82,6 +82,7 @@ class Run:
         if self.finished:
             return
         self.finished = True
+        _open_runs.discard(self)
         try:
             self._uploader.close(timeout)
         finally:

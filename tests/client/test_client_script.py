@@ -76,6 +76,7 @@ def test_training_script_logs_a_run_and_gets_its_pca_plane(own_web, live_worker,
 
     # The script showed progress from the websocket and received the plane's arrays.
     assert "100% Loss plane, pca axes, 9x9 (succeeded)" in stderr
+    assert {"start", "points", "trajectory", "status"} <= set(summary["event_kinds"])  # streamed over the websocket
     job = Job.objects.get(slug=summary["job"])
     assert job.status == "succeeded" and job.params["run"] == run.slug and job.params["axes"] == "pca"
     arrays = np.load(out)

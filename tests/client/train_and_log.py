@@ -43,4 +43,5 @@ run.log(step=steps, plane_min=float(np.nanmin(result["loss"])))
 np.savez(out_path, a=result["a"], b=result["b"], loss=result["loss"], trajectory=result["trajectory"],
          trajectory_steps=result["trajectory_steps"])
 print(json.dumps({"job": job.slug, "url": job.url, "run": run.slug, "retries": run.retries,
+                  "event_kinds": sorted({e["kind"] for e in job.events}),
                   "loss_shape": list(result["loss"].shape)}), flush=True)
