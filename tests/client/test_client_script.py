@@ -17,7 +17,7 @@ from webapp.accounts.tokens import token_create
 from webapp.jobs.models import Job
 from webapp.runs.models import Run
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 STEPS = 20
 KILL_AT_STEP = 4
@@ -97,3 +97,28 @@ def test_training_script_logs_a_run_and_gets_its_pca_plane(own_web, live_worker,
     with urllib.request.urlopen(summary["url"] + "export.json") as export:
         exported = json.loads(export.read())
     np.testing.assert_array_equal(np.array(exported["job"]["result"]["loss"], dtype=float), arrays["loss"])
+    drawn = _drawn_plane(summary["url"])
+    np.testing.assert_array_equal(np.array(drawn["z"], dtype=float), arrays["loss"].T)  # plotly: z[b index][a index]
+    np.testing.assert_array_equal(np.array(drawn["trajectory"], dtype=float), arrays["trajectory"])
+
+
+def _drawn_plane(url: str) -> dict:
+    """What the permalink page draws in headless Chromium: the surface and the trajectory on it."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            page.wait_for_function("document.getElementById('landscape-chart').dataset.points === '81'", timeout=60_000)
+            page.wait_for_function("document.getElementById('landscape-chart').data.some(t => t.name === 'trajectory')", timeout=30_000)
+            return page.evaluate("""() => {
+                const data = document.getElementById('landscape-chart').data;
+                const path = data.find(t => t.name === 'trajectory');
+                return {z: data[0].z, trajectory: path.x.map((x, k) => [x, path.y[k]])};
+            }""")
+        finally:
+            browser.close()
