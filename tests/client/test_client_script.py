@@ -66,6 +66,7 @@ def test_training_script_logs_a_run_and_gets_its_pca_plane(own_web, live_worker,
             script.kill()
     assert script.returncode == 0, "".join(lines) + stdout + stderr + live_worker.log()
     summary = json.loads(stdout.strip().splitlines()[-1])
+    print(summary)  # timings for the record (pytest -s)
 
     # The outage really happened to the uploads, and lost nothing.
     assert summary["retries"] > 0, stderr
