@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "webapp.lineage",
     "webapp.phases",
     "webapp.accounts",
+    "webapp.runs",
     "webapp.api",
     "webapp.showcase",
 ]
@@ -67,6 +68,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "webapp.accounts.middleware.BearerTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -190,6 +192,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 TERRAIN_WORKER_HEARTBEAT_SECONDS = int(os.environ.get("TERRAIN_WORKER_HEARTBEAT_SECONDS", "15"))
 # A sweep run whose worker sent no heartbeat for this long is given to another worker.
 TERRAIN_SWEEP_STALE_SECONDS = int(os.environ.get("TERRAIN_SWEEP_STALE_SECONDS", "60"))
+# Per-user job limits (0 = none): queued + running jobs, and submissions in any 60 s.
+TERRAIN_MAX_ACTIVE_JOBS_PER_USER = int(os.environ.get("TERRAIN_MAX_ACTIVE_JOBS_PER_USER", "20"))
+TERRAIN_MAX_SUBMISSIONS_PER_MINUTE = int(os.environ.get("TERRAIN_MAX_SUBMISSIONS_PER_MINUTE", "30"))
 
 # --- production hardening (checked by `manage.py check --deploy`) -------------------------
 if not DEBUG:

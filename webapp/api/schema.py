@@ -19,6 +19,85 @@ def _job_state():
     }
 
 
+def _run_state():
+    checkpoint = {
+        "type": "object",
+        "properties": {
+            "step": {"type": "integer"},
+            "source": {"type": "string", "enum": ["terrain", "hf", "lora"]},
+            "sha256": {"type": "string"},
+            "num_parameters": {"type": "integer"},
+            "checkpoint": {"type": ["string", "null"], "description": "catalog checkpoint slug (Terrain spec models)"},
+        },
+    }
+    return {
+        "type": "object",
+        "properties": {
+            "slug": {"type": "string"},
+            "name": {"type": "string"},
+            "experiment": {"type": "string"},
+            "config": {"type": "object"},
+            "finished": {"type": "boolean"},
+            "url": {"type": "string"},
+            "checkpoints": {"type": "array", "items": checkpoint},
+            "metric_steps": {"type": "integer"},
+        },
+    }
+
+
+def _run_paths(slug, json_of, error_ref) -> dict:
+    refused = {
+        "401": {"description": "no valid session or token"},
+        "403": {"description": "read-only token, or not the run's owner"},
+        "404": {"description": "unknown run, or one you may not see"},
+    }
+    run_ref = json_of({"$ref": "#/components/schemas/RunState"})
+    invalid = {"description": "invalid input, by field", "content": json_of(error_ref)}
+    metric_rows = {
+        "type": "array",
+        "items": {"type": "object", "required": ["step", "metrics"],
+                  "properties": {"step": {"type": "integer", "minimum": 0},
+                                 "metrics": {"type": "object", "additionalProperties": {"type": ["number", "null"]}}}},
+    }
+    return {
+        "/api/runs/": {
+            "post": {
+                "summary": "Start a run in one of your experiments (found by title or slug, created if new)",
+                "requestBody": {"content": json_of({"type": "object", "required": ["experiment"], "properties": {
+                    "experiment": {"type": "string"}, "name": {"type": "string"}, "config": {"type": "object"}}})},
+                "responses": {"201": {"description": "the run", "content": run_ref}, "400": invalid, **refused},
+            }
+        },
+        "/api/runs/{slug}/": {"get": {"parameters": [slug], "responses": {"200": {"description": "the run", "content": run_ref}, **refused}}},
+        "/api/runs/{slug}/metrics/": {
+            "get": {"parameters": [slug], "responses": {"200": {"description": "metric rows in step order",
+                                                                "content": json_of({"type": "object", "properties": {"rows": metric_rows}})}}},
+            "post": {
+                "summary": "Log metric rows (a step logged again merges its values, so retries are harmless)",
+                "parameters": [slug],
+                "requestBody": {"content": json_of({"type": "object", "required": ["rows"], "properties": {"rows": metric_rows}})},
+                "responses": {"200": {"description": "stored"}, "400": invalid, **refused},
+            },
+        },
+        "/api/runs/{slug}/checkpoints/": {
+            "post": {
+                "summary": "Upload the checkpoint of a step: safetensors with terrain.format terrain.checkpoint.v1, terrain.hf.v1 or terrain.lora.v1",
+                "parameters": [slug],
+                "requestBody": {"content": {"multipart/form-data": {"schema": {"type": "object", "required": ["step", "file"], "properties": {
+                    "step": {"type": "integer"}, "file": {"type": "string", "format": "binary"}}}}}},
+                "responses": {
+                    "201": {"description": "stored"},
+                    "200": {"description": "the same file was already stored for this step (a retry)"},
+                    "400": invalid,
+                    "409": {"description": "this step already has a different checkpoint", "content": json_of(error_ref)},
+                    **refused,
+                },
+            }
+        },
+        "/api/runs/{slug}/finish/": {"post": {"parameters": [slug], "responses": {"200": {"description": "the run", "content": run_ref}, **refused}}},
+    }
+
+
 def openapi_schema() -> dict:
     error = {"type": "object", "properties": {"error": {"type": "string"}, "errors": {"type": "object"}}}
     slug = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -26,7 +105,16 @@ def openapi_schema() -> dict:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Terrain API", "version": "1"},
-        "components": {"schemas": {"JobState": _job_state(), "Error": error}},
+        "components": {
+            "schemas": {"JobState": _job_state(), "RunState": _run_state(), "Error": error},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "A personal API token from /accounts/tokens/ (trn_...); read scope allows GET only. No CSRF token needed."},
+                "session": {"type": "apiKey", "in": "cookie", "name": "sessionid",
+                            "description": "The browser session; unsafe methods also need the X-CSRFToken header."},
+            },
+        },
+        "security": [{"bearer": []}, {"session": []}],
         "paths": {
             "/api/jobs/": {
                 "get": {"summary": "Your jobs", "responses": {"200": {"description": "jobs"}, "401": {"description": "not logged in"}}},
@@ -49,6 +137,10 @@ def openapi_schema() -> dict:
                     "responses": {
                         "201": {"description": "queued", "content": json_of({"$ref": "#/components/schemas/JobState"})},
                         "400": {"description": "invalid parameters, by field", "content": json_of({"$ref": "#/components/schemas/Error"})},
+                        "403": {"description": "read-only token"},
+                        "429": {"description": "over a per-user limit (queued jobs or submissions a minute); see Retry-After",
+                                "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+                                "content": json_of({"$ref": "#/components/schemas/Error"})},
                     },
                 },
             },
@@ -62,5 +154,6 @@ def openapi_schema() -> dict:
             "/api/jobs/{slug}/cancel/": {"post": {"parameters": [slug], "responses": {"200": {"description": "cancelled or cancelling"}}}},
             "/api/experiments/": {"get": {"responses": {"200": {"description": "the public catalog"}}}},
             "/api/kinds/": {"get": {"responses": {"200": {"description": "job kinds and their parameters"}}}},
+            **_run_paths(slug, json_of, {"$ref": "#/components/schemas/Error"}),
         },
     }

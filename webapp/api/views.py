@@ -8,18 +8,19 @@ from django.views.decorators.http import require_GET, require_http_methods
 from webapp.api.schema import openapi_schema
 from webapp.catalog.selectors import experiments_public
 from webapp.jobs import kinds, selectors, services
+from webapp.jobs.limits import LimitExceeded
 
 MAX_JSON_BODY = 256 * 1024
 
 
-def _error(status: int, message: str, errors: dict | None = None) -> JsonResponse:
+def error_response(status: int, message: str, errors: dict | None = None) -> JsonResponse:
     body = {"error": message}
     if errors:
         body["errors"] = errors
     return JsonResponse(body, status=status)
 
 
-def _read_json(request) -> dict:
+def read_json(request) -> dict:
     if len(request.body) > MAX_JSON_BODY:
         raise ValueError(f"request body over {MAX_JSON_BODY} bytes")
     try:
@@ -34,22 +35,27 @@ def _read_json(request) -> dict:
 @require_http_methods(["GET", "POST"])
 def jobs(request):
     if not request.user.is_authenticated:
-        return _error(401, "log in first")
+        return error_response(401, "log in first")
     if request.method == "GET":
         return JsonResponse({"jobs": [selectors.job_state(job) for job in selectors.jobs_of_user(user=request.user)[:200]]})
     try:
-        body = _read_json(request)
+        body = read_json(request)
     except ValueError as exc:
-        return _error(400, str(exc))
+        return error_response(400, str(exc))
     params = body.get("params", {})
     if not isinstance(params, dict):
-        return _error(400, "invalid job parameters", {"params": ["must be a JSON object"]})
+        return error_response(400, "invalid job parameters", {"params": ["must be a JSON object"]})
     data = {**params, **{key: body[key] for key in ("visibility", "experiment") if key in body}}
     try:
         validated = services.job_params_validate(kind=str(body.get("kind", "")), data=data, user=request.user)
     except services.JobParamsInvalid as exc:
-        return _error(400, "invalid job parameters", exc.errors)
-    job = services.job_submit(validated=validated, owner=request.user)
+        return error_response(400, "invalid job parameters", exc.errors)
+    try:
+        job = services.job_submit(validated=validated, owner=request.user)
+    except LimitExceeded as exc:
+        response = error_response(429, exc.message, {exc.field: [exc.message]})
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     state = selectors.job_state(job)
     state["url"] = request.build_absolute_uri(job.get_absolute_url())
     return JsonResponse(state, status=201)
@@ -63,19 +69,19 @@ def _visible(request, slug):
 def job_detail(request, slug):
     job = _visible(request, slug)
     if job is None:
-        return _error(404, "no such job")
-    return JsonResponse({**selectors.job_state(job), "params": job.params})
+        return error_response(404, "no such job")
+    return JsonResponse({**selectors.job_state(job), "params": job.params, "url": request.build_absolute_uri(job.get_absolute_url())})
 
 
 @require_GET
 def job_events(request, slug):
     job = _visible(request, slug)
     if job is None:
-        return _error(404, "no such job")
+        return error_response(404, "no such job")
     try:
         after = max(0, int(request.GET.get("after", "0")))
     except ValueError:
-        return _error(400, "invalid query", {"after": ["must be a whole number"]})
+        return error_response(400, "invalid query", {"after": ["must be a whole number"]})
     return JsonResponse({"job": selectors.job_state(job), "events": selectors.job_events_after(job=job, after=after, limit=5000)})
 
 
@@ -83,11 +89,11 @@ def job_events(request, slug):
 def job_cancel(request, slug):
     job = _visible(request, slug)
     if job is None:
-        return _error(404, "no such job")
+        return error_response(404, "no such job")
     try:
         job = services.job_cancel(job=job, user=request.user)
     except services.NotAllowed as exc:
-        return _error(403, str(exc))
+        return error_response(403, str(exc))
     return JsonResponse(selectors.job_state(job))
 
 

@@ -71,7 +71,7 @@ def experiments_set_featured(*, experiments, featured: bool) -> int:
     return experiments.update(featured=featured)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -107,7 +107,7 @@ def checkpoint_create_from_file(
         parent=parent,
         relation=relation,
         created_by_job=created_by_job,
-        sha256=_sha256(path),
+        sha256=file_sha256(path),
     )
     with open(path, "rb") as handle:
         checkpoint.file.save(f"{slugify(name) or 'model'}.safetensors", File(handle), save=False)

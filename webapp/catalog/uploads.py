@@ -35,7 +35,7 @@ def _suffix(name: str, allowed: tuple[str, ...]) -> str:
     return suffix
 
 
-def _spool(uploaded, directory: Path, suffix: str) -> Path:
+def spool_upload(uploaded, directory: Path, suffix: str) -> Path:
     limit = settings.TERRAIN_MAX_UPLOAD_BYTES
     if uploaded.size is not None and uploaded.size > limit:
         raise UploadRejected(f"file is {uploaded.size:,} bytes; the limit is {limit:,}")
@@ -66,13 +66,13 @@ def parse_spec_json(text: str) -> dict | None:
 
 
 @transaction.atomic
-def checkpoint_upload(*, owner, uploaded, spec: dict | None = None, name: str = "") -> Checkpoint:
-    """Validate an uploaded checkpoint and keep it (as safetensors) in the owner's sandbox."""
+def checkpoint_upload(*, owner, uploaded, spec: dict | None = None, name: str = "", experiment=None) -> Checkpoint:
+    """Validate an uploaded checkpoint and keep it (as safetensors) in `experiment` (default: the owner's sandbox)."""
     from analysis import checkpoints
 
     suffix = _suffix(uploaded.name, CHECKPOINT_SUFFIXES)
     with tempfile.TemporaryDirectory() as tmp:
-        path = _spool(uploaded, Path(tmp), suffix)
+        path = spool_upload(uploaded, Path(tmp), suffix)
         try:
             loaded = checkpoints.load(path, spec=spec, max_bytes=settings.TERRAIN_MAX_UPLOAD_BYTES)
         except checkpoints.CheckpointError as exc:
@@ -83,7 +83,7 @@ def checkpoint_upload(*, owner, uploaded, spec: dict | None = None, name: str = 
         stored = Path(tmp) / "checkpoint.safetensors"
         checkpoints.save(stored, loaded.model, loaded.spec, meta={**loaded.meta, "uploaded_as": Path(uploaded.name).name})
         return checkpoint_create_from_file(
-            experiment=experiment_sandbox_for(user=owner),
+            experiment=experiment or experiment_sandbox_for(user=owner),
             name=name or Path(uploaded.name).stem[:200],
             path=stored,
             spec=loaded.spec,
@@ -99,7 +99,7 @@ def dataset_upload(*, owner, uploaded, name: str = "") -> DatasetUpload:
 
     suffix = _suffix(uploaded.name, DATASET_SUFFIXES)
     with tempfile.TemporaryDirectory() as tmp:
-        path = _spool(uploaded, Path(tmp), suffix)
+        path = spool_upload(uploaded, Path(tmp), suffix)
         try:
             X, y = data.load("file", "all", path=str(path), max_bytes=settings.TERRAIN_MAX_UPLOAD_BYTES)
         except data.DataError as exc:

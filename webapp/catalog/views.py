@@ -17,6 +17,7 @@ def experiment_detail(request, slug):
             "experiment": experiment,
             "checkpoints": experiment.checkpoints.select_related("parent").all(),
             "jobs": jobs_of_experiment(experiment=experiment, user=request.user)[:100],
+            "logged_runs": experiment.runs.all()[:100],
         },
     )
 

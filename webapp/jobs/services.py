@@ -12,6 +12,7 @@ from webapp.catalog.models import Experiment
 from webapp.catalog.visibility import Visibility
 from webapp.jobs import kinds
 from webapp.jobs.events import job_event_append
+from webapp.jobs.limits import check_job_submission
 from webapp.jobs.models import FINISHED_STATUSES, Job, JobStatus
 from webapp.jobs.queues import queue_for
 
@@ -60,6 +61,8 @@ def _with_defaults(form_class, data) -> dict:
 
 
 def job_submit(*, validated: ValidatedJob, owner) -> Job:
+    """A user's own submission (form, API, token): held to the per-user limits first."""
+    check_job_submission(user=owner)
     return job_create(
         kind=validated.kind,
         params=validated.params,

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from webapp.jobs import kinds, selectors, services
+from webapp.jobs.limits import LimitExceeded
 
 
 def _kind_or_404(name: str) -> kinds.JobKind:
@@ -25,7 +26,14 @@ def job_new(request, kind):
             validated = services.job_params_validate(kind=kind, data=request.POST, files=request.FILES, user=request.user)
         except services.JobParamsInvalid as invalid:
             return render(request, "jobs/new.html", {"kind": job_kind, "form": invalid.form}, status=400)
-        job = services.job_submit(validated=validated, owner=request.user)
+        try:
+            job = services.job_submit(validated=validated, owner=request.user)
+        except LimitExceeded as exc:
+            messages.error(request, exc.message)
+            form = job_kind.form_class(initial=request.POST.dict(), user=request.user)
+            response = render(request, "jobs/new.html", {"kind": job_kind, "form": form}, status=429)
+            response["Retry-After"] = str(exc.retry_after)
+            return response
         return redirect(job)
     initial = {key: value for key, value in request.GET.items()}
     form = job_kind.form_class(initial=initial or None, user=request.user)

@@ -15,6 +15,8 @@ MAX_EVAL_SIZE = 20_000
 # Multiply-adds of one job, about (points x samples x parameters): keeps a job to minutes on a CPU.
 MAX_WORK = 2e13
 MAX_HESSIAN_PARAMETERS = 5_000_000
+# Weights of a logged run's whole trajectory loaded for PCA axes (4 GiB of float32, the trajectory-file limit).
+MAX_TRAJECTORY_VALUES = 2**30
 
 
 class EvaluationDataMixin(forms.Form):
@@ -58,12 +60,21 @@ class AnalysisJobForm(JobOptionsMixin, CheckpointFieldsMixin, EvaluationDataMixi
     """
 
     checkpoint_fields: tuple[str, ...] = ("checkpoint",)
+    run = forms.CharField(
+        required=False, max_length=32,
+        help_text="Slug of a logged run: its checkpoints form the trajectory; with no checkpoint given, its latest is used.",
+    )
 
     def clean(self):
         cleaned = super().clean()
         if self.errors:
             return cleaned
         self.checkpoints = {}
+        self.run = None
+        if (cleaned.get("run") or "").strip():
+            self._resolve_run(cleaned)
+            if self.errors:
+                return cleaned
         for field in self.checkpoint_fields:
             slug = (cleaned.get(field) or "").strip()
             if slug:
@@ -97,6 +108,25 @@ class AnalysisJobForm(JobOptionsMixin, CheckpointFieldsMixin, EvaluationDataMixi
         self._check_data_fits(cleaned)
         return cleaned
 
+    def _resolve_run(self, cleaned):
+        from webapp.runs.selectors import run_get_visible, run_latest_checkpoint
+
+        slug = cleaned["run"].strip()
+        self.run = run_get_visible(slug=slug, user=self.user)
+        if self.run is None:
+            self.add_error("run", f"no run {slug!r} that you can see")
+            return
+        latest = run_latest_checkpoint(run=self.run)
+        if latest is None:
+            self.add_error("run", "this run has no Terrain checkpoint yet (log one with run.log_checkpoint)")
+        elif not (cleaned.get("checkpoint") or "").strip() and cleaned.get("checkpoint_file") is None:
+            cleaned["checkpoint"] = latest.slug
+
+    def run_trajectory_size(self) -> int:
+        from webapp.runs.selectors import run_trajectory_checkpoints
+
+        return len(run_trajectory_checkpoints(run=self.run, spec=self.checkpoints["checkpoint"].spec)) if self.run else 0
+
     def _check_data_fits(self, cleaned):
         from analysis import data, zoo
 
@@ -123,6 +153,7 @@ class AnalysisJobForm(JobOptionsMixin, CheckpointFieldsMixin, EvaluationDataMixi
             "dataset": cleaned["dataset"],
             "split": cleaned["split"],
             "eval_size": cleaned["eval_size"],
+            "run": self.run.slug if self.run else "",
         }
 
 
@@ -151,8 +182,15 @@ class LandscapeForm(AnalysisJobForm):
         if mode == "plane" and resolution > MAX_PLANE_RESOLUTION:
             self.add_error("resolution", f"a plane has at most {MAX_PLANE_RESOLUTION}x{MAX_PLANE_RESOLUTION} points (asked {resolution}x{resolution})")
             return cleaned
-        if mode == "plane" and cleaned["axes"] == "pca" and not self.checkpoints["checkpoint"].trajectory_file:
-            self.add_error("axes", "this checkpoint has no training trajectory; choose random or hessian axes")
+        if mode == "plane" and cleaned["axes"] == "pca":
+            states = self.run_trajectory_size()
+            if self.run is not None and states < 3:
+                self.add_error("axes", "PCA axes need at least 3 logged checkpoints of this architecture in the run")
+            elif self.run is not None and states * self.checkpoints["checkpoint"].num_parameters > MAX_TRAJECTORY_VALUES:
+                self.add_error("run", f"this run's {states} checkpoints hold over {MAX_TRAJECTORY_VALUES:.0e} weights in all, "
+                                      "too many to load for PCA axes")
+            elif self.run is None and not self.checkpoints["checkpoint"].trajectory_file:
+                self.add_error("axes", "this checkpoint has no training trajectory; give a logged run, or choose random or hessian axes")
         end = self.checkpoints.get("end_checkpoint")
         if end is not None and end.spec != self.checkpoints["checkpoint"].spec:
             self.add_error("end_checkpoint", "must have the same architecture as the checkpoint")

@@ -62,7 +62,11 @@ def landscape_run(ctx: JobContext) -> dict:
         ).to_dict()
     else:
         trajectory = None
-        if p["axes"] == "pca":
+        if p["axes"] == "pca" and p.get("run"):
+            from webapp.runs.trajectory import run_trajectory
+
+            trajectory = run_trajectory(run_slug=p["run"], spec=record.spec)
+        elif p["axes"] == "pca":
             trajectory = checkpoints.load_trajectory(local_path(record.trajectory_file))
         surface = landscape.plane(
             loaded.model, (X, y), axes=p["axes"], resolution=p["resolution"], span=span, seed=p["seed"],
