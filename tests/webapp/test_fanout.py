@@ -20,9 +20,14 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def sent(monkeypatch, settings):
+    return capture_part_tasks(monkeypatch, settings)
+
+
+def capture_part_tasks(monkeypatch, settings) -> list:
+    """Part tasks go to the returned list instead of the broker; the watch is not scheduled."""
     settings.TERRAIN_FANOUT_STALE_SECONDS = 30
     queue = []
-    monkeypatch.setattr(fanout, "_send", lambda *, part_id, queue_name=None, **kw: queue.append(part_id))
+    monkeypatch.setattr(fanout, "_send", lambda *, part_id, **kw: queue.append(part_id))
     monkeypatch.setattr(fanout, "watch_soon", lambda *, job, force=False: None)
     return queue
 
