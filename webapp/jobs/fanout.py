@@ -302,7 +302,7 @@ def _after_landing(*, job: Job, part: JobPart) -> None:
 
 
 def _watch_key(job: Job) -> str:
-    return f"terrain:fanout-watch:{job.pk}"
+    return f"terrain:fanout-watch:{job.slug}"
 
 
 def watch_soon(*, job: Job, force: bool = False) -> None:
