@@ -35,6 +35,31 @@ def process_env(**extra) -> dict:
     return env
 
 
+def wait_until(predicate, timeout: float, what: str, poll: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(poll)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def kill_hard(worker: "Worker") -> None:
+    """SIGKILL a worker and its pool children at once: no goodbye, no task handed back."""
+    import psutil
+
+    main = psutil.Process(worker.process.pid)
+    for process in [main, *main.children(recursive=True)]:
+        os.kill(process.pid, 9)
+    worker.process.wait()
+
+
+def pool_pids(worker: "Worker") -> set[str]:
+    import psutil
+
+    return {str(p.pid) for p in psutil.Process(worker.process.pid).children(recursive=True)}
+
+
 @dataclass
 class Worker:
     name: str

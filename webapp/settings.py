@@ -176,9 +176,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 # A GPU worker announces itself in Redis; with none alive, GPU-capable jobs go to "cpu".
 TERRAIN_GPU_HEARTBEAT_SECONDS = 15
-# A sweep run whose worker sent no heartbeat for this long is given to another worker.
+# A fanned-out job's part (a sweep run, a block of a plane) whose worker has not beaten for this
+# long is taken over by another worker (TERRAIN_SWEEP_STALE_SECONDS: its older name).
 TERRAIN_SWEEP_STALE_SECONDS = int(os.environ.get("TERRAIN_SWEEP_STALE_SECONDS", "60"))
-# A fanned-out job's part whose worker has not beaten for this long is taken over by another worker.
 TERRAIN_FANOUT_STALE_SECONDS = float(os.environ.get("TERRAIN_FANOUT_STALE_SECONDS", os.environ.get("TERRAIN_SWEEP_STALE_SECONDS", "60")))
 # A landscape plane is split into this many row blocks (plus its coarse lattice) for many workers; 1: one worker computes it.
 TERRAIN_PLANE_PARTS = int(os.environ.get("TERRAIN_PLANE_PARTS", "1"))

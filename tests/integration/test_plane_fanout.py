@@ -2,12 +2,8 @@
 client sees every point exactly once, and the surface equals a single-worker run number for number."""
 
 import asyncio
-import os
-import signal
 import threading
-import time
 
-import psutil
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -22,25 +18,10 @@ pytestmark = pytest.mark.integration
 N = 25
 
 
-def _wait(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _plane_job(owner, checkpoint, parts):
     params = job_params_validate(kind="landscape", data={"checkpoint": checkpoint.slug, "resolution": N, "eval_size": 1000},
                                  user=owner).params
     return job_create(kind="landscape", params={**params, "parts": parts}, owner=owner, visibility=Visibility.PUBLIC)
-
-
-def _kill(worker):
-    for process in [psutil.Process(worker.process.pid), *psutil.Process(worker.process.pid).children(recursive=True)]:
-        os.kill(process.pid, signal.SIGKILL)
-    worker.process.wait()
 
 
 def test_plane_survives_a_killed_worker(transactional_db, monkeypatch, process_logs, live_web, tmp_path):
@@ -55,17 +36,17 @@ def test_plane_survives_a_killed_worker(transactional_db, monkeypatch, process_l
         client = threading.Thread(target=lambda: asyncio.run(_collect(f"{live_web.ws_url}/ws/jobs/{job.slug}/", events, timeout=300)))
         client.start()
 
-        doomed_pids = {str(p.pid) for p in psutil.Process(doomed.process.pid).children(recursive=True)}
+        doomed_pids = stack.pool_pids(doomed)
 
         def doomed_block():
             return JobPart.objects.filter(job=job, status="running", index__gt=0, finaliser=False,
                                           worker__regex=rf":({'|'.join(doomed_pids)})$").first()
 
-        _wait(lambda: doomed_block() is not None, 180, "the doomed worker to be computing a block")
-        _kill(doomed)
+        stack.wait_until(lambda: doomed_block() is not None, 180, "the doomed worker to be computing a block")
+        stack.kill_hard(doomed)
         victim = JobPart.objects.get(pk=doomed_block().pk)  # still "running": it was killed mid-block
 
-        _wait(lambda: Job.objects.get(pk=job.pk).is_finished, 240, "the plane to finish")
+        stack.wait_until(lambda: Job.objects.get(pk=job.pk).is_finished, 240, "the plane to finish")
         client.join(timeout=60)
         job.refresh_from_db()
         assert job.status == "succeeded", job.error + survivor.log()
@@ -78,7 +59,7 @@ def test_plane_survives_a_killed_worker(transactional_db, monkeypatch, process_l
         assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
 
         single = _plane_job(owner, checkpoint, parts=1)  # the reference: one worker, the classic path
-        _wait(lambda: Job.objects.get(pk=single.pk).is_finished, 240, "the single-worker plane")
+        stack.wait_until(lambda: Job.objects.get(pk=single.pk).is_finished, 240, "the single-worker plane")
         single.refresh_from_db()
         assert single.status == "succeeded" and not single.parts.exists()
         for key in ("a", "b", "loss", "accuracy", "directions", "centre_loss", "centre_accuracy"):

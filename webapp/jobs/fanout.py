@@ -24,10 +24,12 @@ task lost with its worker stalls it until the broker's visibility timeout.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import socket
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable
@@ -119,6 +121,18 @@ class PartContext(JobContext):
         self.heartbeat(progress=progress if progress is not None else self.part.progress)
         job_event_append(job=self.job, kind=kind, payload={**payload, "part": self.index}, progress=job_progress(self.job))
 
+    @contextmanager
+    def write_once(self):
+        """A transaction in which this worker provably still holds the part: the place for the part's own writes.
+
+        The part row is locked (PostgreSQL; SQLite serialises writers anyway), so a
+        takeover cannot slip in between the check and the writes; raises PartLost.
+        """
+        with transaction.atomic():
+            if not _holding(self.part, self.token).select_for_update().exists():
+                raise PartLost()
+            yield
+
     def emitted(self, kind: str) -> list[dict]:
         """Payloads of `kind` this part emitted in earlier attempts (a taken-over part may skip re-sending them)."""
         events = JobEvent.objects.filter(job=self.job, kind=kind, payload__part=self.index).order_by("seq")
@@ -199,9 +213,15 @@ def dispatch_ready(*, job: Job) -> int:
     return sent
 
 
+# Set while run_inline() runs a job's parts in this process: nothing goes to the broker then.
+_inline = contextvars.ContextVar("terrain_fanout_inline", default=False)
+
+
 def _send(*, part_id: int, queue: str) -> None:
     from webapp.jobs.tasks import run_part_task  # tasks import Celery; keep this module importable without it
 
+    if _inline.get():
+        return
     transaction.on_commit(lambda: run_part_task.apply_async(args=[part_id], queue=queue))
 
 
@@ -312,6 +332,8 @@ def watch_soon(*, job: Job, force: bool = False) -> None:
     from webapp.jobs.tasks import fanout_watch_task
 
     period = settings.TERRAIN_FANOUT_STALE_SECONDS + 1
+    if _inline.get():
+        return
     if not force:
         try:
             # The key expires, so a watch lost with a dead worker does not block the next one for long.
@@ -340,3 +362,27 @@ def fanout_watch(*, job_id: int) -> None:
     job.refresh_from_db(fields=["status"])
     if not job.is_finished:
         watch_soon(job=job)
+
+
+def run_inline(*, job: Job, device: str = "cpu", on_part: Callable[[JobPart, str], None] = lambda part, status: None) -> str:
+    """Run a job and all its parts in this process, stage by stage (management commands, presets).
+
+    Same rows and events as with workers; parts claimed by a live worker elsewhere are left to it.
+    """
+    from webapp.jobs.runner import run_job
+
+    token = _inline.set(True)
+    try:
+        run_job(job.pk, device=device)
+        tried: set[int] = set()
+        while True:
+            pending = JobPart.objects.filter(job=job, status=JobStatus.QUEUED).exclude(pk__in=tried).order_by("stage", "index")
+            part = pending.first()
+            if part is None:
+                break
+            tried.add(part.pk)
+            on_part(part, part_run(part_id=part.pk, device=device))
+    finally:
+        _inline.reset(token)
+    job.refresh_from_db()
+    return job.status
