@@ -88,9 +88,10 @@ def main() -> None:
         job.refresh_from_db()
         from collections import Counter
 
+        from webapp.jobs.models import JobPart
         from webapp.phases.models import SweepRun
 
-        per_worker = Counter(SweepRun.objects.filter(job=job).values_list("worker", flat=True))
+        per_worker = Counter(JobPart.objects.filter(job=job, finaliser=False).values_list("worker", flat=True))
         busy = [(r.started_at, r.finished_at) for r in SweepRun.objects.filter(job=job)]
         train_seconds = sum((end - start).total_seconds() for start, end in busy)
         print(f"   runs per worker process: {dict(per_worker)}; training time summed over runs {train_seconds:.1f}s", flush=True)

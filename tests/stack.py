@@ -52,6 +52,14 @@ def kill_hard(worker: "Worker") -> None:
     for process in [main, *main.children(recursive=True)]:
         os.kill(process.pid, 9)
     worker.process.wait()
+    # Its "I have N processes" announcement would count for a while yet (until it expires):
+    # later tests must not fan planes out to a worker that is gone.
+    from webapp.jobs import queues
+
+    client = queues._redis()
+    keys = list(client.scan_iter(match=f"terrain:worker-slots:*:{worker.name}@*"))
+    if keys:
+        client.delete(*keys)
 
 
 def pool_pids(worker: "Worker") -> set[str]:
@@ -65,6 +73,9 @@ class Worker:
     name: str
     queues: str = "cpu,gpu"
     concurrency: int = 1
+    # Its own session, as a separate service would be: with the kernel's autogroup
+    # scheduling, processes of one session share one session's CPU share.
+    own_session: bool = False
     process: subprocess.Popen | None = None
     log_path: Path | None = None
 
@@ -76,6 +87,7 @@ class Worker:
              "--concurrency", str(self.concurrency), "-n", f"{self.name}@%h", "--loglevel", "INFO", "--without-gossip",
              "--without-mingle", "--without-heartbeat"],
             cwd=ROOT, env=process_env(TERRAIN_WORKER_CONCURRENCY=self.concurrency), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=self.own_session,
         )
         self._wait_ready()
         return self

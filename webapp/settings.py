@@ -180,8 +180,11 @@ TERRAIN_GPU_HEARTBEAT_SECONDS = 15
 # long is taken over by another worker (TERRAIN_SWEEP_STALE_SECONDS: its older name).
 TERRAIN_SWEEP_STALE_SECONDS = int(os.environ.get("TERRAIN_SWEEP_STALE_SECONDS", "60"))
 TERRAIN_FANOUT_STALE_SECONDS = float(os.environ.get("TERRAIN_FANOUT_STALE_SECONDS", os.environ.get("TERRAIN_SWEEP_STALE_SECONDS", "60")))
-# A landscape plane is split into this many row blocks (plus its coarse lattice) for many workers; 1: one worker computes it.
-TERRAIN_PLANE_PARTS = int(os.environ.get("TERRAIN_PLANE_PARTS", "1"))
+# A landscape plane is split into this many row blocks (plus its coarse lattice) for many workers;
+# 1: one worker computes it; "auto": 4 blocks per live worker process when its queue has more than one.
+TERRAIN_PLANE_PARTS = os.environ.get("TERRAIN_PLANE_PARTS", "auto").strip().lower()
+if TERRAIN_PLANE_PARTS != "auto" and not TERRAIN_PLANE_PARTS.isdigit():
+    raise ImproperlyConfigured(f"TERRAIN_PLANE_PARTS must be 'auto' or a whole number, got {TERRAIN_PLANE_PARTS!r}")
 
 # --- production hardening (checked by `manage.py check --deploy`) -------------------------
 if not DEBUG:

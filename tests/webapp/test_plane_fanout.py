@@ -81,3 +81,31 @@ def test_a_block_taken_over_from_a_dead_worker_is_streamed_once(user, tmp_path, 
     assert sorted((i, j) for i, j, *_ in points) == [(i, j) for i in range(N) for j in range(N)]
     loss = np.array(job.result["loss"])
     assert np.isfinite(loss).all() and (loss[row, plane_blocks.row_points(row, N, N)] > 0).all()  # recomputed, not copied
+
+
+def test_workers_announce_their_slots_and_planes_fan_out_when_there_are_several(monkeypatch, settings):
+    from webapp.jobs import queues
+    from webapp.landscapes import plane_fanout
+
+    beats = [queues.start_worker_heartbeat("pytest-a", ["pytest-queue"], 2), queues.start_worker_heartbeat("pytest-b", ["pytest-queue", "x"], 1)]
+    try:
+        import time
+
+        deadline = time.monotonic() + 5
+        while queues.worker_slots("pytest-queue") < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert queues.worker_slots("pytest-queue") == 3 and queues.worker_slots("x") == 1
+    finally:
+        for beat in beats:
+            queues.stop_heartbeat(beat)
+    assert queues.worker_slots("pytest-queue") == 0  # a clean shutdown withdraws at once
+
+    plane = {"mode": "plane"}
+    settings.TERRAIN_PLANE_PARTS = "auto"
+    for slots, parts in [(0, 1), (1, 1), (2, 8), (3, 12)]:
+        monkeypatch.setattr(plane_fanout, "worker_slots", lambda queue, slots=slots: slots)
+        assert plane_fanout.plane_parts(plane, "cpu") == parts
+    assert plane_fanout.plane_parts({**plane, "parts": 1}, "cpu") == 1  # the job's own choice wins
+    assert plane_fanout.plane_parts({"mode": "line"}, "cpu") == 1
+    settings.TERRAIN_PLANE_PARTS = "5"
+    assert plane_fanout.plane_parts(plane, "cpu") == 5

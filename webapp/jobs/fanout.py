@@ -37,6 +37,7 @@ from typing import Callable
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from webapp.jobs import kinds
@@ -106,8 +107,8 @@ class PartContext(JobContext):
         if not force and progress is None and time.monotonic() - self._last_beat < heartbeat_seconds():
             return
         fields = {"heartbeat_at": timezone.now()}
-        if progress is not None:
-            fields["progress"] = max(0.0, min(1.0, float(progress)))
+        if progress is not None:  # never backwards: an attempt taking over starts again from 0
+            fields["progress"] = Greatest(F("progress"), max(0.0, min(1.0, float(progress))))
         if not _holding(self.part, self.token).update(**fields):
             raise PartLost()
         self._last_beat = time.monotonic()

@@ -3,11 +3,13 @@
 import os
 
 from celery import shared_task
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
 from webapp.jobs import fanout
 from webapp.jobs.devices import worker_device
-from webapp.jobs.queues import GPU_QUEUE, start_gpu_heartbeat
+from webapp.jobs.queues import GPU_QUEUE, start_gpu_heartbeat, start_worker_heartbeat, stop_heartbeat
+
+_heartbeats = []  # this worker's announcements, withdrawn when it shuts down
 from webapp.jobs.runner import run_job
 
 
@@ -29,8 +31,17 @@ def fanout_watch_task(job_id: int) -> None:
 @worker_ready.connect
 def announce_gpu_worker(sender=None, **kwargs):
     queues = {queue.name for queue in sender.app.amqp.queues.consume_from.values()} if sender else set()
+    # How many processes take work here: a landscape plane fans out when a queue has more than one.
+    slots = getattr(getattr(sender, "controller", None), "concurrency", 1) or 1
+    _heartbeats.append(start_worker_heartbeat(getattr(sender, "hostname", None), queues, slots))
     if GPU_QUEUE in queues:
-        start_gpu_heartbeat(getattr(sender, "hostname", None))
+        _heartbeats.append(start_gpu_heartbeat(getattr(sender, "hostname", None)))
+
+
+@worker_shutdown.connect
+def withdraw_heartbeats(**kwargs):
+    while _heartbeats:
+        stop_heartbeat(_heartbeats.pop())
 
 
 @worker_process_init.connect
