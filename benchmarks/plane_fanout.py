@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -42,28 +41,13 @@ def main() -> None:
                         help="start every worker in this benchmark's session (by default each gets its own, like a separate service)")
     args = parser.parse_args()
 
-    var = Path(tempfile.mkdtemp(prefix="terrain-bench-"))
-    os.environ.update(TERRAIN_VAR_DIR=str(var), DJANGO_SETTINGS_MODULE="webapp.settings", TERRAIN_TORCH_THREADS="1",
-                      OMP_NUM_THREADS="1", TERRAIN_CHANNEL_PREFIX="terrain-bench")
-    from webapp.embedded_redis import EmbeddedRedis
+    from benchmarks.local_stack import start_local_stack
 
-    redis = EmbeddedRedis(var / "redis").start()
-    os.environ["REDIS_URL"] = redis.url
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-    from django.db import connection
-
-    call_command("migrate", verbosity=0)
-    from django.contrib.auth import get_user_model
-
+    var, redis, owner = start_local_stack()
     from tests import stack
     from webapp.jobs.models import Job
     from webapp.jobs.services import job_create, job_params_validate
 
-    print(f"database: {connection.vendor}; cores here: {os.cpu_count()}; load average {os.getloadavg()}", flush=True)
-    owner, _ = get_user_model().objects.get_or_create(username="bench")
     checkpoint = _digits_checkpoint(owner, var)
     params = job_params_validate(kind="landscape", data={"checkpoint": checkpoint.slug, "resolution": args.resolution,
                                                          "eval_size": args.eval_size, "dataset": "digits", "split": "all"},
@@ -111,6 +95,7 @@ def _warm_up(owner, checkpoint, workers: int) -> None:
     """A tiny fanned-out plane, so every worker's pool process has finished starting before the clock runs."""
     from webapp.jobs.models import Job
     from webapp.jobs.services import job_create, job_params_validate
+
 
     params = job_params_validate(kind="landscape", data={"checkpoint": checkpoint.slug, "resolution": 9, "eval_size": 50},
                                  user=owner).params
