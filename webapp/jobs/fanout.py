@@ -161,15 +161,18 @@ def job_progress(job: Job) -> float:
 def fanout_start(ctx: JobContext, parts: list[Part]):
     """Declare the parts of the running job and dispatch the first stage; the job's run returns this.
 
-    Idempotent: a redelivered job run finds its parts already declared.
+    Idempotent: a redelivered job run finds its parts already declared and keeps them
+    (even if it would now declare others, e.g. for a different number of workers).
     """
     job = ctx.job
     if not parts:
         raise ValueError("a fan-out needs at least one part")
-    last = Part(index=max(p.index for p in parts) + 1, payload={}, stage=max(p.stage for p in parts) + 1, weight=0.0)
     rows = [JobPart(job=job, index=p.index, stage=p.stage, payload=p.payload, weight=p.weight) for p in parts]
-    rows.append(JobPart(job=job, index=last.index, stage=last.stage, payload={}, weight=0.0, finaliser=True))
-    JobPart.objects.bulk_create(rows, ignore_conflicts=True)
+    rows.append(JobPart(job=job, index=max(p.index for p in parts) + 1, stage=max(p.stage for p in parts) + 1, weight=0.0,
+                        finaliser=True))
+    with transaction.atomic():
+        if not JobPart.objects.filter(job=job).exists():
+            JobPart.objects.bulk_create(rows, ignore_conflicts=True)  # a racing duplicate run declares the same
     dispatch_ready(job=job)
     watch_soon(job=job)
     return kinds.DEFERRED
