@@ -126,3 +126,26 @@ def test_cancel_stops_the_parts_and_the_finaliser_closes_the_job(user, sent):
     statuses = dict(job.parts.values_list("index", "status"))
     assert statuses[0] == JobStatus.SUCCEEDED and {statuses[k] for k in (1, 2, 3)} == {JobStatus.CANCELLED}
     assert kinds_for_tests.FINALISED[-1] == (job.slug, [0, 1, 2, 3])
+
+
+def test_the_watch_and_other_parts_heartbeats_redispatch_a_silent_part(user, sent, settings, monkeypatch):
+    armed = []
+    monkeypatch.setattr(fanout, "watch_soon", lambda *, job, force=False: armed.append(job.pk))
+    job = start(user, steps=2)
+    fanout.part_run(part_id=sent.pop(0))
+    sent.clear()
+    old = timezone.now() - timedelta(seconds=settings.TERRAIN_FANOUT_STALE_SECONDS + 1)
+    for index in (1, 2):
+        JobPart.objects.filter(job=job, index=index).update(status=JobStatus.RUNNING, worker=f"w{index}:1", attempts=1,
+                                                            heartbeat_at=timezone.now(), dispatched_at=old)
+    alive = fanout.PartContext(job, part(job, 2))
+    JobPart.objects.filter(job=job, index=1).update(heartbeat_at=old)  # part 1's worker died
+    alive._last_look -= 60  # as if part 2 had been running a while
+    alive.heartbeat(force=True)
+    assert sent == [part(job, 1).pk]
+    sent.clear()
+    JobPart.objects.filter(job=job, index=1).update(dispatched_at=old)  # its new task was lost too
+    armed.clear()
+    fanout.fanout_watch(job_id=job.pk)
+    assert sent == [part(job, 1).pk] and armed == [job.pk]  # re-sent, and the watch re-armed
+    assert part(job, 2).heartbeat_at > old  # the live part was left alone
