@@ -18,7 +18,6 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,28 +34,12 @@ def main() -> None:
     parser.add_argument("--task", default="digits-mlp", choices=["digits-mlp", "modular-addition-mlp"])
     args = parser.parse_args()
 
-    var = Path(tempfile.mkdtemp(prefix="terrain-bench-"))
-    os.environ.update(TERRAIN_VAR_DIR=str(var), DJANGO_SETTINGS_MODULE="webapp.settings", TERRAIN_TORCH_THREADS="1",
-                      OMP_NUM_THREADS="1", TERRAIN_CHANNEL_PREFIX="terrain-bench")
-    from webapp.embedded_redis import EmbeddedRedis
+    from benchmarks.local_stack import start_local_stack
 
-    redis = EmbeddedRedis(var / "redis").start()
-    os.environ["REDIS_URL"] = redis.url
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    from django.contrib.auth import get_user_model
-
+    _, redis, owner = start_local_stack()
     from webapp.jobs.models import Job
     from webapp.jobs.services import job_params_validate, job_submit
 
-    from django.db import connection
-
-    print(f"database: {connection.vendor}; cores here: {os.cpu_count()}", flush=True)
-    owner, _ = get_user_model().objects.get_or_create(username="bench")
     spec = {
         "task": {"name": "digits-mlp"} if args.task == "digits-mlp" else {"name": "modular-addition-mlp", "p": 23},
         "x": {"name": "weight_decay", "values": [round(0.25 * k, 2) for k in range(args.cells_x)]},
@@ -88,9 +71,10 @@ def main() -> None:
         job.refresh_from_db()
         from collections import Counter
 
+        from webapp.jobs.models import JobPart
         from webapp.phases.models import SweepRun
 
-        per_worker = Counter(SweepRun.objects.filter(job=job).values_list("worker", flat=True))
+        per_worker = Counter(JobPart.objects.filter(job=job, finaliser=False).values_list("worker", flat=True))
         busy = [(r.started_at, r.finished_at) for r in SweepRun.objects.filter(job=job)]
         train_seconds = sum((end - start).total_seconds() for start, end in busy)
         print(f"   runs per worker process: {dict(per_worker)}; training time summed over runs {train_seconds:.1f}s", flush=True)

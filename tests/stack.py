@@ -45,11 +45,47 @@ def terminate(process: subprocess.Popen | None, timeout: float = 10) -> None:
             process.kill()
 
 
+def wait_until(predicate, timeout: float, what: str, poll: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(poll)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def kill_hard(worker: "Worker") -> None:
+    """SIGKILL a worker and its pool children at once: no goodbye, no task handed back."""
+    import psutil
+
+    main = psutil.Process(worker.process.pid)
+    for process in [main, *main.children(recursive=True)]:
+        os.kill(process.pid, 9)
+    worker.process.wait()
+    # Its "I have N processes" announcement would count for a while yet (until it expires):
+    # later tests must not fan planes out to a worker that is gone.
+    from webapp.jobs import workers
+
+    client = workers._redis()
+    keys = list(client.scan_iter(match=f"terrain:worker:{worker.name}@*"))
+    if keys:
+        client.delete(*keys)
+
+
+def pool_pids(worker: "Worker") -> set[str]:
+    import psutil
+
+    return {str(p.pid) for p in psutil.Process(worker.process.pid).children(recursive=True)}
+
+
 @dataclass
 class Worker:
     name: str
     queues: str = "cpu,gpu"
     concurrency: int = 1
+    # Its own session, as a separate service would be: with the kernel's autogroup
+    # scheduling, processes of one session share one session's CPU share.
+    own_session: bool = False
     process: subprocess.Popen | None = None
     log_path: Path | None = None
     env: dict = field(default_factory=dict)  # extra environment (e.g. object-storage settings)
@@ -63,7 +99,7 @@ class Worker:
              "--concurrency", str(self.concurrency), "-n", f"{self.name}@%h", "--loglevel", "INFO", "--without-gossip",
              "--without-mingle", "--without-heartbeat"],
             cwd=self.cwd or ROOT, env=process_env(TERRAIN_WORKER_CONCURRENCY=self.concurrency, **self._pythonpath(), **self.env),
-            stdout=log, stderr=subprocess.STDOUT,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=self.own_session,
         )
         self._wait_ready()
         return self

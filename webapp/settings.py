@@ -190,8 +190,15 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 # Every worker announces itself in Redis (the staff status page lists them); while no
 # worker consuming "gpu" is alive, GPU-capable jobs go to "cpu".
 TERRAIN_WORKER_HEARTBEAT_SECONDS = int(os.environ.get("TERRAIN_WORKER_HEARTBEAT_SECONDS", "15"))
-# A sweep run whose worker sent no heartbeat for this long is given to another worker.
+# A fanned-out job's part (a sweep run, a block of a plane) whose worker has not beaten for this
+# long is taken over by another worker (TERRAIN_SWEEP_STALE_SECONDS: its older name).
 TERRAIN_SWEEP_STALE_SECONDS = int(os.environ.get("TERRAIN_SWEEP_STALE_SECONDS", "60"))
+TERRAIN_FANOUT_STALE_SECONDS = float(os.environ.get("TERRAIN_FANOUT_STALE_SECONDS", os.environ.get("TERRAIN_SWEEP_STALE_SECONDS", "60")))
+# A landscape plane is split into this many row blocks (plus its coarse lattice) for many workers;
+# 1: one worker computes it; "auto": 4 blocks per live worker process when its queue has more than one.
+TERRAIN_PLANE_PARTS = os.environ.get("TERRAIN_PLANE_PARTS", "auto").strip().lower()
+if TERRAIN_PLANE_PARTS != "auto" and not TERRAIN_PLANE_PARTS.isdigit():
+    raise ImproperlyConfigured(f"TERRAIN_PLANE_PARTS must be 'auto' or a whole number, got {TERRAIN_PLANE_PARTS!r}")
 # Per-user job limits (0 = none): queued + running jobs, and submissions in any 60 s.
 TERRAIN_MAX_ACTIVE_JOBS_PER_USER = int(os.environ.get("TERRAIN_MAX_ACTIVE_JOBS_PER_USER", "20"))
 TERRAIN_MAX_SUBMISSIONS_PER_MINUTE = int(os.environ.get("TERRAIN_MAX_SUBMISSIONS_PER_MINUTE", "30"))

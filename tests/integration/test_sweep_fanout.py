@@ -1,17 +1,12 @@
-"""A 3x3 sweep with 2 seeds over real workers; one worker is killed mid-sweep and
-every cell is still written exactly once."""
+"""A 3x3 sweep with 2 seeds over real workers (one fan-out part per run); one worker is killed
+mid-sweep and every run and every cell is still written exactly once."""
 
-import os
-import signal
-import time
-
-import psutil
 import pytest
 from django.contrib.auth import get_user_model
 
 from tests import stack
 from webapp.catalog.visibility import Visibility
-from webapp.jobs.models import Job
+from webapp.jobs.models import Job, JobPart
 from webapp.jobs.services import job_params_validate, job_submit
 from webapp.phases.models import SweepCell, SweepRun
 
@@ -37,15 +32,6 @@ def stale_fast(monkeypatch, settings):
     settings.TERRAIN_SWEEP_STALE_SECONDS = 4
 
 
-def _wait(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_sweep_survives_a_killed_worker(transactional_db, stale_fast, process_logs, live_web):
     doomed = stack.Worker(name="doomed", concurrency=1).start(process_logs)
     survivor = stack.Worker(name="survivor", concurrency=1).start(process_logs)
@@ -54,20 +40,23 @@ def test_sweep_survives_a_killed_worker(transactional_db, stale_fast, process_lo
         validated = job_params_validate(kind="sweep", data={"spec": SWEEP, "visibility": Visibility.PUBLIC}, user=owner)
         job = job_submit(validated=validated, owner=owner)
 
-        doomed_pids = {str(p.pid) for p in psutil.Process(doomed.process.pid).children(recursive=True)}
-        _wait(lambda: any(r.worker.split(":")[-1] in doomed_pids for r in SweepRun.objects.filter(job=job, status="running")),
-              120, "the doomed worker to be training a run")
-        victim = next(r for r in SweepRun.objects.filter(job=job, status="running") if r.worker.split(":")[-1] in doomed_pids)
-        for process in [psutil.Process(doomed.process.pid), *psutil.Process(doomed.process.pid).children(recursive=True)]:
-            os.kill(process.pid, signal.SIGKILL)
-        doomed.process.wait()
+        doomed_pids = stack.pool_pids(doomed)
 
-        _wait(lambda: Job.objects.get(pk=job.pk).is_finished, 300, "the sweep to finish")
+        def doomed_part():
+            return JobPart.objects.filter(job=job, status="running", finaliser=False, worker__regex=rf":({'|'.join(doomed_pids)})$").first()
+
+        stack.wait_until(lambda: doomed_part() is not None, 120, "the doomed worker to be training a run")
+        stack.kill_hard(doomed)
+        victim = SweepRun.objects.get(pk=doomed_part().payload["run"])  # its part still "running": killed mid-run
+
+        stack.wait_until(lambda: Job.objects.get(pk=job.pk).is_finished, 300, "the sweep to finish")
         job.refresh_from_db()
         assert job.status == "succeeded", job.error + survivor.log()
         runs = SweepRun.objects.filter(job=job)
         assert runs.count() == 18 and set(runs.values_list("status", flat=True)) == {"succeeded"}
         assert SweepRun.objects.get(pk=victim.pk).attempts >= 2  # taken over after its worker died
+        assert JobPart.objects.get(job=job, payload__run=victim.pk).worker.split(":")[-1] not in doomed_pids
+        assert job.parts.filter(status="succeeded").count() == 19  # 18 runs and the finaliser
         assert SweepCell.objects.filter(job=job).count() == 9
         cell_events = [(e.payload["i"], e.payload["j"]) for e in job.events.filter(kind="cell")]
         assert sorted(cell_events) == sorted({(i, j) for i in range(3) for j in range(3)})  # each cell exactly once

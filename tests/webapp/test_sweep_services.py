@@ -5,7 +5,9 @@ import json
 
 import pytest
 
+from tests.webapp.test_fanout import capture_part_tasks, drain
 from webapp.catalog.visibility import Visibility
+from webapp.jobs import fanout
 from webapp.jobs.models import Job
 from webapp.jobs.services import JobParamsInvalid, job_create, job_params_validate
 from webapp.phases import services
@@ -50,9 +52,11 @@ def test_inline_sweep_writes_every_run_and_cell_once(user, client):
     assert services.sweep_run_inline(job=job) == "succeeded"
     assert SweepRun.objects.filter(job=job, status="succeeded").count() == 4
     assert SweepCell.objects.filter(job=job).count() == 2
-    # Finishing again (a late duplicate task) changes nothing.
+    # Finishing again (a late duplicate task of a run, of the finaliser, a cell) changes nothing.
     assert services.sweep_maybe_finish_cell(job=job, i=0, j=0) is None
-    assert services.sweep_maybe_finish(job=job) is None
+    for part in job.parts.all():
+        assert fanout.part_run(part_id=part.pk) == "succeeded"
+    assert job.parts.filter(finaliser=False).count() == 4 and set(job.parts.values_list("attempts", flat=True)) == {1}
     assert job.events.filter(kind="cell").count() == 2
     kinds = list(job.events.values_list("kind", flat=True))
     assert kinds[:2] == ["status", "sweep"] and kinds[-1] == "status" and kinds.count("run") == 4
@@ -71,19 +75,17 @@ def test_inline_sweep_writes_every_run_and_cell_once(user, client):
     assert validated.params["dataset"] == f"phases-run:{checkpoint_slug}"
 
 
-def test_cancelled_sweep_stops_and_is_cancelled(user):
+def test_cancelled_sweep_stops_and_is_cancelled(user, monkeypatch, settings):
+    sent = capture_part_tasks(monkeypatch, settings)
     validated = job_params_validate(kind="sweep", data={"spec": TINY}, user=user)
     job = job_create(kind="sweep", params=validated.params, owner=user, enqueue=False)
     from webapp.jobs.runner import run_job
 
-    original = services.sweep_dispatch
-    services.sweep_dispatch = lambda *, job, runs: 0
-    try:
-        run_job(job.pk)
-    finally:
-        services.sweep_dispatch = original
+    run_job(job.pk)
+    assert len(sent) == 4  # one part per run
     Job.objects.filter(pk=job.pk).update(cancel_requested=True)
-    for run in SweepRun.objects.filter(job=job):
-        assert services.sweep_member_run(run_id=run.pk) == "cancelled"
+    drain(sent)
     job.refresh_from_db()
     assert job.status == "cancelled"
+    assert set(SweepRun.objects.filter(job=job).values_list("status", flat=True)) == {"cancelled"}
+    assert SweepCell.objects.filter(job=job).count() == 2 and len(job.result["cells"]) == 2

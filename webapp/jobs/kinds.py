@@ -8,7 +8,7 @@ whether it can use a GPU.  Apps declare theirs in a `job_kinds.py` module.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from django import forms
 from django.utils.module_loading import autodiscover_modules
@@ -42,6 +42,8 @@ class JobKind:
     template: str = "jobs/result_generic.html"
     # result dict -> CSV text of its numbers, for the export link (None: no CSV).
     to_csv: Callable[[dict], str] | None = None
+    # How the kind's parts run when its run() fans out (webapp.jobs.fanout.FanOut; None: it never does).
+    fanout: Any = None
 
     def title_for(self, params: dict) -> str:
         return self.label

@@ -75,3 +75,37 @@ class JobEvent(models.Model):
 
     def as_message(self) -> dict:
         return {"seq": self.seq, "kind": self.kind, "payload": self.payload}
+
+
+class JobPart(models.Model):
+    """One piece of a fanned-out job (webapp.jobs.fanout): claimed by one worker at a time, written once.
+
+    `attempts` doubles as the claim token: a worker holds the part while the row
+    still carries the attempt number it claimed with; a takeover increments it,
+    so a late writer from an earlier attempt updates nothing.
+    """
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="parts")
+    index = models.PositiveIntegerField()
+    stage = models.PositiveSmallIntegerField(default=0, help_text="parts of stage s+1 start once every part of stage s is done")
+    payload = models.JSONField(default=dict)
+    weight = models.FloatField(default=1.0, help_text="share of the job's work, for its progress")
+    finaliser = models.BooleanField(default=False, help_text="the last part: assembles the job's result")
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
+    progress = models.FloatField(default=0.0)
+    worker = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="last sign of life of the worker holding it")
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="jobpart_unique_index")]
+        indexes = [models.Index(fields=["job", "stage", "status"])]
+
+    def __str__(self):
+        return f"{self.job_id} part {self.index}"

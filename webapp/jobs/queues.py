@@ -1,4 +1,9 @@
-"""Which queue a job goes to: the GPU queue while a worker consuming it is alive."""
+"""Which queue a job goes to, and how many worker processes take each queue's work.
+
+Both are read from the workers' heartbeats (webapp.jobs.workers): GPU-capable jobs
+go to the GPU queue while a worker consuming it is alive, and a landscape plane
+fans out when its queue has more than one live worker process.
+"""
 
 from webapp.jobs import workers
 from webapp.jobs.kinds import JobKind
@@ -16,3 +21,8 @@ def queue_for(kind: JobKind) -> str:
     if kind.gpu_capable and gpu_worker_alive():
         return GPU_QUEUE
     return CPU_QUEUE
+
+
+def worker_slots(queue: str) -> int:
+    """Worker processes alive on `queue` (across machines), as announced; 0 when Redis cannot say."""
+    return workers.processes_consuming(queue)

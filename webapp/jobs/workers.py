@@ -17,7 +17,7 @@ import threading
 import time
 
 import redis
-from celery.signals import task_postrun, task_prerun, worker_ready
+from celery.signals import task_postrun, task_prerun, worker_ready, worker_shutdown
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -79,12 +79,30 @@ def queue_lengths(names: list[str]) -> dict[str, int]:
     return {name: int(client.llen(name)) for name in names}
 
 
-def any_worker_consumes(queue: str) -> bool:
+def _live_workers() -> list[dict]:
     try:
-        return any(queue in worker["queues"] for worker in _scan_json(_redis(), WORKER_PREFIX).values())
-    except redis.RedisError:
+        return list(_scan_json(_redis(), WORKER_PREFIX).values())
+    except (redis.RedisError, ValueError):
         logger.warning("could not read worker heartbeats", exc_info=True)
-        return False
+        return []
+
+
+def any_worker_consumes(queue: str) -> bool:
+    return any(queue in worker["queues"] for worker in _live_workers())
+
+
+def processes_consuming(queue: str) -> int:
+    """Worker processes alive on `queue`, across machines (0 when Redis cannot say)."""
+    return sum(int(worker["concurrency"]) for worker in _live_workers() if queue in worker["queues"])
+
+
+def stop_heartbeat(thread: threading.Thread) -> None:
+    """A worker shutting down cleanly stops counting at once (a killed one expires with its key)."""
+    thread.stop.set()  # type: ignore[attr-defined]
+    thread.join(timeout=5)
+
+
+_heartbeats: list[threading.Thread] = []  # this worker's announcement, withdrawn when it shuts down
 
 
 @worker_ready.connect
@@ -92,9 +110,16 @@ def _announce(sender=None, **kwargs):
     from webapp.jobs.devices import worker_device
 
     queues = [queue.name for queue in sender.app.amqp.queues.consume_from.values()] if sender else []
-    concurrency = int(getattr(sender, "concurrency", 0) or os.environ.get("TERRAIN_WORKER_CONCURRENCY", "1"))
-    start_worker_heartbeat(name=getattr(sender, "hostname", None) or socket.gethostname(), queues=queues,
-                           concurrency=concurrency, device=worker_device())
+    # How many processes take work here (a landscape plane fans out when a queue has more than one).
+    concurrency = getattr(getattr(sender, "controller", None), "concurrency", None) or 1
+    _heartbeats.append(start_worker_heartbeat(name=getattr(sender, "hostname", None) or socket.gethostname(),
+                                              queues=queues, concurrency=int(concurrency), device=worker_device()))
+
+
+@worker_shutdown.connect
+def _withdraw(**kwargs):
+    while _heartbeats:
+        stop_heartbeat(_heartbeats.pop())
 
 
 def _task_key(task) -> str:

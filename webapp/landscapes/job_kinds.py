@@ -1,7 +1,8 @@
 from webapp.jobs.kinds import JobKind, register
 from webapp.landscapes import exports
 from webapp.landscapes.forms import ConnectivityForm, HessianForm, LandscapeForm
-from webapp.landscapes.services import connectivity_run, hessian_run, landscape_run
+from webapp.landscapes.plane_fanout import PLANE_FANOUT, landscape_run_or_fan_out
+from webapp.landscapes.services import connectivity_run, hessian_run
 
 
 class LandscapeKind(JobKind):
@@ -14,8 +15,8 @@ class LandscapeKind(JobKind):
 
 LANDSCAPE = register(
     LandscapeKind(
-        name="landscape", label="Loss landscape", form_class=LandscapeForm, run=landscape_run, gpu_capable=True,
-        template="landscapes/result_landscape.html", to_csv=exports.landscape_csv,
+        name="landscape", label="Loss landscape", form_class=LandscapeForm, run=landscape_run_or_fan_out, gpu_capable=True,
+        template="landscapes/result_landscape.html", to_csv=exports.landscape_csv, fanout=PLANE_FANOUT,
     )
 )
 HESSIAN = register(

@@ -18,6 +18,19 @@ def _load_checkpoint(slug: str):
     return record, checkpoints.load(local_path(record.file, sha256=record.sha256))
 
 
+def plane_trajectory(p: dict, record: Checkpoint):
+    """The trajectory a PCA plane is drawn from: a logged run's checkpoints, or the checkpoint's own."""
+    from analysis import checkpoints
+
+    if p["axes"] != "pca":
+        return None
+    if p.get("run"):
+        from webapp.runs.trajectory import run_trajectory
+
+        return run_trajectory(run_slug=p["run"], spec=record.spec)
+    return checkpoints.load_trajectory(local_path(record.trajectory_file))
+
+
 def _data(ctx: JobContext):
     p = ctx.params
     return evaluation_data(dataset=p["dataset"], split=p["split"], size=p["eval_size"], owner_id=ctx.job.owner_id)
@@ -61,13 +74,7 @@ def landscape_run(ctx: JobContext) -> dict:
             include_bias=p["include_bias"], on_progress=on_progress, device=ctx.device,
         ).to_dict()
     else:
-        trajectory = None
-        if p["axes"] == "pca" and p.get("run"):
-            from webapp.runs.trajectory import run_trajectory
-
-            trajectory = run_trajectory(run_slug=p["run"], spec=record.spec)
-        elif p["axes"] == "pca":
-            trajectory = checkpoints.load_trajectory(local_path(record.trajectory_file))
+        trajectory = plane_trajectory(p, record)
         surface = landscape.plane(
             loaded.model, (X, y), axes=p["axes"], resolution=p["resolution"], span=span, seed=p["seed"],
             include_bias=p["include_bias"], batchnorm=p["batchnorm"], trajectory=trajectory,

@@ -1,7 +1,7 @@
 from webapp.jobs.kinds import JobKind, register
 from webapp.phases.exports import sweep_csv
 from webapp.phases.forms import SweepForm
-from webapp.phases.services import sweep_start
+from webapp.phases.services import SWEEP_FANOUT, sweep_start
 
 
 class SweepKind(JobKind):
@@ -15,5 +15,5 @@ class SweepKind(JobKind):
 
 SWEEP = register(
     SweepKind(name="sweep", label="Phase diagram sweep", form_class=SweepForm, run=sweep_start, gpu_capable=True,
-              template="phases/result_sweep.html", to_csv=sweep_csv)
+              template="phases/result_sweep.html", to_csv=sweep_csv, fanout=SWEEP_FANOUT)
 )

@@ -21,9 +21,8 @@ class SweepRun(models.Model):
     result = models.JSONField(null=True, blank=True, help_text="RunResult.to_dict(): curves and final metrics")
     state_file = models.FileField(upload_to=run_state_path, blank=True, max_length=300)
     checkpoint = models.ForeignKey("catalog.Checkpoint", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Who trains it, heartbeats and takeovers live on its JobPart (webapp.jobs.fanout); this counts training starts.
     attempts = models.PositiveIntegerField(default=0)
-    worker = models.CharField(max_length=200, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="last sign of life of the worker training it")
     error = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

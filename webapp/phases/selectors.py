@@ -1,13 +1,35 @@
-"""Reads on sweeps: the grid so far, a cell's models, exports."""
+"""Reads on sweeps: the spec and header, the grid so far, a cell's models, exports."""
 
 from webapp.jobs.models import Job
 from webapp.phases.models import RunStatus, SweepCell, SweepRun
 
 
+def sweep_spec(job: Job):
+    from analysis.phases import validate_sweep
+
+    return validate_sweep(job.params["spec"])
+
+
+def sweep_header(spec) -> dict:
+    return {
+        "title": spec.name,
+        "task": spec.task,
+        "task_options": spec.task_options,
+        "x": spec.x.to_dict(),
+        "y": spec.y.to_dict(),
+        "x_title": spec.x.title,
+        "y_title": spec.y.title,
+        "seeds": list(spec.seeds),
+        "budget": spec.budget,
+        "budget_unit": spec.budget_unit,
+        "total_runs": spec.num_runs,
+        "metrics": list(spec.metrics),
+        "legend": {"grokking": spec.grokking.describe(), "taxonomy": spec.taxonomy.describe()},
+    }
+
+
 def sweep_summary(*, job: Job) -> dict:
     """The finished diagram: header, every cell, per-run finals (the job's result)."""
-    from webapp.phases.services import sweep_header, sweep_spec
-
     spec = sweep_spec(job)
     runs = SweepRun.objects.filter(job=job).values("i", "j", "seed", "status", "result", "attempts")
     return {
