@@ -53,7 +53,7 @@ def _resume_plane(previous_points: list[dict], resolution: int):
 
 
 def landscape_run(ctx: JobContext) -> dict:
-    from analysis import checkpoints, landscape
+    from analysis import landscape
 
     p = ctx.params
     record, loaded = _load_checkpoint(p["checkpoint"])
