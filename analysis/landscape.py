@@ -776,6 +776,7 @@ def plane(
             "directions": meta,
             "trajectory": None if traj_coords is None else traj_coords.tolist(),
             "trajectory_steps": steps_out,
+            "markers": marker_list if axes == "three_models" else None,
         }
     )
     coarse_seconds = None

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "webapp.sharing",
     "webapp.lineage",
     "webapp.phases",
+    "webapp.merging",
     "webapp.accounts",
     "webapp.api",
 ]

@@ -17,13 +17,13 @@ from .kinship_greedy import GreedyMerge, kinship_greedy_merge
 from .methods import METHODS, get_method, merge, prepare
 from .orthogonal import orthogonal_merge, procrustes_rotation
 from .state_dicts import task_vectors
-from .sweep import Sweep, knob_values, sweep
+from .sweep import Sweep, knob_values, sweep, sweep_prepared
 from .task_arithmetic import task_arithmetic
 from .ties import ties_merge, trim_top_magnitude
 
 __all__ = [
     "AlignedMerge", "GreedyMerge", "METHODS", "Sweep", "Task", "aligned_average", "dare_merge", "digits_task",
     "drop_and_rescale", "evaluate_state", "get_method", "kinship_greedy_merge", "knob_values", "merge",
-    "orthogonal_merge", "prepare", "procrustes_rotation", "sweep", "task_arithmetic", "task_vectors", "ties_merge",
+    "orthogonal_merge", "prepare", "procrustes_rotation", "sweep", "sweep_prepared", "task_arithmetic", "task_vectors", "ties_merge",
     "trim_top_magnitude", "union_task", "weighted_average",
 ]

@@ -18,7 +18,7 @@ from .evaluation import Task, evaluate_state, score
 from .methods import get_method, prepare
 from .state_dicts import StateDict
 
-__all__ = ["SweepPoint", "Sweep", "knob_values", "sweep"]
+__all__ = ["SweepPoint", "Sweep", "knob_values", "sweep", "sweep_prepared"]
 
 
 @dataclass
@@ -67,6 +67,20 @@ def sweep(
 ) -> Sweep:
     """Score the merge at every knob value (in the given order) on every task."""
     merged_at = prepare(method, base=base, models=models, spec=spec, params=params)
+    return sweep_prepared(merged_at, method, tasks=tasks, values=values, spec=spec, template=template, on_progress=on_progress)
+
+
+def sweep_prepared(
+    merged_at: Callable[[float], dict],
+    method: str,
+    *,
+    tasks: Sequence[Task],
+    values: Sequence[float],
+    spec: dict | None = None,
+    template: nn.Module | None = None,
+    on_progress: Callable[[dict], object] | None = None,
+) -> Sweep:
+    """:func:`sweep` with the method already prepared (``methods.prepare``), to reuse it afterwards."""
     result = Sweep(method=method, knob=get_method(method).knob.name)
     for k, value in enumerate(values):
         results = evaluate_state(merged_at(float(value)), tasks, spec=spec, template=template)
