@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch import nn
 
-from .evaluation import Task, evaluate_state, score
+from .evaluation import Task, evaluate_state, model_with_state, score
 from .methods import get_method, prepare
 from .state_dicts import StateDict
 
@@ -82,8 +82,10 @@ def sweep_prepared(
 ) -> Sweep:
     """:func:`sweep` with the method already prepared (``methods.prepare``), to reuse it afterwards."""
     result = Sweep(method=method, knob=get_method(method).knob.name)
+    if template is None and spec is not None:
+        template = model_with_state(merged_at(float(values[0])), spec=spec)  # built once, not per point
     for k, value in enumerate(values):
-        results = evaluate_state(merged_at(float(value)), tasks, spec=spec, template=template)
+        results = evaluate_state(merged_at(float(value)), tasks, template=template)
         point = SweepPoint(float(value), results, score(results))
         result.points.append(point)
         if on_progress is not None:

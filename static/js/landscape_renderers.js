@@ -194,9 +194,13 @@
         return v === null || v === undefined ? null : (view.log && view.metric === "loss" ? Math.log10(Math.max(v, 1e-12)) : v);
       }
       function trace(list, name, style) {
+        // 3-D needs a height: a marker shows there once its loss has arrived (WebGL fails on null z).
+        if (in3d) list = list.filter(function (m) { return z(m) !== null; });
         var t = { mode: style.mode, name: name, x: list.map(function (m) { return m.a; }), y: list.map(function (m) { return m.b; }),
-                  text: list.map(function (m) { return m.name; }), textposition: "top center", marker: style.marker, line: style.line,
+                  text: list.map(function (m) { return m.name; }), textposition: "top center",
                   hovertemplate: "%{text}<br>a=%{x:.3f}<br>b=%{y:.3f}<extra></extra>" };
+        if (style.marker) t.marker = style.marker; // plotly rejects an undefined marker or line
+        if (style.line) t.line = style.line;
         if (in3d) { t.type = "scatter3d"; t.z = list.map(z); } else { t.type = "scatter"; }
         return t;
       }
@@ -209,7 +213,7 @@
       others.forEach(function (m) {
         traces.push(trace([m], "merge: " + m.name, { mode: "markers+text", marker: { size: in3d ? 6 : 13, color: "#f59e0b", symbol: in3d ? "diamond" : "star" } }));
       });
-      return traces;
+      return traces.filter(function (t) { return t.x.length > 0; });
     }
 
     function renderLine() {

@@ -54,6 +54,7 @@ def test_merge_job_streams_the_sweep_and_stores_a_child_of_all_parents(user, tmp
 
     merged = Checkpoint.objects.get(slug=saved["slug"])
     assert merged.relation == "merge" and merged.parent == base and merged.experiment == experiment
+    assert merged.spec == base.spec
     assert set(merged.merge_parents.all()) == {base, a, b}
     assert merged.created_by_job_id == job.pk
     # Scored as the sweep said: the stored model is the merge at the chosen value.

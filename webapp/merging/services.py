@@ -49,7 +49,8 @@ def merged_checkpoint_create(*, ctx: JobContext, state: dict, spec: dict, name: 
     with tempfile.TemporaryDirectory() as folder:
         path = checkpoints.save(Path(folder) / "merged.safetensors", state, spec, {"merge": recipe})
         return checkpoint_create_from_file(
-            experiment=_destination(ctx, models), name=name, path=path, spec=spec, dataset=parents[0].dataset,
+            # The parents' own spec record, so "same architecture" checks compare like with like.
+            experiment=_destination(ctx, models), name=name, path=path, spec=parents[0].spec, dataset=parents[0].dataset,
             dataset_options=parents[0].dataset_options, metrics=metrics, num_parameters=parents[0].num_parameters,
             parent=parents[0], relation=Relation.MERGE, merge_parents=parents, created_by_job=ctx.job,
         )
