@@ -4,6 +4,8 @@ Usage::
 
     python -m analysis train       --spec SPEC --dataset NAME [...] --out result.json [--checkpoint m.safetensors]
     python -m analysis landscape   --checkpoint m.safetensors --dataset NAME [--kind plane|line] [...] --out l.json
+    python -m analysis landscape   --checkpoint base.safetensors --axes three_models --models a.safetensors b.safetensors
+                                   [--markers merged.safetensors] --dataset NAME --out plane.json
     python -m analysis hessian     --checkpoint m.safetensors --dataset NAME [--top-k 5 --trace --density] --out h.json
     python -m analysis interpolate --a a.safetensors --b b.safetensors --dataset NAME [--steps 21] --out i.json
     python -m analysis align       --a a.safetensors --b b.safetensors --dataset NAME [--save-aligned b2.safetensors] --out w.json
@@ -30,6 +32,8 @@ JSON outputs (every output also has ``"command"`` and ``"version"``):
     [[..]]|null, "computed": [[bool]], "indexing": "loss[i][j] is at (a[i],
     b[j])", "axes", "directions": {"kind", "seed", "norms", "eigenvalues"?,
     "explained_variance_ratio"?, ...}, "trajectory": [[a, b], ..]|null,
+    "markers": [{"name", "a", "b", "off_plane", "relative_off_plane", "loss",
+    "accuracy"}]|null (three_models: A, B, C and each --markers file),
     "trajectory_steps", "trajectory_loss", "centre_loss",
     "centre_accuracy", "num_points", "seconds", "coarse_seconds"}``.
 ``landscape`` (``--kind line``)
@@ -249,6 +253,12 @@ def cmd_landscape(args) -> dict:
             bar.close()
         return res.to_dict()
     trajectory = checkpoints.load_trajectory(args.trajectory) if args.trajectory else None
+    corners, markers = None, None
+    if args.axes == "three_models":
+        if not args.models or len(args.models) != 2:
+            raise CLIError("--axes three_models needs --models B C (the checkpoint is the origin A)")
+        corners = tuple(_load_checkpoint(path, _spec_arg(args.spec)).state for path in args.models)
+        markers = {Path(path).stem: _load_checkpoint(path, _spec_arg(args.spec)).state for path in args.markers or []}
     bar = _bar(args.resolution**2, f"plane ({args.axes})")
 
     def progress(event):
@@ -268,6 +278,8 @@ def cmd_landscape(args) -> dict:
             include_bias=args.include_bias,
             batchnorm=args.batchnorm,
             trajectory=trajectory,
+            models=corners,
+            markers=markers,
             on_progress=progress,
         )
     finally:
@@ -435,7 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spec", help="spec JSON or @file (needed for .pt state dicts)")
     _add_data_args(p)
     p.add_argument("--kind", default="plane", choices=["plane", "line"])
-    p.add_argument("--axes", default="random", choices=["random", "hessian", "pca"], help="plane axes (default random)")
+    p.add_argument("--axes", default="random", choices=["random", "hessian", "pca", "three_models"], help="plane axes (default random)")
+    p.add_argument("--models", nargs=2, metavar=("B", "C"), help="three_models: the plane's other corners, at (1, 0) and (0, 1)")
+    p.add_argument("--markers", nargs="+", help="three_models: more checkpoints (e.g. merges) to place on the plane")
     p.add_argument("--trajectory", help="trajectory .safetensors (needed for --axes pca; projected on any plane)")
     p.add_argument("--end", help="line: second checkpoint (interpolate from --checkpoint to --end)")
     p.add_argument("--resolution", type=int, default=51, help="points per axis (default 51)")

@@ -10,9 +10,9 @@ is the Pearson correlation of the two models' deltas from the base
 
 The loop: start from the best-scoring model of the pool; each round pick a
 partner among the models not yet tried (by kinship with the current merge,
-or at random), merge them (``merge(current, partner, members)``: by default
-task arithmetic of the current merge's and the partner's deltas with scale
-``lam``), score it, keep it if the score does not drop.  Each round records
+or at random), merge it with the current members (``merge(states)``: by
+default task arithmetic of all their deltas, ``base + lam * sum``), score the
+candidate, keep it if the score does not drop.  Each round records
 the merged score, the partner's kinship with the current merge and the mean
 pairwise kinship of the pool's remaining models with the current merge.
 """
@@ -28,7 +28,8 @@ import torch
 
 from analysis.lineage.kinship import delta_kinship
 
-from .state_dicts import StateDict, add_scaled, task_vectors
+from .state_dicts import StateDict
+from .task_arithmetic import task_arithmetic
 
 __all__ = ["GreedyRound", "GreedyMerge", "kinship_greedy_merge", "delta_sum_merge"]
 
@@ -66,12 +67,11 @@ class GreedyMerge:
                 "final_score": self.final_score, "members": self.members, "rounds": [r.to_dict() for r in self.rounds]}
 
 
-def delta_sum_merge(base: StateDict, lam: float = 1.0):
-    """Merge rule: ``base + lam * (delta(current) + delta(partner))`` (task arithmetic of the two)."""
+def delta_sum_merge(base: StateDict, lam: float = 0.5):
+    """Merge rule: task arithmetic of the members, ``base + lam * sum_i (member_i - base)``."""
 
-    def merge(current: StateDict, partner: StateDict, members: int) -> dict[str, torch.Tensor]:
-        vectors = task_vectors(base, [current, partner])
-        return add_scaled(base, {k: vectors[0][k] + vectors[1][k] for k in vectors[0]}, lam)
+    def merge(states: list[StateDict]) -> dict[str, torch.Tensor]:
+        return task_arithmetic(base, states, lam)
 
     return merge
 
@@ -82,15 +82,19 @@ def kinship_greedy_merge(
     score: Callable[[StateDict], float],
     *,
     strategy: str = "kinship",
-    merge: Callable[[StateDict, StateDict, int], dict[str, torch.Tensor]] | None = None,
+    merge: Callable[[list[StateDict]], dict[str, torch.Tensor]] | None = None,
+    lam: float = 0.5,
     seed: int = 0,
 ) -> GreedyMerge:
-    """Greedy merging over ``pool`` (name -> state); ``strategy`` is ``kinship`` or ``random``."""
+    """Greedy merging over ``pool`` (name -> state); ``strategy`` is ``kinship`` or ``random``.
+
+    ``merge`` (default: task arithmetic with scale ``lam``) turns the members' states into one.
+    """
     if strategy not in ("kinship", "random"):
         raise ValueError(f"strategy must be 'kinship' or 'random', got {strategy!r}")
     if len(pool) < 2:
         raise ValueError("greedy merging needs a pool of at least two models")
-    merge = merge or delta_sum_merge(base, 1.0)
+    merge = merge or delta_sum_merge(base, lam)
     scores = {name: score(state) for name, state in pool.items()}
     start = max(scores, key=scores.get)
     current, current_score, members = dict(pool[start]), scores[start], [start]
@@ -106,7 +110,7 @@ def kinship_greedy_merge(
         else:
             partner = untried[int(rng.integers(len(untried)))]
         untried.remove(partner)
-        candidate = merge(current, pool[partner], len(members) + 1)
+        candidate = merge([pool[name] for name in members + [partner]])
         candidate_score = score(candidate)
         accepted = candidate_score >= current_score
         if accepted:

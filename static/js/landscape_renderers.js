@@ -151,6 +151,8 @@
       if (state.mode === "line") return renderLine();
       show(view.task);
       if (!state.a) return;
+      // Nothing computed yet: a WebGL surface of nothing but nulls throws, so wait for the first points.
+      if (!state.known.some(function (row) { return row.some(Boolean); })) return;
       var source = view.metric === "loss" ? state.loss : state.acc;
       var z = displayGrid(source);
       var label = view.metric === "loss" ? (view.log ? "log10 loss" : "loss") : "accuracy";

@@ -42,3 +42,17 @@ def test_merge_refuses_bad_input(tmp_path, capsys):
     assert "different architecture" in capsys.readouterr().err
     assert main(["merge", "--method", "aligned", "--models", a, b, "--out", out, "--report", "-"]) == 0
     assert json.loads(capsys.readouterr().out)["method"] == "aligned"
+
+
+def test_landscape_three_models_places_the_merge(tmp_path, capsys):
+    base, a, b = saved(tmp_path, "base", 0), saved(tmp_path, "a", 1), saved(tmp_path, "b", 2)
+    merged = str(tmp_path / "merged.safetensors")
+    assert main(["merge", "--method", "task_arithmetic", "--base", base, "--models", a, b, "--param", "lam=0.25",
+                 "--out", merged, "--report", str(tmp_path / "r.json")]) == 0
+    out = tmp_path / "plane.json"
+    assert main(["landscape", "--checkpoint", base, "--axes", "three_models", "--models", a, b, "--markers", merged,
+                 "--dataset", "digits", "--max-samples", "100", "--resolution", "5", "--out", str(out)]) == 0
+    marks = {m["name"]: m for m in json.loads(out.read_text())["markers"]}
+    assert abs(marks["merged"]["a"] - 0.25) < 1e-5 and abs(marks["merged"]["b"] - 0.25) < 1e-5
+    assert main(["landscape", "--checkpoint", base, "--axes", "three_models", "--dataset", "digits", "--out", str(out)]) == 2
+    assert "--models B C" in capsys.readouterr().err

@@ -59,6 +59,7 @@ def test_merge_from_the_family_tree_to_the_plane_and_back(page, tmp_path):
     merged = Checkpoint.objects.get(created_by_job=job)
     assert page.inner_text("#merged-link") == merged.name
     assert set(merged.merge_parents.all()) == {base, low, high}
+    assert page.js_errors == [], ("merge page", page.js_errors)
 
     # The plane through the base and the two fine-tunes, with the merge on it.
     page.click("#plane-link")
@@ -84,6 +85,7 @@ def test_merge_from_the_family_tree_to_the_plane_and_back(page, tmp_path):
         "digits 01234", "digits 56789"]
     page.select_option("select[name=task]", "digits 56789")
     assert page.evaluate("document.getElementById('landscape-chart').data[0].type") == "heatmap"
+    assert page.js_errors == [], ("plane page", page.js_errors)
 
     # Back to the merge, and from it into the family tree: the merge is there with all three parents.
     page.goto(job.get_absolute_url())
