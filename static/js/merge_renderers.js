@@ -65,3 +65,50 @@
     };
   };
 })();
+
+/* The merge_greedy job kind: per-round scores and pool kinship, kinship-guided against random partner choice. */
+(function () {
+  "use strict";
+  var renderers = (window.TerrainRenderers = window.TerrainRenderers || {});
+
+  renderers.merge_greedy = function (root) {
+    var chart = root.querySelector(".greedy-chart"), body = root.querySelector("#greedy-rounds tbody");
+    var runs = [];
+    function fmt(v) { return v === null || v === undefined ? "n/a" : v.toFixed(3); }
+    return {
+      update: function (events) {
+        var changed = false;
+        events.forEach(function (event) {
+          var p = event.payload;
+          if (event.kind === "start") {
+            root.querySelector("#greedy-recipe").textContent = "Pool " + p.pool.join(", ") + " on base " + p.base + "; tasks " + p.tasks.join(", ") + "; lambda " + p.lam + ".";
+          } else if (event.kind === "run") {
+            runs.push(p); changed = true;
+            p.rounds.forEach(function (r) {
+              var tr = document.createElement("tr");
+              [p.run, r.round, r.partner, fmt(r.kinship), fmt(r.pool_kinship), fmt(r.score), r.accepted ? "yes" : "no"].forEach(function (v) {
+                var td = document.createElement("td"); td.textContent = String(v); tr.appendChild(td);
+              });
+              body.appendChild(tr);
+            });
+          }
+        });
+        if (!changed) return;
+        var data = [];
+        runs.forEach(function (run) {
+          var guided = run.strategy === "kinship", colour = guided ? "#16a34a" : "#9ca3af";
+          var rounds = [0].concat(run.rounds.map(function (r) { return r.round; }));
+          data.push({ x: rounds, y: [run.start_score].concat(run.rounds.map(function (r) { return r.score; })), name: run.run + " score",
+                      mode: "lines+markers", line: { color: colour, width: guided ? 3 : 1.5 } });
+          data.push({ x: run.rounds.map(function (r) { return r.round; }), y: run.rounds.map(function (r) { return r.pool_kinship; }),
+                      name: run.run + " pool kinship", yaxis: "y2", mode: "lines", line: { color: colour, dash: "dot" } });
+        });
+        Plotly.react(chart, data, { margin: { t: 10, r: 60, b: 45, l: 60 }, xaxis: { title: { text: "round" }, dtick: 1 },
+                                    yaxis: { title: { text: "mean score over tasks" } },
+                                    yaxis2: { title: { text: "pool kinship" }, overlaying: "y", side: "right", range: [-1, 1] },
+                                    legend: { orientation: "h" } }, { responsive: true, displaylogo: false });
+        chart.dataset.runs = String(runs.length);
+      }
+    };
+  };
+})();

@@ -10,7 +10,7 @@ SUBSETS = [(0, 1, 2, 3, 4), (5, 6, 7, 8, 9)]
 TASKS = "0,1,2,3,4; 5,6,7,8,9"
 
 
-def digits_family(owner, tmp_path, *, visibility=Visibility.PRIVATE, title="Digits family", epochs=5, spec=SPEC):
+def digits_family(owner, tmp_path, *, visibility=Visibility.PRIVATE, title="Digits family", epochs=5, spec=SPEC, subsets=SUBSETS):
     from analysis import checkpoints, data, train
 
     X, y = data.load("digits", "train")
@@ -26,7 +26,7 @@ def digits_family(owner, tmp_path, *, visibility=Visibility.PRIVATE, title="Digi
     base_result = train.train(spec, (X, y), epochs=1, lr=0.02, seed=0)
     base = store("base", base_result)
     fine_tunes = []
-    for i, classes in enumerate(SUBSETS):
+    for i, classes in enumerate(subsets):
         keep = torch.isin(y, torch.tensor(classes))
         result = train.train(spec, (X[keep], y[keep]), epochs=epochs, lr=0.02, seed=10 + i,
                              init_state=base_result.model.state_dict())

@@ -74,3 +74,40 @@ def test_merge_job_streams_the_sweep_and_stores_a_child_of_all_parents(user, tmp
     edges = {(e.parent.model_id, e.child.model_id, e.relation) for e in graph.edges.select_related("parent", "child")}
     assert {(p.name, merged.name, "merge") for p in (base, a, b)} <= edges
     assert "three_models" in saved["plane_url"] and merged.slug in saved["plane_url"]
+
+
+def test_greedy_merge_job_compares_kinship_with_random_partners(user, tmp_path):
+    pairs = [(0, 1), (2, 3), (4, 5), (0, 1)]  # the last one is a near twin of the first
+    experiment, base, pool = digits_family(user, tmp_path, subsets=pairs, epochs=3)
+    with pytest.raises(JobParamsInvalid) as exc:
+        job_params_validate(kind="merge_greedy", data=dict(models=[pool[0].slug, pool[1].slug], base=base.slug), user=user)
+    assert "models" in exc.value.errors
+    params = job_params_validate(kind="merge_greedy", data=dict(
+        source_experiment=experiment.slug, models=[c.slug for c in pool], base=base.slug, tasks="0,1; 2,3; 4,5",
+        random_runs=2), user=user).params
+    job = job_create(kind="merge_greedy", params=params, owner=user, enqueue=False)
+    assert run_job(job.pk) == "succeeded", Job.objects.get(pk=job.pk).error
+    job.refresh_from_db()
+    runs = [e.payload for e in job.events.filter(kind="run").order_by("seq")]
+    assert [r["run"] for r in runs] == ["kinship", "random (seed 0)", "random (seed 1)"]
+    for run in runs:
+        assert len(run["rounds"]) == 3 and run["start"] == runs[0]["start"]
+        assert run["final_score"] >= run["start_score"]
+    guided = runs[0]["rounds"]
+    # Each pick is the least akin of the untried models: at most the pool's mean.
+    assert all(r["kinship"] <= r["pool_kinship"] + 1e-12 for r in guided)
+    assert job.result["kinship_final"] == runs[0]["final_score"]
+
+
+def test_merge_forms_offer_the_family_and_the_family_page_links_them(client, user, tmp_path):
+    from webapp.lineage import services as lineage_services
+
+    experiment, base, (a, b) = digits_family(user, tmp_path, epochs=1)
+    client.force_login(user)
+    for kind in ("merge", "merge_greedy"):
+        page = client.get(f"/jobs/new/{kind}/?source_experiment={experiment.slug}").content.decode()
+        assert all(f'value="{c.slug}"' in page for c in (base, a, b)), kind
+    graph = lineage_services.lineage_graph_sync_catalog(experiment=experiment)
+    family = client.get(graph.families.first().get_absolute_url()).content.decode()
+    assert f"/jobs/new/merge/?source_experiment={experiment.slug}" in family
+    assert f"/jobs/new/merge_greedy/?source_experiment={experiment.slug}" in family

@@ -1,6 +1,7 @@
 from webapp.jobs.kinds import JobKind, register
 from webapp.merging.exports import merge_csv
 from webapp.merging.forms import MergeForm
+from webapp.merging.greedy import GreedyMergeForm, greedy_run
 from webapp.merging.services import merge_run
 
 
@@ -17,4 +18,15 @@ class MergeKind(JobKind):
 MERGE = register(
     MergeKind(name="merge", label="Merge models", form_class=MergeForm, run=merge_run,
               template="merging/result_merge.html", to_csv=merge_csv)
+)
+
+
+class GreedyMergeKind(JobKind):
+    def title_for(self, params: dict) -> str:
+        return f"Kinship-guided greedy merging of {len(params.get('models', []))} relatives vs random partners"
+
+
+MERGE_GREEDY = register(
+    GreedyMergeKind(name="merge_greedy", label="Greedy merging by kinship", form_class=GreedyMergeForm, run=greedy_run,
+                    template="merging/result_greedy.html")
 )

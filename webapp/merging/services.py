@@ -15,7 +15,7 @@ from webapp.merging import evaluation_sets, selectors
 SWEEP_SHARE = 0.9  # of the progress bar; loading and saving share the rest
 
 
-def _load(slugs: list[str]):
+def catalog_checkpoints_load(slugs: list[str]):
     from analysis import checkpoints
 
     records = {c.slug: c for c in Checkpoint.objects.filter(slug__in=slugs).select_related("experiment")}
@@ -69,10 +69,10 @@ def merge_run(ctx: JobContext) -> dict:
     from analysis import merging
 
     p = ctx.params
-    models, loaded = _load(p["models"])
+    models, loaded = catalog_checkpoints_load(p["models"])
     base, base_loaded = (None, None)
     if p.get("base"):
-        (base,), (base_loaded,) = _load([p["base"]])
+        (base,), (base_loaded,) = catalog_checkpoints_load([p["base"]])
     spec = loaded[0].spec
     method = merging.get_method(p["method"])
     class_lists = evaluation_sets.parse_class_lists(p.get("tasks", ""))
