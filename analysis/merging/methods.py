@@ -81,7 +81,8 @@ def _dare(base, models, spec, params) -> Merged:
 
 
 def _orthogonal(base, models, spec, params) -> Merged:
-    return lambda lam: orthogonal.orthogonal_merge(base, models, lam)
+    parts = orthogonal.orthogonal_parts(base, models)
+    return lambda lam: orthogonal.orthogonal_combine(parts, lam)
 
 
 LAMBDA = Knob("lam", "lambda (scale of the summed task vectors)", 1.0, 0.0, 2.0)

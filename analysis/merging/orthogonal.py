@@ -32,7 +32,7 @@ import torch
 
 from .state_dicts import StateDict, check_compatible, mergeable
 
-__all__ = ["procrustes_rotation", "merge_rotations", "orthogonal_merge", "MAX_ROTATION_DIM"]
+__all__ = ["procrustes_rotation", "orthogonal_parts", "orthogonal_combine", "orthogonal_merge", "MAX_ROTATION_DIM"]
 
 # logm/expm cost O(n^3) per matrix: keep each rotation to a size a worker handles in seconds.
 MAX_ROTATION_DIM = 2048
@@ -53,33 +53,46 @@ def _skew_log(q: np.ndarray) -> np.ndarray:
     return 0.5 * (log - log.T)
 
 
-def merge_rotations(rotations: Sequence[np.ndarray], lam: float) -> np.ndarray:
-    """``expm(lam * sum_i logm(Q_i))``: a point on SO(n)."""
+def orthogonal_parts(base: StateDict, models: Sequence[StateDict]) -> dict[str, dict]:
+    """What does not depend on ``lam``, per tensor: the summed skew-symmetric logs and residuals (matrices),
+    or the summed deltas (other tensors); a sweep over ``lam`` reuses it."""
+    if not models:
+        raise ValueError("orthogonal merging needs at least one fine-tuned model")
+    keys = check_compatible([base, *models])
+    parts: dict[str, dict] = {}
+    for key in keys:
+        w0_t = base[key]
+        if not mergeable(w0_t):
+            parts[key] = {"copy": w0_t.detach().clone()}
+            continue
+        w0 = w0_t.detach().double().reshape(w0_t.shape[0], -1).numpy() if w0_t.dim() >= 2 else None
+        if w0 is None or w0.shape[1] > MAX_ROTATION_DIM:
+            parts[key] = {"delta": sum(m[key].detach().double() - w0_t.detach().double() for m in models), "base": w0_t}
+            continue
+        ws = [m[key].detach().double().reshape(w0.shape).numpy() for m in models]
+        rotations = [procrustes_rotation(w0, w) for w in ws]
+        parts[key] = {"w0": w0, "log": sum(_skew_log(q) for q in rotations),
+                      "residual": sum(w - w0 @ q for w, q in zip(ws, rotations)), "base": w0_t}
+    return parts
+
+
+def orthogonal_combine(parts: dict[str, dict], lam: float) -> dict[str, torch.Tensor]:
+    """``W0 expm(lam * sum_i log Q_i) + lam * sum_i residual_i`` per matrix; ``base + lam * sum delta`` otherwise."""
     from scipy.linalg import expm
 
-    return expm(lam * sum(_skew_log(q) for q in rotations))
+    out = {}
+    for key, part in parts.items():
+        if "copy" in part:
+            out[key] = part["copy"].clone()
+        elif "delta" in part:
+            out[key] = (part["base"].detach().double() + lam * part["delta"]).to(part["base"].dtype)
+        else:
+            merged = part["w0"] @ expm(lam * part["log"]) + lam * part["residual"]
+            out[key] = torch.from_numpy(merged).reshape(part["base"].shape).to(part["base"].dtype)
+    return out
 
 
 def orthogonal_merge(base: StateDict, models: Sequence[StateDict], lam: float | None = None) -> dict[str, torch.Tensor]:
     """Rotation part merged on SO(n), residual merged additively; see the module docstring."""
-    if not models:
-        raise ValueError("orthogonal merging needs at least one fine-tuned model")
-    keys = check_compatible([base, *models])
-    lam = 1.0 / len(models) if lam is None else float(lam)
-    out = {}
-    for key in keys:
-        w0_t = base[key]
-        if not mergeable(w0_t):
-            out[key] = w0_t.detach().clone()
-            continue
-        w0 = w0_t.detach().double().reshape(w0_t.shape[0], -1).numpy() if w0_t.dim() >= 2 else None
-        if w0 is None or w0.shape[1] > MAX_ROTATION_DIM:
-            delta = sum(m[key].detach().double() - w0_t.detach().double() for m in models)
-            out[key] = (w0_t.detach().double() + lam * delta).to(w0_t.dtype)
-            continue
-        ws = [m[key].detach().double().reshape(w0.shape).numpy() for m in models]
-        rotations = [procrustes_rotation(w0, w) for w in ws]
-        residual = sum(w - w0 @ q for w, q in zip(ws, rotations))
-        merged = w0 @ merge_rotations(rotations, lam) + lam * residual
-        out[key] = torch.from_numpy(merged).reshape(w0_t.shape).to(w0_t.dtype)
-    return out
+    parts = orthogonal_parts(base, models)
+    return orthogonal_combine(parts, 1.0 / len(models) if lam is None else float(lam))

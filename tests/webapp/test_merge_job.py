@@ -74,6 +74,12 @@ def test_merge_job_streams_the_sweep_and_stores_a_child_of_all_parents(user, tmp
     edges = {(e.parent.model_id, e.child.model_id, e.relation) for e in graph.edges.select_related("parent", "child")}
     assert {(p.name, merged.name, "merge") for p in (base, a, b)} <= edges
     assert "three_models" in saved["plane_url"] and merged.slug in saved["plane_url"]
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    page = client.get(merged.get_absolute_url()).content.decode()
+    assert 'id="merge-parents"' in page and all(p.get_absolute_url() in page for p in (base, a, b))
 
 
 def test_greedy_merge_job_compares_kinship_with_random_partners(user, tmp_path):
