@@ -117,3 +117,18 @@ def test_merge_forms_offer_the_family_and_the_family_page_links_them(client, use
     family = client.get(graph.families.first().get_absolute_url()).content.decode()
     assert f"/jobs/new/merge/?source_experiment={experiment.slug}" in family
     assert f"/jobs/new/merge_greedy/?source_experiment={experiment.slug}" in family
+
+
+def test_evaluation_sets_from_class_lists_or_the_checkpoints_own_data(user, tmp_path):
+    from webapp.merging import evaluation_sets
+
+    assert evaluation_sets.parse_class_lists(" 0,1 ,2; 9 ;") == [[0, 1, 2], [9]]
+    for bad in ("0,x", "10", "1;2;3;4;5;6;7"):
+        with pytest.raises(evaluation_sets.EvaluationSetError):
+            evaluation_sets.parse_class_lists(bad)
+    experiment, base, (a, b) = digits_family(user, tmp_path, epochs=1)
+    assert evaluation_sets.own_datasets([a, b, base]) == ["digits"]
+    (own,) = evaluation_sets.tasks_for(class_lists=[], datasets=["digits"], split="test", size=100, owner_id=None)
+    assert own.name == "digits" and len(own.X) == 100
+    low, high = evaluation_sets.tasks_for(class_lists=[[0, 1], [8, 9]], datasets=[], split="all", size=50, owner_id=None)
+    assert set(low.y.tolist()) == {0, 1} and set(high.y.tolist()) == {8, 9} and len(low.X) == 50
