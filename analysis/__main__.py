@@ -4,9 +4,13 @@ Usage::
 
     python -m analysis train       --spec SPEC --dataset NAME [...] --out result.json [--checkpoint m.safetensors]
     python -m analysis landscape   --checkpoint m.safetensors --dataset NAME [--kind plane|line] [...] --out l.json
+    python -m analysis landscape   --checkpoint base.safetensors --axes three_models --models a.safetensors b.safetensors
+                                   [--markers merged.safetensors] --dataset NAME --out plane.json
     python -m analysis hessian     --checkpoint m.safetensors --dataset NAME [--top-k 5 --trace --density] --out h.json
     python -m analysis interpolate --a a.safetensors --b b.safetensors --dataset NAME [--steps 21] --out i.json
     python -m analysis align       --a a.safetensors --b b.safetensors --dataset NAME [--save-aligned b2.safetensors] --out w.json
+    python -m analysis merge       --method ties --base b.safetensors --models m1.safetensors m2.safetensors --out merged.safetensors
+                                   [--param density=0.3 ...] [--dataset digits --report r.json]
 
 Every subcommand has ``--help``.  Progress bars go to stderr; the JSON result
 goes to ``--out`` (``-`` for stdout).  Common options: ``--dataset NAME``,
@@ -28,6 +32,8 @@ JSON outputs (every output also has ``"command"`` and ``"version"``):
     [[..]]|null, "computed": [[bool]], "indexing": "loss[i][j] is at (a[i],
     b[j])", "axes", "directions": {"kind", "seed", "norms", "eigenvalues"?,
     "explained_variance_ratio"?, ...}, "trajectory": [[a, b], ..]|null,
+    "markers": [{"name", "a", "b", "off_plane", "relative_off_plane", "loss",
+    "accuracy"}]|null (three_models: A, B, C and each --markers file),
     "trajectory_steps", "trajectory_loss", "centre_loss",
     "centre_accuracy", "num_points", "seconds", "coarse_seconds"}``.
 ``landscape`` (``--kind line``)
@@ -46,6 +52,10 @@ JSON outputs (every output also has ``"command"`` and ``"version"``):
     "barrier_naive", "barrier_aligned", "iterations", "permutations":
     {"P0": [..], ..}, "max_output_difference", "aligned_checkpoint":
     path|null}``.
+
+``merge`` (``--report``, default stdout; the merged model goes to ``--out``)
+    ``{"method", "params", "checkpoint": path, "parents": [paths], "base":
+    path|null, "evaluation": {"loss", "accuracy"}|null}``.
 
 Non-finite numbers are written as ``null``.
 """
@@ -243,6 +253,12 @@ def cmd_landscape(args) -> dict:
             bar.close()
         return res.to_dict()
     trajectory = checkpoints.load_trajectory(args.trajectory) if args.trajectory else None
+    corners, markers = None, None
+    if args.axes == "three_models":
+        if not args.models or len(args.models) != 2:
+            raise CLIError("--axes three_models needs --models B C (the checkpoint is the origin A)")
+        corners = tuple(_load_checkpoint(path, _spec_arg(args.spec)).state for path in args.models)
+        markers = {Path(path).stem: _load_checkpoint(path, _spec_arg(args.spec)).state for path in args.markers or []}
     bar = _bar(args.resolution**2, f"plane ({args.axes})")
 
     def progress(event):
@@ -262,6 +278,8 @@ def cmd_landscape(args) -> dict:
             include_bias=args.include_bias,
             batchnorm=args.batchnorm,
             trajectory=trajectory,
+            models=corners,
+            markers=markers,
             on_progress=progress,
         )
     finally:
@@ -348,6 +366,32 @@ def cmd_align(args) -> dict:
     return res
 
 
+def cmd_merge(args) -> dict:
+    from . import checkpoints, merging, metrics
+
+    spec = _spec_arg(args.spec)
+    method = merging.get_method(args.method)
+    if method.needs_base and not args.base:
+        raise CLIError(f"--method {args.method} needs --base")
+    loaded = [_load_checkpoint(path, spec) for path in args.models]
+    base = _load_checkpoint(args.base, spec) if args.base else None
+    for path, checkpoint in zip([*args.models, args.base], [*loaded, base]):
+        if checkpoint is not None and checkpoint.spec != loaded[0].spec:
+            raise CLIError(f"{path} has a different architecture from {args.models[0]}")
+    params = _dataset_options(args.param)
+    state = merging.merge(args.method, base=base.state if base else None, models=[c.state for c in loaded],
+                          spec=loaded[0].spec, **params)
+    meta = {"merge": {"method": args.method, "params": params, "parents": list(args.models), "base": args.base}}
+    checkpoints.save(args.out, state, loaded[0].spec, meta)
+    evaluation = None
+    if args.dataset:
+        model = checkpoints.load(args.out).model
+        loss, accuracy = metrics.evaluate(model, *_load_data(args))
+        evaluation = {"loss": loss, "accuracy": accuracy}
+    return {"method": args.method, "params": params, "checkpoint": args.out, "parents": list(args.models),
+            "base": args.base, "evaluation": evaluation}
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -403,7 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spec", help="spec JSON or @file (needed for .pt state dicts)")
     _add_data_args(p)
     p.add_argument("--kind", default="plane", choices=["plane", "line"])
-    p.add_argument("--axes", default="random", choices=["random", "hessian", "pca"], help="plane axes (default random)")
+    p.add_argument("--axes", default="random", choices=["random", "hessian", "pca", "three_models"], help="plane axes (default random)")
+    p.add_argument("--models", nargs=2, metavar=("B", "C"), help="three_models: the plane's other corners, at (1, 0) and (0, 1)")
+    p.add_argument("--markers", nargs="+", help="three_models: more checkpoints (e.g. merges) to place on the plane")
     p.add_argument("--trajectory", help="trajectory .safetensors (needed for --axes pca; projected on any plane)")
     p.add_argument("--end", help="line: second checkpoint (interpolate from --checkpoint to --end)")
     p.add_argument("--resolution", type=int, default=51, help="points per axis (default 51)")
@@ -449,6 +495,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-aligned", help="write the permuted --b to this .safetensors file")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_align)
+
+    from .merging import METHODS
+
+    p = sub.add_parser("merge", help="merge checkpoints (average, task arithmetic, TIES, DARE, aligned, orthogonal)",
+                       description="Merge checkpoints of one architecture into a new safetensors checkpoint.")
+    p.add_argument("--method", required=True, choices=sorted(METHODS))
+    p.add_argument("--base", help="the common base model (needed by task_arithmetic, ties, dare, orthogonal)")
+    p.add_argument("--models", required=True, nargs="+", help="the models to merge")
+    p.add_argument("--spec", help="spec JSON or @file (needed for .pt state dicts)")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="method parameter, e.g. lam=0.6, density=0.3, p=0.5, alpha=0.5, seed=1 (repeatable)")
+    p.add_argument("--dataset", help="evaluate the merged model on this dataset")
+    p.add_argument("--dataset-option", action="append", metavar="KEY=VALUE")
+    p.add_argument("--split", default="test", choices=["train", "test", "all"])
+    p.add_argument("--max-samples", type=int, default=None)
+    p.add_argument("--out", required=True, help="the merged .safetensors checkpoint (spec and merge recipe in its metadata)")
+    p.add_argument("--report", default="-", help="result JSON path (default '-': stdout)")
+    p.set_defaults(func=cmd_merge)
     return parser
 
 
@@ -464,9 +528,10 @@ def main(argv: list[str] | None = None) -> int:
     except (CLIError, CheckpointError, DataError, SpecError, ValueError, FileNotFoundError, NotImplementedError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    _write(args.out, payload, args.command)
-    if args.out != "-":
-        print(f"wrote {args.out}", file=sys.stderr)
+    destination = args.report if args.command == "merge" else args.out
+    _write(destination, payload, args.command)
+    if destination != "-":
+        print(f"wrote {destination}", file=sys.stderr)
     return 0
 
 

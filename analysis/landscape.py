@@ -17,6 +17,10 @@ Directions
     ``axes="pca"``: the top-2 principal directions of a training trajectory
     ``theta_t - theta_final`` (centred PCA, as in Li et al.), unit norm; the
     trajectory is projected onto the plane and returned.
+    ``axes="three_models"``: the affine plane through ``model`` (origin) and
+    ``models=(B, C)``: ``d1 = B - A``, ``d2 = C - A``, not normalised, so B is
+    at (1, 0) and C at (0, 1); ``markers={name: state}`` (e.g. merges) are
+    placed by least squares (:mod:`analysis.merging.plane`).
 
 Span units
     Coordinates multiply the directions.  For random (filter-normalised)
@@ -109,6 +113,7 @@ class Surface:
     trajectory: np.ndarray | None = None  # (T, 2) projected coordinates
     trajectory_steps: list[int] | None = None
     trajectory_loss: np.ndarray | None = None  # loss at the projected points (in-plane), if computed
+    markers: list[dict] | None = None  # named models placed on the plane: name, a, b, off_plane, loss, accuracy
     centre_loss: float | None = None
     centre_accuracy: float | None = None
     num_points: int = 0
@@ -139,6 +144,7 @@ class Surface:
             "trajectory_loss": None
             if self.trajectory_loss is None
             else [_finite_or_none(v) for v in self.trajectory_loss],
+            "markers": self.markers,
             "centre_loss": _finite_or_none(self.centre_loss) if self.centre_loss is not None else None,
             "centre_accuracy": self.centre_accuracy,
             "num_points": self.num_points,
@@ -655,6 +661,8 @@ def plane(
     trajectory_steps: Sequence[int] | None = None,
     directions: tuple[Mapping[str, torch.Tensor], Mapping[str, torch.Tensor]] | None = None,
     hessian_data: tuple[torch.Tensor, torch.Tensor] | None = None,
+    models: tuple[Mapping[str, torch.Tensor], Mapping[str, torch.Tensor]] | None = None,
+    markers: Mapping[str, Mapping[str, torch.Tensor]] | None = None,
     resume: Any = None,
     on_progress: Callable[[dict], Any] | None = None,
     batch_size: int | None = None,
@@ -714,8 +722,21 @@ def plane(
         if directions is None:
             raise ValueError("axes='custom' needs directions=(d1, d2)")
         d1, d2 = ({n: d[n].to(centre[n]) for n in names} for d in directions)
+    elif axes == "three_models":
+        from .merging import plane as three
+
+        if models is None or len(models) != 2:
+            raise ValueError("axes='three_models' needs models=(B, C): the plane's other two corners")
+        b_state, c_state = (m.state_dict() if isinstance(m, nn.Module) else m for m in models)
+        d1, d2 = three.three_model_directions(centre, b_state, c_state, names)
+        marker_states = {"A": centre, "B": b_state, "C": c_state}
+        marker_states.update({k: (v.state_dict() if isinstance(v, nn.Module) else v) for k, v in (markers or {}).items()})
+        marker_list = three.project_markers(centre, d1, d2, marker_states, names)
+        if span is None:
+            span = three.default_span(marker_list)
+        meta.update(filter_normalized=False)
     else:
-        raise ValueError(f"axes must be 'random', 'hessian', 'pca' or 'custom', got {axes!r}")
+        raise ValueError(f"axes must be 'random', 'hessian', 'pca', 'custom' or 'three_models', got {axes!r}")
     d1 = {n: d1[n].to(centre[n]) for n in names}
     d2 = {n: d2[n].to(centre[n]) for n in names}
     meta["norms"] = [float(_flat(d1, names).norm()), float(_flat(d2, names).norm())]
@@ -755,6 +776,7 @@ def plane(
             "directions": meta,
             "trajectory": None if traj_coords is None else traj_coords.tolist(),
             "trajectory_steps": steps_out,
+            "markers": marker_list if axes == "three_models" else None,
         }
     )
     coarse_seconds = None
@@ -802,6 +824,13 @@ def plane(
     traj_loss = None
     if traj_coords is not None and len(traj_coords) <= 1000:
         traj_loss, _ = evaluate_points(work, (X, y), [d1, d2], traj_coords, fast=fast, batchnorm=batchnorm)
+    if axes == "three_models":
+        # Loss at each marker's in-plane point (its own loss when it lies in the plane).
+        coords = np.array([[m["a"], m["b"]] for m in marker_list])
+        m_loss, m_acc = evaluate_points(work, (X, y), [d1, d2], coords, fast=fast, batchnorm=batchnorm)
+        for k, m in enumerate(marker_list):
+            m["loss"] = _finite_or_none(float(m_loss[k]))
+            m["accuracy"] = None if m_acc is None else float(m_acc[k])
     return Surface(
         a=a,
         b=b,
@@ -813,6 +842,7 @@ def plane(
         trajectory=traj_coords,
         trajectory_steps=steps_out,
         trajectory_loss=traj_loss,
+        markers=marker_list if axes == "three_models" else None,
         centre_loss=float(centre_loss[0]),
         centre_accuracy=None if centre_acc is None else float(centre_acc[0]),
         num_points=total,

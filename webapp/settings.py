@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "webapp.sharing",
     "webapp.lineage",
     "webapp.phases",
+    "webapp.merging",
     "webapp.accounts",
     "webapp.runs",
     "webapp.api",

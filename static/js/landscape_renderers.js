@@ -44,29 +44,61 @@
     var chart = root.querySelector(".landscape-chart");
     var controls = root.querySelector(".landscape-controls");
     var state = { a: null, b: null, loss: null, acc: null, known: null, t: [], lineLoss: [], lineAcc: [], mode: null,
-                  trajectory: null, trajectoryLoss: null, done: 0, total: 0, centreLoss: null };
-    var view = { kind: options.view || "surface", log: false, metric: "loss" };
+                  trajectory: null, trajectoryLoss: null, done: 0, total: 0, centreLoss: null, markers: null };
+    var view = { kind: options.view || "surface", log: false, metric: "loss", task: null };
+    // A plane through three models has one grid per task; `state` shows the selected one.
+    var grids = {}, taskNames = [];
 
-    function ensureGrid(nx, ny) {
-      if (state.loss) return;
-      state.loss = []; state.acc = []; state.known = [];
-      for (var i = 0; i < nx; i++) {
-        state.loss.push(new Array(ny).fill(null)); state.acc.push(new Array(ny).fill(null)); state.known.push(new Array(ny).fill(false));
+    function gridFor(task, p) {
+      task = task || "";
+      if (!grids[task]) {
+        var g = { a: p.a, b: p.b, loss: [], acc: [], known: [], markers: p.markers || null, total: p.total, done: 0 };
+        for (var i = 0; i < p.a.length; i++) {
+          g.loss.push(new Array(p.b.length).fill(null)); g.acc.push(new Array(p.b.length).fill(null)); g.known.push(new Array(p.b.length).fill(false));
+        }
+        grids[task] = g; taskNames.push(task);
+        if (view.task === null) view.task = task;
+        updateTaskSelect();
       }
+      return grids[task];
+    }
+
+    function updateTaskSelect() {
+      var select = controls && controls.querySelector("select[name=task]");
+      if (!select || taskNames.length < 2 && taskNames[0] === "") return;
+      select.innerHTML = "";
+      taskNames.forEach(function (task) {
+        var option = document.createElement("option");
+        option.value = task; option.textContent = task || "data"; option.selected = task === view.task;
+        select.appendChild(option);
+      });
+      select.closest("label").hidden = taskNames.length < 2;
+    }
+
+    function show(task) {
+      var g = grids[task];
+      if (!g) return;
+      state.a = g.a; state.b = g.b; state.loss = g.loss; state.acc = g.acc; state.known = g.known; state.markers = g.markers;
+      state.done = g.done; state.total = g.total;
     }
 
     function ingest(event) {
       var p = event.payload;
       if (event.kind === "start") {
-        state.mode = "plane"; state.a = p.a; state.b = p.b; state.total = p.total;
+        state.mode = "plane";
         if (p.trajectory) state.trajectory = p.trajectory;
-        ensureGrid(p.a.length, p.b.length);
+        var g = gridFor(p.task, p);
+        if (p.markers) g.markers = p.markers;
+      } else if (event.kind === "markers") {
+        if (grids[p.task || ""]) grids[p.task || ""].markers = p.markers;
       } else if (event.kind === "points") {
+        var target = grids[p.task || ""];
+        if (target) { target.done = p.done; target.total = p.total; }
         state.done = p.done; state.total = p.total;
         p.points.forEach(function (pt) {
           if (pt.i !== undefined) {
-            if (!state.loss) return;
-            state.loss[pt.i][pt.j] = pt.loss; state.acc[pt.i][pt.j] = pt.accuracy; state.known[pt.i][pt.j] = true;
+            if (!target) return;
+            target.loss[pt.i][pt.j] = pt.loss; target.acc[pt.i][pt.j] = pt.accuracy; target.known[pt.i][pt.j] = true;
           } else {
             state.mode = "line";
             state.t[pt.k] = pt.t; state.lineLoss[pt.k] = pt.loss; state.lineAcc[pt.k] = pt.accuracy;
@@ -117,7 +149,10 @@
 
     function render() {
       if (state.mode === "line") return renderLine();
+      show(view.task);
       if (!state.a) return;
+      // Nothing computed yet: a WebGL surface of nothing but nulls throws, so wait for the first points.
+      if (!state.known.some(function (row) { return row.some(Boolean); })) return;
       var source = view.metric === "loss" ? state.loss : state.acc;
       var z = displayGrid(source);
       var label = view.metric === "loss" ? (view.log ? "log10 loss" : "loss") : "accuracy";
@@ -134,11 +169,13 @@
                       z: state.trajectoryLoss.map(function (v) { return view.log ? Math.log10(Math.max(v, 1e-12)) : v; }),
                       line: { color: "#f97316", width: 5 }, marker: { size: 3, color: "#f97316" } });
         }
+        markerTraces(true, label).forEach(function (t) { data.push(t); });
         layout.scene = { xaxis: { title: { text: "a" } }, yaxis: { title: { text: "b" } }, zaxis: { title: { text: label } } };
       } else {
         data.push(Object.assign({ type: view.kind === "contour" ? "contour" : "heatmap", x: state.a, y: state.b, z: z, name: label,
                                   hovertemplate: "a=%{x:.3f}<br>b=%{y:.3f}<br>" + label + "=%{z:.4g}<extra></extra>" }, scale));
-        data.push({ type: "scatter", mode: "markers", x: [0], y: [0], name: "centre", marker: { size: 10, color: "#dc2626", symbol: "x" } });
+        if (!state.markers) data.push({ type: "scatter", mode: "markers", x: [0], y: [0], name: "centre", marker: { size: 10, color: "#dc2626", symbol: "x" } });
+        markerTraces(false, label).forEach(function (t) { data.push(t); });
         if (state.trajectory) {
           data.push({ type: "scatter", mode: "lines+markers", name: "trajectory", x: state.trajectory.map(function (p) { return p[0]; }),
                       y: state.trajectory.map(function (p) { return p[1]; }), line: { color: "#f97316", width: 2 }, marker: { size: 5 } });
@@ -147,6 +184,38 @@
       }
       draw(chart, data, layout);
       chart.dataset.points = String(state.known.reduce(function (n, row) { return n + row.filter(Boolean).length; }, 0));
+    }
+
+    // The three models, the straight paths between them, and every merge placed on their plane.
+    function markerTraces(in3d, label) {
+      if (!state.markers) return [];
+      var corners = state.markers.filter(function (m) { return m.role !== "marker"; });
+      var others = state.markers.filter(function (m) { return m.role === "marker"; });
+      function z(m) {
+        var v = view.metric === "loss" ? m.loss : m.accuracy;
+        return v === null || v === undefined ? null : (view.log && view.metric === "loss" ? Math.log10(Math.max(v, 1e-12)) : v);
+      }
+      function trace(list, name, style) {
+        // 3-D needs a height: a marker shows there once its loss has arrived (WebGL fails on null z).
+        if (in3d) list = list.filter(function (m) { return z(m) !== null; });
+        var t = { mode: style.mode, name: name, x: list.map(function (m) { return m.a; }), y: list.map(function (m) { return m.b; }),
+                  text: list.map(function (m) { return m.name; }), textposition: "top center",
+                  hovertemplate: "%{text}<br>a=%{x:.3f}<br>b=%{y:.3f}<extra></extra>" };
+        if (style.marker) t.marker = style.marker; // plotly rejects an undefined marker or line
+        if (style.line) t.line = style.line;
+        if (in3d) { t.type = "scatter3d"; t.z = list.map(z); } else { t.type = "scatter"; }
+        return t;
+      }
+      var traces = [];
+      if (corners.length === 3 && !in3d) {
+        var loop = corners.concat([corners[0]]);
+        traces.push(trace(loop, "linear paths", { mode: "lines", line: { color: "#ffffff", width: 2, dash: "dash" } }));
+      }
+      traces.push(trace(corners, "models", { mode: "markers+text", marker: { size: in3d ? 5 : 11, color: "#dc2626", symbol: in3d ? "circle" : "x" } }));
+      others.forEach(function (m) {
+        traces.push(trace([m], "merge: " + m.name, { mode: "markers+text", marker: { size: in3d ? 6 : 13, color: "#f59e0b", symbol: in3d ? "diamond" : "star" } }));
+      });
+      return traces.filter(function (t) { return t.x.length > 0; });
     }
 
     function renderLine() {
@@ -168,6 +237,7 @@
         if (target.name === "view") view.kind = target.value;
         if (target.name === "log") view.log = target.checked;
         if (target.name === "metric") view.metric = target.value;
+        if (target.name === "task") view.task = target.value;
         render();
       });
     }

@@ -17,7 +17,7 @@ def _run(args, cwd):
     return subprocess.run([sys.executable, "-m", "analysis", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize("command", ["train", "landscape", "hessian", "interpolate", "align"])
+@pytest.mark.parametrize("command", ["train", "landscape", "hessian", "interpolate", "align", "merge"])
 def test_help_for_each_subcommand(command, capsys):
     with pytest.raises(SystemExit) as exc:
         build_parser().parse_args([command, "--help"])

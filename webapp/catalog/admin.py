@@ -62,6 +62,6 @@ class CheckpointAdmin(admin.ModelAdmin):
     list_display = ("name", "experiment", "dataset", "relation", "parent", "num_parameters", "created_at")
     list_filter = ("dataset", "relation", "experiment__visibility", "created_at")
     search_fields = ("name", "slug", "experiment__title", "dataset")
-    raw_id_fields = ("experiment", "parent", "created_by_job")
+    raw_id_fields = ("experiment", "parent", "merge_parents", "created_by_job")
     readonly_fields = ("slug", "sha256", "created_at")
     ordering = ("-created_at",)

@@ -69,6 +69,8 @@ class Checkpoint(models.Model):
     dataset_options = models.JSONField(default=dict, blank=True)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     relation = models.CharField(max_length=10, choices=Relation.choices, blank=True)
+    # A merge has several parents: `parent` holds the first (the base when there is one), this holds them all.
+    merge_parents = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="merge_children")
     metrics = models.JSONField(default=dict, blank=True)
     num_parameters = models.PositiveBigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)

@@ -93,9 +93,13 @@ def checkpoint_create_from_file(
     num_parameters: int = 0,
     parent: Checkpoint | None = None,
     relation: str = "",
+    merge_parents: list[Checkpoint] = (),
     created_by_job=None,
 ) -> Checkpoint:
-    """Copy a checkpoint file (already validated by analysis.checkpoints) into the catalog."""
+    """Copy a checkpoint file (already validated by analysis.checkpoints) into the catalog.
+
+    A merge names all its parents in ``merge_parents`` (``parent`` is the first of them).
+    """
     checkpoint = Checkpoint(
         experiment=experiment,
         name=name,
@@ -115,4 +119,6 @@ def checkpoint_create_from_file(
         with open(trajectory_path, "rb") as handle:
             checkpoint.trajectory_file.save(f"{slugify(name) or 'model'}-trajectory.safetensors", File(handle), save=False)
     checkpoint.save()
+    if merge_parents:
+        checkpoint.merge_parents.set(merge_parents)
     return checkpoint

@@ -7,6 +7,7 @@ from django import forms
 from webapp.catalog.selectors import checkpoint_get_visible
 from webapp.catalog.uploads import UploadRejected, checkpoint_upload, dataset_upload, parse_spec_json
 from webapp.landscapes import evaluation_data
+from webapp.landscapes.three_model_form import ThreeModelPlaneMixin
 from webapp.training.forms import JobOptionsMixin
 
 MAX_PLANE_RESOLUTION = 101
@@ -157,12 +158,13 @@ class AnalysisJobForm(JobOptionsMixin, CheckpointFieldsMixin, EvaluationDataMixi
         }
 
 
-class LandscapeForm(AnalysisJobForm):
-    checkpoint_fields = ("checkpoint", "end_checkpoint")
+class LandscapeForm(ThreeModelPlaneMixin, AnalysisJobForm):
+    checkpoint_fields = ("checkpoint", "end_checkpoint", "checkpoint_b", "checkpoint_c")
 
     mode = forms.ChoiceField(choices=[("plane", "2-D plane"), ("line", "1-D line")], initial="plane")
     axes = forms.ChoiceField(
-        choices=[("random", "random, filter-normalised"), ("hessian", "top-2 Hessian eigenvectors"), ("pca", "PCA of the training trajectory")],
+        choices=[("random", "random, filter-normalised"), ("hessian", "top-2 Hessian eigenvectors"), ("pca", "PCA of the training trajectory"),
+                 ("three_models", "the plane through three models (checkpoint, B, C)")],
         initial="random",
     )
     end_checkpoint = forms.CharField(required=False, max_length=32, help_text="Line mode: interpolate to this checkpoint (empty: a random direction).")
@@ -194,9 +196,12 @@ class LandscapeForm(AnalysisJobForm):
         end = self.checkpoints.get("end_checkpoint")
         if end is not None and end.spec != self.checkpoints["checkpoint"].spec:
             self.add_error("end_checkpoint", "must have the same architecture as the checkpoint")
+        if mode == "plane" and cleaned.get("axes") == "three_models":
+            self.clean_three_models(cleaned)
         if self.errors:
             return cleaned
         points = resolution * resolution if mode == "plane" else resolution
+        points *= max(1, len(cleaned.get("tasks") or [])) if cleaned.get("axes") == "three_models" else 1
         work = points * self.eval_points(cleaned) * self.checkpoints["checkpoint"].num_parameters
         if work > MAX_WORK:
             self.add_error("resolution", f"this job would do about {work:.1e} multiply-adds, over the limit of {MAX_WORK:.0e}: lower the resolution or the evaluation-set size")
@@ -215,6 +220,7 @@ class LandscapeForm(AnalysisJobForm):
             "include_bias": bool(cleaned["include_bias"]),
             "batchnorm": cleaned["batchnorm"],
             "seed": cleaned["seed"] or 0,
+            **self.three_model_params(),
         }
 
 

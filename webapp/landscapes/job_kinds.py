@@ -10,6 +10,8 @@ class LandscapeKind(JobKind):
         if params.get("mode") == "line":
             return f"Loss line ({'to another checkpoint' if params.get('end_checkpoint') else 'random direction'}), {params.get('resolution')} points"
         n = params.get("resolution")
+        if params.get("axes") == "three_models":
+            return f"Loss plane through three models, {n}x{n}" + (f", tasks {params['tasks']}" if params.get("tasks") else "")
         return f"Loss plane, {params.get('axes')} axes, {n}x{n}"
 
 

@@ -9,6 +9,7 @@ from webapp.catalog.models import Checkpoint
 from webapp.files import local_path
 from webapp.jobs.context import JobContext
 from webapp.landscapes.evaluation_data import evaluation_data
+from webapp.landscapes.three_model_plane import three_model_plane_run
 
 
 def _load_checkpoint(slug: str):
@@ -36,6 +37,16 @@ def _data(ctx: JobContext):
     return evaluation_data(dataset=p["dataset"], split=p["split"], size=p["eval_size"], owner_id=ctx.job.owner_id)
 
 
+def _task_data(ctx: JobContext, classes: list[int] | None):
+    """A digits subset (one task of a three-model plane), or the job's data set when no classes are given."""
+    if classes is None:
+        return _data(ctx)
+    from webapp.merging.evaluation_sets import tasks_for
+
+    (task,) = tasks_for(class_lists=[classes], datasets=[], split=ctx.params["split"], size=ctx.params["eval_size"], owner_id=None)
+    return task.X, task.y
+
+
 def _resume_plane(previous_points: list[dict], resolution: int):
     """Rebuild what earlier attempts computed, so a retried job skips those points."""
     if not previous_points:
@@ -57,6 +68,10 @@ def landscape_run(ctx: JobContext) -> dict:
 
     p = ctx.params
     record, loaded = _load_checkpoint(p["checkpoint"])
+    if p["mode"] == "plane" and p["axes"] == "three_models":
+        result = three_model_plane_run(ctx, record, loaded, _load_checkpoint, lambda classes: _task_data(ctx, classes))
+        result.update(mode="plane", checkpoint=record.slug, checkpoint_name=record.name, device=ctx.device)
+        return result
     X, y = _data(ctx)
     span = p["span"] or None
 

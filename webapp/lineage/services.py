@@ -281,7 +281,8 @@ CATALOG_RELATIONS = {"finetune": "finetune", "merge": "merge", "quantize": "quan
 
 
 def _catalog_signature(checkpoints: list[Checkpoint]) -> str:
-    facts = [[c.pk, c.name, c.parent_id, c.relation, c.dataset, c.metrics] for c in checkpoints]
+    facts = [[c.pk, c.name, c.parent_id, c.relation, c.dataset, c.metrics, sorted(p.pk for p in c.merge_parents.all())]
+             for c in checkpoints]
     return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -297,9 +298,27 @@ def _checkpoint_attrs(checkpoint: Checkpoint) -> dict:
     return {k: v for k, v in attrs.items() if v is not None}
 
 
+def _catalog_edge(graph, report, names: dict[int, str], by_name: dict[str, Checkpoint], parent: Checkpoint,
+                  c: Checkpoint, row: int) -> None:
+    if parent.pk not in names:
+        if parent.experiment.visibility != Visibility.PUBLIC:
+            report.add("missing_parent", f"{c.name!r}: its parent lives in another, non-public experiment; "
+                       "edge left out", row=row, source="catalog", severity="warning")
+            return
+        names[parent.pk] = f"{parent.experiment.slug}/{parent.name}"
+        by_name[names[parent.pk]] = parent
+        graph.add_node(names[parent.pk], _checkpoint_attrs(parent))
+    relation = CATALOG_RELATIONS.get(c.relation, "unknown")
+    status = graph.add_edge(names[parent.pk], names[c.pk], relation, f"catalog ({c.relation or 'unknown'})")
+    if status is not lib.EdgeStatus.ADDED:
+        report.add("cycle" if status is lib.EdgeStatus.CYCLE else "duplicate_edge",
+                   f"{parent.name!r} -> {c.name!r}: {status.value}; skipped", row=row, source="catalog")
+
+
 def catalog_lineage(experiment: Experiment) -> tuple[lib.ImportResult, dict[str, Checkpoint], str]:
     """A library graph of the experiment's checkpoints and their parent links."""
-    checkpoints = list(experiment.checkpoints.select_related("parent__experiment").order_by("created_at", "pk"))
+    checkpoints = list(experiment.checkpoints.select_related("parent__experiment")
+                       .prefetch_related("merge_parents__experiment").order_by("created_at", "pk"))
     graph, report = lib.LineageGraph(), lib.ImportReport()
     names: dict[int, str] = {}
     taken: set[str] = set()
@@ -313,22 +332,11 @@ def catalog_lineage(experiment: Experiment) -> tuple[lib.ImportResult, dict[str,
         report.rows_read += 1
         graph.add_node(names[c.pk], _checkpoint_attrs(c))
         report.rows_imported += 1
-        if c.parent is None:
-            continue
-        parent = c.parent
-        if parent.pk not in names:
-            if parent.experiment.visibility != Visibility.PUBLIC:
-                report.add("missing_parent", f"{c.name!r}: its parent lives in another, non-public experiment; "
-                           "edge left out", row=row, source="catalog", severity="warning")
-                continue
-            names[parent.pk] = f"{parent.experiment.slug}/{parent.name}"
-            by_name[names[parent.pk]] = parent
-            graph.add_node(names[parent.pk], _checkpoint_attrs(parent))
-        relation = CATALOG_RELATIONS.get(c.relation, "unknown")
-        status = graph.add_edge(names[parent.pk], names[c.pk], relation, f"catalog ({c.relation or 'unknown'})")
-        if status is not lib.EdgeStatus.ADDED:
-            report.add("cycle" if status is lib.EdgeStatus.CYCLE else "duplicate_edge",
-                       f"{parent.name!r} -> {c.name!r}: {status.value}; skipped", row=row, source="catalog")
+        # A merge links to every parent; the `parent` link comes first so tree layouts keep it.
+        parents = [c.parent] if c.parent is not None else []
+        parents += [p for p in c.merge_parents.all() if p.pk != c.parent_id]
+        for parent in parents:
+            _catalog_edge(graph, report, names, by_name, parent, c, row)
     return lib.ImportResult(graph, report), by_name, _catalog_signature(checkpoints)
 
 

@@ -5,7 +5,7 @@ from webapp.jobs.models import Job
 from webapp.staticfinders import static_text
 
 # Order matters: the live client, the renderers, then the page script that uses them.
-PAGE_SCRIPTS = ["js/live.js", "js/renderers.js", "js/landscape_renderers.js", "js/phase_renderers.js", "js/result_page.js"]
+PAGE_SCRIPTS = ["js/live.js", "js/renderers.js", "js/landscape_renderers.js", "js/phase_renderers.js", "js/merge_renderers.js", "js/result_page.js"]
 
 
 def result_snapshot(job: Job) -> dict:

@@ -1,0 +1,78 @@
+"""Kinship-guided greedy merging of a family, against random partner choice (the ``merge_greedy`` job kind)."""
+
+from __future__ import annotations
+
+from django import forms
+
+from webapp.jobs.context import JobContext
+from webapp.merging import evaluation_sets
+from webapp.merging.forms import MAX_MODELS, MergeForm
+
+
+class GreedyMergeForm(MergeForm):
+    """The merge form's relatives and tasks; the pool is merged greedily instead of swept."""
+
+    random_runs = forms.IntegerField(initial=3, min_value=1, max_value=10, help_text="Random partner orders to compare with (seeds 0, 1, ...).")
+    lam = forms.FloatField(initial=0.5, min_value=0.0, max_value=5.0, label="lambda",
+                           help_text="Task arithmetic scale: each candidate is base + lambda x the sum of its members' deltas.")
+
+    field_order = ["source_experiment", "models", "base", "lam", "random_runs", "tasks", "split", "eval_size", "visibility", "experiment"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("method", "sweep_steps", "sweep_from", "sweep_to", "save_at", "p", "seed", "name"):
+            del self.fields[name]
+        self.fields["models"].label = "Pool"
+        self.fields["models"].help_text = f"Three to {MAX_MODELS} relatives (fine-tunes of the base)."
+        self.fields["base"].help_text = "Their common base: kinship compares deltas from it."
+
+    def clean(self):
+        self.cleaned_data.setdefault("method", "task_arithmetic")
+        cleaned = super().clean()
+        if not self.errors and len(cleaned["models"]) < 3:
+            self.add_error("models", "a greedy merge needs a pool of at least three models")
+        return cleaned
+
+    def _clean_sweep(self, cleaned, knob):
+        pass  # nothing is swept
+
+    def to_params(self) -> dict:
+        c = self.cleaned_data
+        return {"models": [m.slug for m in self.merge_models], "base": self.merge_base.slug, "lam": c["lam"],
+                "random_runs": c["random_runs"], "tasks": evaluation_sets.format_class_lists(c["tasks"]),
+                "split": c["split"], "eval_size": c["eval_size"],
+                "source_experiment": (c.get("source_experiment") or "").strip()}
+
+
+def greedy_run(ctx: JobContext) -> dict:
+    from analysis import merging
+    from analysis.merging.evaluation import score
+
+    from webapp.merging.services import catalog_checkpoints_load
+
+    p = ctx.params
+    models, loaded = catalog_checkpoints_load(p["models"])
+    (base,), (base_loaded,) = catalog_checkpoints_load([p["base"]])
+    spec = base_loaded.spec
+    tasks = evaluation_sets.tasks_for(class_lists=evaluation_sets.parse_class_lists(p.get("tasks", "")),
+                                      datasets=evaluation_sets.own_datasets(models), split=p["split"],
+                                      size=p["eval_size"], owner_id=ctx.job.owner_id)
+    template = merging.evaluation.model_with_state(base_loaded.state, spec=spec)
+    names = [m.name for m in models]
+    # Checkpoint names need not be unique; the pool's keys must be.
+    pool = {(m.name if names.count(m.name) == 1 else f"{m.name} ({m.slug})"): c.state for m, c in zip(models, loaded)}
+    runs = [("kinship", 0)] + [("random", seed) for seed in range(p["random_runs"])]
+    ctx.emit("start", {"pool": list(pool), "base": base.name, "tasks": [t.name for t in tasks], "lam": p["lam"],
+                       "runs": [f"{s}" if s == "kinship" else f"random (seed {seed})" for s, seed in runs]}, progress=0.01)
+    results = []
+    for k, (strategy, seed) in enumerate(runs):
+        label = "kinship" if strategy == "kinship" else f"random (seed {seed})"
+        greedy = merging.kinship_greedy_merge(
+            base_loaded.state, pool, lambda state: score(merging.evaluate_state(state, tasks, template=template)),
+            strategy=strategy, seed=seed, lam=p["lam"])
+        outcome = {"run": label, **greedy.to_dict()}
+        results.append(outcome)
+        ctx.emit("run", outcome, progress=0.05 + 0.95 * (k + 1) / len(runs))
+    randoms = [r["final_score"] for r in results[1:]]
+    return {"runs": results, "kinship_final": results[0]["final_score"],
+            "random_final_mean": sum(randoms) / len(randoms), "tasks": [t.name for t in tasks]}

@@ -1,0 +1,32 @@
+from webapp.jobs.kinds import JobKind, register
+from webapp.merging.exports import merge_csv
+from webapp.merging.forms import MergeForm
+from webapp.merging.greedy import GreedyMergeForm, greedy_run
+from webapp.merging.services import merge_run
+
+
+class MergeKind(JobKind):
+    def title_for(self, params: dict) -> str:
+        from analysis.merging import METHODS
+
+        method = METHODS.get(params.get("method"))
+        label = method.label if method else params.get("method")
+        base = " onto their base" if params.get("base") else ""
+        return f"Merge of {len(params.get('models', []))} models{base}: {label}"
+
+
+MERGE = register(
+    MergeKind(name="merge", label="Merge models", form_class=MergeForm, run=merge_run,
+              template="merging/result_merge.html", to_csv=merge_csv)
+)
+
+
+class GreedyMergeKind(JobKind):
+    def title_for(self, params: dict) -> str:
+        return f"Kinship-guided greedy merging of {len(params.get('models', []))} relatives vs random partners"
+
+
+MERGE_GREEDY = register(
+    GreedyMergeKind(name="merge_greedy", label="Greedy merging by kinship", form_class=GreedyMergeForm, run=greedy_run,
+                    template="merging/result_greedy.html")
+)
