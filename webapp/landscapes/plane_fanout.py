@@ -33,7 +33,7 @@ BLOCKS_PER_WORKER = 4  # a few blocks each, so a slow or lost worker holds back 
 
 def plane_parts(params: dict, queue: str) -> int:
     """How many row blocks a plane job is split into (1: one worker computes it the classic way)."""
-    if params.get("mode") != "plane":
+    if params.get("mode") != "plane" or params.get("axes") == "three_models":  # one surface per task: not split
         return 1
     if params.get("parts"):
         return max(1, int(params["parts"]))

@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from webapp.catalog.models import Checkpoint, Experiment, Relation
 from webapp.catalog.services import checkpoint_create_from_file, experiment_sandbox_for
+from webapp.files import local_path
 from webapp.jobs.context import JobContext
 from webapp.merging import evaluation_sets, selectors
 
@@ -22,7 +23,7 @@ def catalog_checkpoints_load(slugs: list[str]):
     missing = [s for s in slugs if s not in records]
     if missing:
         raise ValueError(f"checkpoint {missing[0]!r} no longer exists")
-    return [records[s] for s in slugs], [checkpoints.load(records[s].file.path) for s in slugs]
+    return [records[s] for s in slugs], [checkpoints.load(local_path(records[s].file, sha256=records[s].sha256)) for s in slugs]
 
 
 def _destination(ctx: JobContext, models: list[Checkpoint]) -> Experiment:
