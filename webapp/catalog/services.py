@@ -41,6 +41,7 @@ def experiment_create(
     visibility: str = Visibility.PRIVATE,
     featured: bool = False,
     slug: str | None = None,
+    source_job=None,
 ) -> Experiment:
     experiment = Experiment.objects.create(
         title=title,
@@ -49,6 +50,7 @@ def experiment_create(
         description=description,
         visibility=visibility,
         featured=featured,
+        source_job=source_job,
     )
     experiment.tags.set(tags_get_or_create(names=list(tags)))
     return experiment
