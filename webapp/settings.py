@@ -172,8 +172,14 @@ MEDIA_URL = "/media-not-served/"
 
 # --- Terrain ---------------------------------------------------------------------------
 TERRAIN_MAX_UPLOAD_BYTES = int(os.environ.get("TERRAIN_MAX_UPLOAD_BYTES", str(64 * 1024 * 1024)))
+# What an uploaded archive (.npz data, torch.save zip) may declare once inflated; checked
+# from its headers before anything is decompressed (analysis/archives.py).
+TERRAIN_MAX_UNPACKED_BYTES = int(os.environ.get("TERRAIN_MAX_UNPACKED_BYTES", str(256 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
+# JSON from users (API bodies, spec/params fields) nests at most this deep: real parameters
+# nest 4-5 levels; deeper input is refused with a field-named 400 (webapp/bounded_json.py).
+TERRAIN_MAX_JSON_DEPTH = int(os.environ.get("TERRAIN_MAX_JSON_DEPTH", "64"))
 # A GPU worker announces itself in Redis; with none alive, GPU-capable jobs go to "cpu".
 TERRAIN_GPU_HEARTBEAT_SECONDS = 15
 # A sweep run whose worker sent no heartbeat for this long is given to another worker.

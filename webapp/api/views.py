@@ -1,11 +1,10 @@
 """The JSON API: the same services and selectors as the pages, JSON in and out."""
 
-import json
-
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from webapp.api.schema import openapi_schema
+from webapp.bounded_json import JsonRejected, parse_json
 from webapp.catalog.selectors import experiments_public
 from webapp.jobs import kinds, selectors, services
 
@@ -20,15 +19,8 @@ def _error(status: int, message: str, errors: dict | None = None) -> JsonRespons
 
 
 def _read_json(request) -> dict:
-    if len(request.body) > MAX_JSON_BODY:
-        raise ValueError(f"request body over {MAX_JSON_BODY} bytes")
-    try:
-        body = json.loads(request.body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise ValueError("body must be a JSON object")
-    return body
+    """The body as a JSON object; JsonRejected names the field (a top-level key, or "body")."""
+    return parse_json(request.body or b"{}", field="body", max_bytes=MAX_JSON_BODY, keyed=True, expect=dict)
 
 
 @require_http_methods(["GET", "POST"])
@@ -39,8 +31,8 @@ def jobs(request):
         return JsonResponse({"jobs": [selectors.job_state(job) for job in selectors.jobs_of_user(user=request.user)[:200]]})
     try:
         body = _read_json(request)
-    except ValueError as exc:
-        return _error(400, str(exc))
+    except JsonRejected as exc:
+        return _error(400, "invalid request body", exc.as_errors())
     params = body.get("params", {})
     if not isinstance(params, dict):
         return _error(400, "invalid job parameters", {"params": ["must be a JSON object"]})

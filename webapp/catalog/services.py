@@ -96,6 +96,7 @@ def checkpoint_create_from_file(
     parent: Checkpoint | None = None,
     relation: str = "",
     created_by_job=None,
+    slug: str | None = None,
 ) -> Checkpoint:
     """Copy a checkpoint file (already validated by analysis.checkpoints) into the catalog."""
     checkpoint = Checkpoint(
@@ -111,6 +112,8 @@ def checkpoint_create_from_file(
         created_by_job=created_by_job,
         sha256=_sha256(path),
     )
+    if slug:
+        checkpoint.slug = slug
     with open(path, "rb") as handle:
         checkpoint.file.save(f"{slugify(name) or 'model'}.safetensors", File(handle), save=False)
     if trajectory_path is not None:

@@ -36,6 +36,8 @@ class ValidatedJob:
     params: dict
     visibility: str
     experiment: Experiment | None
+    # Validated uploads (catalog.uploads.PendingUpload) the params name; stored by job_submit.
+    uploads: tuple = ()
 
 
 def job_params_validate(*, kind: str, data, user=None, files=None) -> ValidatedJob:
@@ -48,8 +50,9 @@ def job_params_validate(*, kind: str, data, user=None, files=None) -> ValidatedJ
         data = _with_defaults(job_kind.form_class, data)
     form = job_kind.form_class(data=data, files=files, user=user)
     if not form.is_valid():
+        _discard(getattr(form, "pending_uploads", ()))
         raise JobParamsInvalid({field: [str(message) for message in messages] for field, messages in form.errors.items()}, form=form)
-    return ValidatedJob(kind=kind, params=form.to_params(), **form.job_options())
+    return ValidatedJob(kind=kind, params=form.to_params(), uploads=tuple(getattr(form, "pending_uploads", ())), **form.job_options())
 
 
 def _with_defaults(form_class, data) -> dict:
@@ -60,13 +63,27 @@ def _with_defaults(form_class, data) -> dict:
 
 
 def job_submit(*, validated: ValidatedJob, owner) -> Job:
-    return job_create(
-        kind=validated.kind,
-        params=validated.params,
-        owner=owner,
-        visibility=validated.visibility,
-        experiment=validated.experiment,
-    )
+    """Create the job and store its uploads in one transaction: all of it or nothing."""
+    from webapp.catalog.uploads import uploads_store
+
+    try:
+        with transaction.atomic():
+            job = job_create(
+                kind=validated.kind,
+                params=validated.params,
+                owner=owner,
+                visibility=validated.visibility,
+                experiment=validated.experiment,
+            )
+            uploads_store(uploads=validated.uploads, owner=owner)
+    finally:
+        _discard(validated.uploads)
+    return job
+
+
+def _discard(uploads) -> None:
+    for upload in uploads:
+        upload.close()
 
 
 def job_create(

@@ -7,6 +7,7 @@ import re
 
 from django import forms
 
+from webapp.bounded_json import JsonRejected, parse_json
 from webapp.training.forms import JobOptionsMixin
 
 AXIS_CHOICES = [
@@ -85,12 +86,9 @@ class SweepForm(JobOptionsMixin):
         if not text:
             return {}
         try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(f"not valid JSON: {exc}") from None
-        if not isinstance(value, dict):
-            raise forms.ValidationError("must be a JSON object")
-        return value
+            return parse_json(text, field=field, expect=dict)
+        except JsonRejected as exc:
+            raise forms.ValidationError(exc.message) from None
 
     def raw_spec(self) -> dict:
         c = self.cleaned_data
@@ -98,12 +96,9 @@ class SweepForm(JobOptionsMixin):
             return self.data["spec"]
         if (c.get("spec_json") or "").strip():
             try:
-                spec = json.loads(c["spec_json"])
-            except json.JSONDecodeError as exc:
-                raise forms.ValidationError({"spec_json": f"not valid JSON: {exc}"}) from None
-            if not isinstance(spec, dict):
-                raise forms.ValidationError({"spec_json": "must be a JSON object"})
-            return spec
+                return parse_json(c["spec_json"], field="spec_json", expect=dict)
+            except JsonRejected as exc:
+                raise forms.ValidationError({"spec_json": exc.message}) from None
         if c.get("preset"):
             from analysis.phases import PRESETS
 
