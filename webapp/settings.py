@@ -7,6 +7,7 @@ DJANGO_DEBUG=false (plus DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS) for product
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
     "webapp.phases",
     "webapp.accounts",
     "webapp.api",
+    "axes",  # login throttling; last, as its docs ask
 ]
 
 MIDDLEWARE = [
@@ -66,6 +68,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # answers a locked-out login with 429
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -138,6 +141,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username
+# from one IP address, that pair is locked out (429) for AXES_COOLOFF_TIME; attempts live in
+# the database, so every web process sees them.  Signups: TERRAIN_MAX_SIGNUPS_PER_IP_PER_HOUR.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+AXES_LOCKOUT_CALLABLE = "webapp.accounts.views.locked_out"
+TERRAIN_MAX_SIGNUPS_PER_IP_PER_HOUR = int(os.environ.get("TERRAIN_MAX_SIGNUPS_PER_IP_PER_HOUR", "5"))
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "home"
@@ -177,6 +193,10 @@ TERRAIN_MAX_UPLOAD_BYTES = int(os.environ.get("TERRAIN_MAX_UPLOAD_BYTES", str(64
 TERRAIN_MAX_UNPACKED_BYTES = int(os.environ.get("TERRAIN_MAX_UNPACKED_BYTES", str(256 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
+# Per-user job limits (webapp/jobs/limits.py): jobs queued or running at once, and jobs
+# submitted per minute; over either, a 429 with Retry-After.
+TERRAIN_MAX_ACTIVE_JOBS_PER_USER = int(os.environ.get("TERRAIN_MAX_ACTIVE_JOBS_PER_USER", "10"))
+TERRAIN_MAX_SUBMISSIONS_PER_MINUTE = int(os.environ.get("TERRAIN_MAX_SUBMISSIONS_PER_MINUTE", "20"))
 # JSON from users (API bodies, spec/params fields) nests at most this deep: real parameters
 # nest 4-5 levels; deeper input is refused with a field-named 400 (webapp/bounded_json.py).
 TERRAIN_MAX_JSON_DEPTH = int(os.environ.get("TERRAIN_MAX_JSON_DEPTH", "64"))

@@ -6,7 +6,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from webapp.api.schema import openapi_schema
 from webapp.bounded_json import JsonRejected, parse_json
 from webapp.catalog.selectors import experiments_public
-from webapp.jobs import kinds, selectors, services
+from webapp.jobs import kinds, limits, selectors, services
 
 MAX_JSON_BODY = 256 * 1024
 
@@ -30,18 +30,20 @@ def jobs(request):
     if request.method == "GET":
         return JsonResponse({"jobs": [selectors.job_state(job) for job in selectors.jobs_of_user(user=request.user)[:200]]})
     try:
+        limits.check_job_submission(user=request.user)  # before the body is even parsed
         body = _read_json(request)
-    except JsonRejected as exc:
-        return _error(400, "invalid request body", exc.as_errors())
-    params = body.get("params", {})
-    if not isinstance(params, dict):
-        return _error(400, "invalid job parameters", {"params": ["must be a JSON object"]})
-    data = {**params, **{key: body[key] for key in ("visibility", "experiment") if key in body}}
-    try:
+        params = body.get("params", {})
+        if not isinstance(params, dict):
+            raise services.JobParamsInvalid({"params": ["must be a JSON object"]})
+        data = {**params, **{key: body[key] for key in ("visibility", "experiment") if key in body}}
         validated = services.job_params_validate(kind=str(body.get("kind", "")), data=data, user=request.user)
+        job = services.job_submit(validated=validated, owner=request.user)
+    except JsonRejected as exc:
+        return _error(400, f"invalid request body: {exc.message}", exc.as_errors())
     except services.JobParamsInvalid as exc:
         return _error(400, "invalid job parameters", exc.errors)
-    job = services.job_submit(validated=validated, owner=request.user)
+    except limits.LimitExceeded as limit:
+        return limits.with_retry_after(_error(429, "too many jobs", limit.as_errors()), limit)
     state = selectors.job_state(job)
     state["url"] = request.build_absolute_uri(job.get_absolute_url())
     return JsonResponse(state, status=201)

@@ -12,6 +12,7 @@ from webapp.catalog.models import Experiment
 from webapp.catalog.visibility import Visibility
 from webapp.jobs import kinds
 from webapp.jobs.events import job_event_append
+from webapp.jobs.limits import LimitExceeded, check_job_submission  # noqa: F401  (LimitExceeded: for callers)
 from webapp.jobs.models import FINISHED_STATUSES, Job, JobStatus
 from webapp.jobs.queues import queue_for
 
@@ -96,10 +97,15 @@ def job_create(
     title: str = "",
     enqueue: bool = True,
 ) -> Job:
-    """Create a queued job from already-validated params and enqueue it after commit."""
+    """Create a queued job from already-validated params and enqueue it after commit.
+
+    A job to be queued counts against its owner's limits (jobs.limits): LimitExceeded.
+    """
     job_kind = kinds.get(kind)
     if owner is not None and isinstance(owner, AnonymousUser):
         owner = None
+    if enqueue:
+        check_job_submission(user=owner)
     job = Job.objects.create(
         kind=kind,
         params=params,
