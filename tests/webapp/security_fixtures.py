@@ -40,6 +40,14 @@ def sweep_with_model(owner, tmp_path, visibility=Visibility.PUBLIC):
     return job, run
 
 
+def form_defaults(kind: str) -> dict:
+    """What the job form of `kind` posts when nobody edits it (multi-value fields as lists)."""
+    from webapp.jobs import kinds
+
+    fields = kinds.get(kind).form_class.base_fields.items()
+    return {name: field.initial for name, field in fields if field.initial not in (None, False)}
+
+
 def nested_list(depth: int) -> str:
     return "[" * depth + "]" * depth
 
