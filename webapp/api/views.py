@@ -1,6 +1,7 @@
 """The JSON API: the same services and selectors as the pages, JSON in and out."""
 
 from django.http import JsonResponse
+from django.http.request import RawPostDataException
 from django.views.decorators.http import require_GET, require_http_methods
 
 from webapp.api.schema import openapi_schema
@@ -20,7 +21,11 @@ def _error(status: int, message: str, errors: dict | None = None) -> JsonRespons
 
 def _read_json(request) -> dict:
     """The body as a JSON object; JsonRejected names the field (a top-level key, or "body")."""
-    return parse_json(request.body or b"{}", field="body", max_bytes=MAX_JSON_BODY, keyed=True, expect=dict)
+    try:
+        raw = request.body
+    except RawPostDataException:  # a form or multipart body, already parsed as such
+        raise JsonRejected("body", "send a JSON object with Content-Type: application/json") from None
+    return parse_json(raw or b"{}", field="body", max_bytes=MAX_JSON_BODY, keyed=True, expect=dict)
 
 
 @require_http_methods(["GET", "POST"])
