@@ -7,6 +7,7 @@ import json
 import zipfile
 
 import numpy as np
+import pytest
 from django.core.files import File
 
 from webapp.catalog.visibility import Visibility
@@ -45,7 +46,7 @@ def form_defaults(kind: str) -> dict:
     from webapp.jobs import kinds
 
     fields = kinds.get(kind).form_class.base_fields.items()
-    return {name: field.initial for name, field in fields if field.initial not in (None, False)}
+    return {name: field.initial for name, field in fields if field.initial is not None and field.initial is not False}
 
 
 def nested_list(depth: int) -> str:
@@ -78,3 +79,27 @@ def npz_bomb(rows: int = 500_000, features: int = 512, data_bytes: int | None = 
 
 def json_body(value) -> bytes:
     return json.dumps(value).encode()
+
+
+def npz_bytes(**arrays) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def torch_state_bytes(spec: dict = SPEC) -> bytes:
+    """A weights-only torch.save zip of a model of `spec`."""
+    import torch
+
+    from analysis import zoo
+
+    buffer = io.BytesIO()
+    torch.save(zoo.build(spec).state_dict(), buffer)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    """Uploads land in this test's own media folder, so "nothing stored" can be checked on disk."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT

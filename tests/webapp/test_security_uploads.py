@@ -8,7 +8,6 @@ import zipfile
 
 import numpy as np
 import pytest
-import torch
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.webapp.landscape_fixtures import SPEC, trained_checkpoint
@@ -16,38 +15,18 @@ from tests.webapp.test_landscape_inputs import errors_of, post_landscape
 from webapp.catalog.models import Checkpoint, DatasetUpload
 from webapp.jobs.models import Job
 
-from .security_fixtures import npz_bomb
+from .security_fixtures import media, npz_bomb, npz_bytes, torch_state_bytes  # noqa: F401  (media: a fixture)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
 
 
 def stored_files(media) -> list:
     return [p for p in media.rglob("*") if p.is_file()] if media.exists() else []
 
 
-def _npz(**arrays) -> bytes:
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    return buffer.getvalue()
-
-
-def _pt_bytes() -> bytes:
-    from analysis import zoo
-
-    buffer = io.BytesIO()
-    torch.save(zoo.build(SPEC).state_dict(), buffer)
-    return buffer.getvalue()
-
-
 def _pt_bomb() -> bytes:
     """A torch.save zip whose members are deflated, plus 64 MB of zeros that deflate to ~64 KB."""
-    source = zipfile.ZipFile(io.BytesIO(_pt_bytes()))
+    source = zipfile.ZipFile(io.BytesIO(torch_state_bytes(SPEC)))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for info in source.infolist():
@@ -64,7 +43,7 @@ def test_npz_headers_are_judged_before_inflating():
     lying = io.BytesIO(npz_bomb(data_bytes=1000))
     with pytest.raises(ArchiveRejected, match=r"\(500000, 512\) of float32 \(1,024,000,000 bytes\)"):
         check_npz(lying, max_array_bytes=256 << 20)
-    honest = io.BytesIO(_npz(X=np.ones((10, 4), np.float32), y=np.arange(10)))
+    honest = io.BytesIO(npz_bytes(X=np.ones((10, 4), np.float32), y=np.arange(10)))
     assert check_npz(honest, max_array_bytes=1000) == {"X": ((10, 4), np.dtype("float32")), "y": ((10,), np.dtype("int64"))}
 
 
@@ -101,8 +80,8 @@ def test_torch_zip_bomb_is_refused(client, user, media):
 
 def test_good_checkpoint_with_bad_dataset_stores_nothing(client, user, media):
     client.force_login(user)
-    bad = _npz(X=np.random.rand(20, 10).astype(np.float32), y=np.arange(20) % 10)  # 10 features; the model takes 64
-    response = post_landscape(client, checkpoint_file=SimpleUploadedFile("good.pt", _pt_bytes()), spec_json=json.dumps(SPEC),
+    bad = npz_bytes(X=np.random.rand(20, 10).astype(np.float32), y=np.arange(20) % 10)  # 10 features; the model takes 64
+    response = post_landscape(client, checkpoint_file=SimpleUploadedFile("good.pt", torch_state_bytes(SPEC)), spec_json=json.dumps(SPEC),
                               dataset_file=SimpleUploadedFile("bad.npz", bad))
     assert response.status_code == 400 and 'data-field="dataset"' in errors_of(response)
     assert Checkpoint.objects.count() == 0 and DatasetUpload.objects.count() == 0 and Job.objects.count() == 0
@@ -114,8 +93,8 @@ def test_valid_submission_stores_its_uploads_with_the_job(client, user, media, m
 
     monkeypatch.setattr(services, "job_enqueue", lambda *, job: None)
     client.force_login(user)
-    good = _npz(X=np.random.rand(30, 64).astype(np.float32), y=np.arange(30) % 10)
-    response = post_landscape(client, checkpoint_file=SimpleUploadedFile("good.pt", _pt_bytes()), spec_json=json.dumps(SPEC),
+    good = npz_bytes(X=np.random.rand(30, 64).astype(np.float32), y=np.arange(30) % 10)
+    response = post_landscape(client, checkpoint_file=SimpleUploadedFile("good.pt", torch_state_bytes(SPEC)), spec_json=json.dumps(SPEC),
                               dataset_file=SimpleUploadedFile("good.npz", good))
     assert response.status_code == 302
     job, checkpoint, dataset = Job.objects.get(), Checkpoint.objects.get(), DatasetUpload.objects.get()
@@ -134,7 +113,7 @@ def test_a_submission_refused_at_the_last_step_rolls_its_uploads_back(user, medi
     validated = services.job_params_validate(
         kind="landscape", user=user,
         data={"checkpoint_file": "", "spec_json": json.dumps(SPEC), "dataset": "digits", "resolution": 3, "eval_size": 10},
-        files={"checkpoint_file": SimpleUploadedFile("good.pt", _pt_bytes())},
+        files={"checkpoint_file": SimpleUploadedFile("good.pt", torch_state_bytes(SPEC))},
     )
     assert len(validated.uploads) == 1 and Checkpoint.objects.count() == 0
     monkeypatch.setattr(services, "check_job_submission", refuse)

@@ -10,6 +10,7 @@ from webapp.catalog.selectors import experiments_public
 from webapp.jobs import kinds, limits, selectors, services
 
 MAX_JSON_BODY = 256 * 1024
+MAX_SEQ = 2**31 - 1  # JobEvent.seq is a PositiveIntegerField
 
 
 def _error(status: int, message: str, errors: dict | None = None) -> JsonResponse:
@@ -74,7 +75,9 @@ def job_events(request, slug):
     try:
         after = max(0, int(request.GET.get("after", "0")))
     except ValueError:
-        return _error(400, "invalid query", {"after": ["must be a whole number"]})
+        after = None
+    if after is None or after > MAX_SEQ:
+        return _error(400, "invalid query", {"after": [f"must be a whole number up to {MAX_SEQ}"]})
     return JsonResponse({"job": selectors.job_state(job), "events": selectors.job_events_after(job=job, after=after, limit=5000)})
 
 

@@ -103,8 +103,8 @@ class SweepForm(JobOptionsMixin):
             from analysis.phases import PRESETS
 
             return json.loads(json.dumps(PRESETS[c["preset"]]))
-        x = parse_axis_values(c["x_axis"], c["x_values"])
-        y = parse_axis_values(c["y_axis"], c["y_values"])
+        x = _axis(c, "x")
+        y = _axis(c, "y")
         return {
             "name": c.get("title") or "",
             "task": {"name": c["task"], **c["task_options"]},
@@ -134,6 +134,14 @@ class SweepForm(JobOptionsMixin):
 
     def to_params(self) -> dict:
         return {"spec": self.spec.to_dict(), "preset": self.cleaned_data.get("preset") or ""}
+
+
+def _axis(cleaned: dict, which: str) -> dict:
+    """The x or y axis, its errors under its own values field."""
+    try:
+        return parse_axis_values(cleaned[f"{which}_axis"], cleaned[f"{which}_values"])
+    except forms.ValidationError as exc:
+        raise forms.ValidationError({f"{which}_values": exc.messages}) from None
 
 
 def _field_for(message: str, from_json: bool) -> str:
