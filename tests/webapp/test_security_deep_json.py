@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-from webapp.bounded_json import JsonRejected, parse_json
 from webapp.jobs.models import Job
 
 from .security_fixtures import form_defaults, nested_list, nested_object
@@ -16,6 +15,8 @@ DEEP = 100_000  # under the API's 256 KB body cap as brackets
 
 
 def test_the_helper_never_lets_recursion_escape(settings):
+    from webapp.bounded_json import JsonRejected, parse_json
+
     with pytest.raises(JsonRejected) as caught:
         parse_json(nested_list(DEEP), field="spec_json")
     assert caught.value.field == "spec_json" and "nested deeper than" in caught.value.message

@@ -4,11 +4,9 @@ the service itself), login lockout after repeated wrong passwords, signups per a
 import json
 
 import pytest
-from axes.utils import reset as axes_reset
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from webapp.jobs.limits import LimitExceeded, check_job_submission
 from webapp.jobs.models import Job, JobStatus
 from webapp.jobs.services import job_create
 
@@ -19,6 +17,8 @@ TRAIN = {"dataset": "moons", "hidden": "4", "epochs": 1}
 
 @pytest.fixture(autouse=True)
 def fresh_axes():
+    from axes.utils import reset as axes_reset
+
     axes_reset()  # no failed logins carried over from another test
     yield
     axes_reset()
@@ -45,6 +45,8 @@ def test_queued_jobs_are_limited_per_user(client, user, other_user, settings, no
     form = client.post("/jobs/new/train/", TRAIN)
     assert form.status_code == 429 and int(form["Retry-After"]) > 0 and 'data-field="jobs"' in form.content.decode()
     assert Job.objects.filter(owner=user).count() == 3
+    from webapp.jobs.limits import LimitExceeded
+
     with pytest.raises(LimitExceeded):  # the service itself refuses, whatever the entry point
         job_create(kind="train", params={}, owner=user)
 
@@ -57,6 +59,8 @@ def test_queued_jobs_are_limited_per_user(client, user, other_user, settings, no
 
 
 def test_submissions_per_minute_are_limited(user, settings):
+    from webapp.jobs.limits import LimitExceeded, check_job_submission
+
     settings.TERRAIN_MAX_SUBMISSIONS_PER_MINUTE = 4
     Job.objects.bulk_create([Job(kind="train", owner=user, status=JobStatus.SUCCEEDED) for _ in range(4)])
     with pytest.raises(LimitExceeded) as caught:
