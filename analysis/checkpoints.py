@@ -237,6 +237,17 @@ def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"cannot read safetensors data: {exc}") from None
 
 
+def _check_torch_zip(path: Path, max_bytes: int | None) -> None:
+    """torch.save stores its members uncompressed: a member that inflates, or members that
+    add up to more than twice the file cap, are a decompression bomb, refused before loading."""
+    from analysis.archives import ArchiveRejected, check_zip
+
+    try:
+        check_zip(path, max_unpacked_bytes=None if max_bytes is None else 2 * max_bytes)
+    except ArchiveRejected as exc:
+        raise CheckpointError(f"refused PyTorch file: {exc}") from None
+
+
 def _load_torch_state(path: Path) -> dict[str, torch.Tensor]:
     try:
         # weights_only=True: PyTorch's restricted unpickler; never runs a payload.
@@ -400,6 +411,8 @@ def _read_any(path: Path, spec: dict | None, max_bytes: int | None) -> tuple[dic
         if spec is None:
             raise CheckpointError("a PyTorch state-dict file carries no spec; pass spec= to load it")
         s = _parse_spec(spec, "invalid spec")
+        if kind == "torch-zip":
+            _check_torch_zip(path, max_bytes)
         state = _load_torch_state(path)
         _check_shapes({k: tuple(v.shape) for k, v in state.items()}, {k: v.dtype for k, v in state.items()}, s)
         return s, {}, state, "torch"

@@ -32,6 +32,8 @@ class DataError(ValueError):
 
 SPLITS = ("train", "test", "all")
 DEFAULT_MAX_FILE_BYTES = 512 * 2**20
+# What an .npz's arrays may declare in all (they are compressed: the file size says little).
+DEFAULT_MAX_ARRAY_BYTES = 2 * 2**30
 MAX_SAMPLES = 2_000_000
 
 
@@ -78,7 +80,8 @@ DATASETS: dict[str, DatasetInfo] = {
         "Uploaded file",
         "A .safetensors or .npz file holding X and y (or X_train/y_train/X_test/y_test).",
         "classification",
-        {"path": None, "seed": 0, "test_fraction": 0.2, "max_bytes": DEFAULT_MAX_FILE_BYTES},
+        {"path": None, "seed": 0, "test_fraction": 0.2, "max_bytes": DEFAULT_MAX_FILE_BYTES,
+         "max_array_bytes": DEFAULT_MAX_ARRAY_BYTES},
     ),
 }
 
@@ -141,8 +144,9 @@ def validate_options(name: str, **options: Any) -> dict:
             raise DataError("dataset 'file' needs the option path=<.safetensors or .npz file>")
         o["seed"] = _num(o, "seed", 0, 2**32 - 1, True)
         o["test_fraction"] = _num(o, "test_fraction", 0.0, 0.9, False)
-        if o["max_bytes"] is not None:
-            o["max_bytes"] = _num(o, "max_bytes", 1, 2**40, True)
+        for key in ("max_bytes", "max_array_bytes"):
+            if o[key] is not None:
+                o[key] = _num(o, key, 1, 2**40, True)
     return o
 
 
@@ -231,6 +235,12 @@ def _read_file(o: dict) -> dict[str, np.ndarray]:
     if suffix == ".npz":
         import zipfile
 
+        from analysis.archives import ArchiveRejected, check_npz
+
+        try:
+            check_npz(path, max_array_bytes=o["max_array_bytes"])  # before inflating anything
+        except ArchiveRejected as exc:
+            raise DataError(f"refused .npz data file: {exc}") from None
         try:
             with np.load(path, allow_pickle=False) as z:
                 for key in z.files:

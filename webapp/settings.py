@@ -7,6 +7,7 @@ DJANGO_DEBUG=false (plus DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS) for product
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -60,10 +61,12 @@ INSTALLED_APPS = [
     "webapp.runs",
     "webapp.api",
     "webapp.showcase",
+    "axes",  # login throttling; last, as its docs ask
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "webapp.middleware.RejectRequestFloods",  # too many fields: a 400, even with DEBUG on
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -72,6 +75,7 @@ MIDDLEWARE = [
     "webapp.accounts.middleware.BearerTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # answers a locked-out login with 429
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -144,6 +148,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username
+# from one IP address, that pair is locked out (429) for AXES_COOLOFF_TIME; attempts live in
+# the database, so every web process sees them.  Signups: TERRAIN_MAX_SIGNUPS_PER_IP_PER_HOUR.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+AXES_LOCKOUT_CALLABLE = "webapp.accounts.views.locked_out"
+TERRAIN_MAX_SIGNUPS_PER_IP_PER_HOUR = int(os.environ.get("TERRAIN_MAX_SIGNUPS_PER_IP_PER_HOUR", "5"))
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "home"
@@ -186,6 +203,9 @@ MEDIA_URL = "/media-not-served/"
 
 # --- Terrain ---------------------------------------------------------------------------
 TERRAIN_MAX_UPLOAD_BYTES = int(os.environ.get("TERRAIN_MAX_UPLOAD_BYTES", str(64 * 1024 * 1024)))
+# What an uploaded archive (.npz data, torch.save zip) may declare once inflated; checked
+# from its headers before anything is decompressed (analysis/archives.py).
+TERRAIN_MAX_UNPACKED_BYTES = int(os.environ.get("TERRAIN_MAX_UNPACKED_BYTES", str(256 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 # Every worker announces itself in Redis (the staff status page lists them); while no
@@ -193,6 +213,16 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 TERRAIN_WORKER_HEARTBEAT_SECONDS = int(os.environ.get("TERRAIN_WORKER_HEARTBEAT_SECONDS", "15"))
 # A fanned-out job's part (a sweep run, a block of a plane) whose worker has not beaten for this
 # long is taken over by another worker (TERRAIN_SWEEP_STALE_SECONDS: its older name).
+# Per-user job limits (webapp/jobs/limits.py): jobs queued or running at once, and jobs
+# submitted per minute; over either, a 429 with Retry-After.
+TERRAIN_MAX_ACTIVE_JOBS_PER_USER = int(os.environ.get("TERRAIN_MAX_ACTIVE_JOBS_PER_USER", "10"))
+TERRAIN_MAX_SUBMISSIONS_PER_MINUTE = int(os.environ.get("TERRAIN_MAX_SUBMISSIONS_PER_MINUTE", "20"))
+# JSON from users (API bodies, spec/params fields) nests at most this deep: real parameters
+# nest 4-5 levels; deeper input is refused with a field-named 400 (webapp/bounded_json.py).
+TERRAIN_MAX_JSON_DEPTH = int(os.environ.get("TERRAIN_MAX_JSON_DEPTH", "64"))
+# A GPU worker announces itself in Redis; with none alive, GPU-capable jobs go to "cpu".
+TERRAIN_GPU_HEARTBEAT_SECONDS = 15
+# A sweep run whose worker sent no heartbeat for this long is given to another worker.
 TERRAIN_SWEEP_STALE_SECONDS = int(os.environ.get("TERRAIN_SWEEP_STALE_SECONDS", "60"))
 TERRAIN_FANOUT_STALE_SECONDS = float(os.environ.get("TERRAIN_FANOUT_STALE_SECONDS", os.environ.get("TERRAIN_SWEEP_STALE_SECONDS", "60")))
 # A landscape plane is split into this many row blocks (plus its coarse lattice) for many workers;
@@ -200,9 +230,6 @@ TERRAIN_FANOUT_STALE_SECONDS = float(os.environ.get("TERRAIN_FANOUT_STALE_SECOND
 TERRAIN_PLANE_PARTS = os.environ.get("TERRAIN_PLANE_PARTS", "auto").strip().lower()
 if TERRAIN_PLANE_PARTS != "auto" and not TERRAIN_PLANE_PARTS.isdigit():
     raise ImproperlyConfigured(f"TERRAIN_PLANE_PARTS must be 'auto' or a whole number, got {TERRAIN_PLANE_PARTS!r}")
-# Per-user job limits (0 = none): queued + running jobs, and submissions in any 60 s.
-TERRAIN_MAX_ACTIVE_JOBS_PER_USER = int(os.environ.get("TERRAIN_MAX_ACTIVE_JOBS_PER_USER", "20"))
-TERRAIN_MAX_SUBMISSIONS_PER_MINUTE = int(os.environ.get("TERRAIN_MAX_SUBMISSIONS_PER_MINUTE", "30"))
 
 # --- production hardening (checked by `manage.py check --deploy`) -------------------------
 if not DEBUG:
@@ -222,5 +249,5 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
-    "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
+    "loggers": {"daphne": {"level": "WARNING"}, "axes": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
 }

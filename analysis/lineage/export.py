@@ -11,12 +11,11 @@ apostrophe unless ``escape_formulas=False``.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from .graph import Family, LineageGraph
@@ -56,6 +55,20 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def _chunked(pieces: Iterable[str], size: int = 1 << 16) -> Iterator[str]:
+    """Join small pieces into chunks of about `size` characters (for streaming responses)."""
+    buffer: list[str] = []
+    length = 0
+    for piece in pieces:
+        buffer.append(piece)
+        length += len(piece)
+        if length >= size:
+            yield "".join(buffer)
+            buffer, length = [], 0
+    if buffer:
+        yield "".join(buffer)
+
+
 # -- JSON ---------------------------------------------------------------------
 
 
@@ -75,7 +88,29 @@ def to_json_dict(graph: LineageGraph, nodes: Family | Iterable[str] | None = Non
 
 
 def to_json(graph: LineageGraph, nodes: Family | Iterable[str] | None = None, *, indent: int | None = None) -> str:
+    if indent is None:
+        return "".join(iter_json(graph, nodes))
     return json.dumps(to_json_dict(graph, nodes), indent=indent, ensure_ascii=False, allow_nan=False)
+
+
+def iter_json(graph: LineageGraph, nodes: Family | Iterable[str] | None = None) -> Iterator[str]:
+    """:func:`to_json` (compact) in chunks, never the whole text at once."""
+    ids, keep = _selected(graph, nodes)
+
+    def dumps(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+    def pieces() -> Iterator[str]:
+        yield f'{{"format": {dumps(JSON_FORMAT)}, "nodes": ['
+        for i, n in enumerate(ids):
+            node = graph.node(n)
+            yield (", " if i else "") + dumps({"id": n, "placeholder": node.placeholder, "attrs": _jsonable(node.attrs)})
+        yield '], "edges": ['
+        for i, e in enumerate(_edges(graph, ids, keep)):
+            yield (", " if i else "") + dumps({"parent": e.parent, "child": e.child, "relation": e.relation, "source": e.source})
+        yield "]}"
+
+    return _chunked(pieces())
 
 
 # -- GraphML ------------------------------------------------------------------
@@ -114,8 +149,16 @@ def _graphml_value(value: Any, kind: str) -> str:
 
 def to_graphml(graph: LineageGraph, nodes: Family | Iterable[str] | None = None) -> str:
     """GraphML 1.0 text; node attributes become ``<key for="node">`` columns."""
+    return "".join(iter_graphml(graph, nodes))
+
+
+def iter_graphml(graph: LineageGraph, nodes: Family | Iterable[str] | None = None) -> Iterator[str]:
+    """:func:`to_graphml` in chunks, never the whole text at once."""
+    return _chunked(_graphml_pieces(graph, nodes))
+
+
+def _graphml_pieces(graph: LineageGraph, nodes: Family | Iterable[str] | None) -> Iterator[str]:
     ids, keep = _selected(graph, nodes)
-    edges = list(_edges(graph, ids, keep))
     attr_values: dict[str, list[Any]] = {}
     for n in ids:
         for k, v in graph.node(n).attrs.items():
@@ -124,39 +167,36 @@ def to_graphml(graph: LineageGraph, nodes: Family | Iterable[str] | None = None)
     attr_types = {k: _graphml_type(v) for k, v in attr_values.items()}
     # Key ids are generated (d0, d1, ...): attribute names are untrusted text.
     key_ids = {name: f"d{i}" for i, name in enumerate(sorted(attr_types))}
-    out = io.StringIO()
-    w = out.write
-    w('<?xml version="1.0" encoding="UTF-8"?>\n')
-    w('<graphml xmlns="http://graphml.graphdrawing.org/xmlns" '
-      'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-      'xsi:schemaLocation="http://graphml.graphdrawing.org/xmlns '
-      'http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd">\n')
-    w('  <key id="placeholder" for="node" attr.name="placeholder" attr.type="boolean">'
-      "<default>false</default></key>\n")
+    yield ('<?xml version="1.0" encoding="UTF-8"?>\n')
+    yield ('<graphml xmlns="http://graphml.graphdrawing.org/xmlns" '
+           'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+           'xsi:schemaLocation="http://graphml.graphdrawing.org/xmlns '
+           'http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd">\n')
+    yield ('  <key id="placeholder" for="node" attr.name="placeholder" attr.type="boolean">'
+           "<default>false</default></key>\n")
     for name in sorted(attr_types):
-        w(f'  <key id="{key_ids[name]}" for="node" attr.name="{xml_escape(name, attribute=True)}" '
-          f'attr.type="{attr_types[name]}"/>\n')
-    w('  <key id="relation" for="edge" attr.name="relation" attr.type="string"/>\n')
-    w('  <key id="source" for="edge" attr.name="source" attr.type="string"/>\n')
-    w('  <graph id="lineage" edgedefault="directed">\n')
+        yield (f'  <key id="{key_ids[name]}" for="node" attr.name="{xml_escape(name, attribute=True)}" '
+               f'attr.type="{attr_types[name]}"/>\n')
+    yield ('  <key id="relation" for="edge" attr.name="relation" attr.type="string"/>\n')
+    yield ('  <key id="source" for="edge" attr.name="source" attr.type="string"/>\n')
+    yield ('  <graph id="lineage" edgedefault="directed">\n')
     for n in ids:
         node = graph.node(n)
-        w(f'    <node id="{xml_escape(n, attribute=True)}">')
+        yield (f'    <node id="{xml_escape(n, attribute=True)}">')
         if node.placeholder:
-            w('<data key="placeholder">true</data>')
+            yield ('<data key="placeholder">true</data>')
         for k, v in node.attrs.items():
             if v is None:
                 continue
             kind = attr_types[str(k)]
-            w(f'<data key="{key_ids[str(k)]}">{xml_escape(_graphml_value(v, kind))}</data>')
-        w("</node>\n")
-    for i, e in enumerate(edges):
-        w(f'    <edge id="e{i}" source="{xml_escape(e.parent, attribute=True)}" '
-          f'target="{xml_escape(e.child, attribute=True)}">'
-          f'<data key="relation">{xml_escape(e.relation)}</data>'
-          f'<data key="source">{xml_escape(e.source)}</data></edge>\n')
-    w("  </graph>\n</graphml>\n")
-    return out.getvalue()
+            yield (f'<data key="{key_ids[str(k)]}">{xml_escape(_graphml_value(v, kind))}</data>')
+        yield ("</node>\n")
+    for i, e in enumerate(_edges(graph, ids, keep)):
+        yield (f'    <edge id="e{i}" source="{xml_escape(e.parent, attribute=True)}" '
+               f'target="{xml_escape(e.child, attribute=True)}">'
+               f'<data key="relation">{xml_escape(e.relation)}</data>'
+               f'<data key="source">{xml_escape(e.source)}</data></edge>\n')
+    yield ("  </graph>\n</graphml>\n")
 
 
 # -- CSV ----------------------------------------------------------------------
@@ -174,32 +214,52 @@ def _cell(value: Any, escape_formulas: bool) -> str:
     return text
 
 
+class _Line:
+    """A file-like target for csv.writer that hands back each row it is given."""
+
+    def write(self, text: str) -> str:
+        return text
+
+
 def to_csv_edges(graph: LineageGraph, nodes: Family | Iterable[str] | None = None, *,
                  escape_formulas: bool = True) -> str:
     """``parent,child,relation,source`` rows."""
+    return "".join(iter_csv_edges(graph, nodes, escape_formulas=escape_formulas))
+
+
+def iter_csv_edges(graph: LineageGraph, nodes: Family | Iterable[str] | None = None, *,
+                   escape_formulas: bool = True) -> Iterator[str]:
     ids, keep = _selected(graph, nodes)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["parent", "child", "relation", "source"])
-    for e in _edges(graph, ids, keep):
-        writer.writerow([_cell(v, escape_formulas) for v in (e.parent, e.child, e.relation, e.source)])
-    return out.getvalue()
+    writer = csv.writer(_Line(), lineterminator="\n")
+    rows = ([_cell(v, escape_formulas) for v in (e.parent, e.child, e.relation, e.source)] for e in _edges(graph, ids, keep))
+    return _chunked(writer.writerow(row) for row in _with_header(["parent", "child", "relation", "source"], rows))
 
 
 def to_csv_nodes(graph: LineageGraph, nodes: Family | Iterable[str] | None = None, *,
                  escape_formulas: bool = True) -> str:
     """``id,placeholder,<attr>...`` rows; one column per attribute name seen."""
+    return "".join(iter_csv_nodes(graph, nodes, escape_formulas=escape_formulas))
+
+
+def iter_csv_nodes(graph: LineageGraph, nodes: Family | Iterable[str] | None = None, *,
+                   escape_formulas: bool = True) -> Iterator[str]:
     ids, _ = _selected(graph, nodes)
     columns = sorted({str(k) for n in ids for k in graph.node(n).attrs})
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["id", "placeholder", *columns])
-    for n in ids:
-        node = graph.node(n)
-        attrs = {str(k): v for k, v in node.attrs.items()}
-        writer.writerow([_cell(n, escape_formulas), "true" if node.placeholder else "false",
-                         *(_cell(attrs.get(c), escape_formulas) for c in columns)])
-    return out.getvalue()
+    writer = csv.writer(_Line(), lineterminator="\n")
+
+    def rows() -> Iterator[list[str]]:
+        for n in ids:
+            node = graph.node(n)
+            attrs = {str(k): v for k, v in node.attrs.items()}
+            yield [_cell(n, escape_formulas), "true" if node.placeholder else "false",
+                   *(_cell(attrs.get(c), escape_formulas) for c in columns)]
+
+    return _chunked(writer.writerow(row) for row in _with_header(["id", "placeholder", *columns], rows()))
+
+
+def _with_header(header: list[str], rows: Iterable[list[str]]) -> Iterator[list[str]]:
+    yield header
+    yield from rows
 
 
 def write_text(text: str, path_or_file: str | os.PathLike | IO[str]) -> None:

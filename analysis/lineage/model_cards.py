@@ -167,6 +167,8 @@ def parse_model_card(text: str, model_id: str, *, max_front_matter_chars: int = 
                 where = f" at line {mark.line + 2 + leading}, column {mark.column + 1} of the card"
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
             raise ModelCardError(f"invalid YAML{where}: {problem}") from None
+        except RecursionError:  # PyYAML composes recursively: hostile nesting must not escape
+            raise ModelCardError("invalid YAML: nested too deeply") from None
         if meta is None:
             meta = {}
         if not isinstance(meta, dict):

@@ -125,10 +125,16 @@
           actions.innerHTML = "";
           data.runs.forEach(function (run) {
             if (!run.has_model) return;
-            var a = document.createElement("a");
-            a.className = "button secondary"; a.textContent = "Loss landscape of seed " + run.seed;
-            a.href = "/phases/" + encodeURIComponent(slug) + "/run/" + run.id + "/landscape";
-            actions.appendChild(a);
+            // A POST: opening the landscape form makes the run's checkpoint (a GET never writes).
+            var form = document.createElement("form");
+            form.method = "post"; form.className = "inline";
+            form.action = "/phases/" + encodeURIComponent(slug) + "/run/" + run.id + "/landscape";
+            var token = document.createElement("input");
+            token.type = "hidden"; token.name = "csrfmiddlewaretoken"; token.value = actions.dataset.csrf || "";
+            var button = document.createElement("button");
+            button.type = "submit"; button.className = "secondary"; button.textContent = "Loss landscape of seed " + run.seed;
+            form.appendChild(token); form.appendChild(button);
+            actions.appendChild(form);
           });
         });
     }

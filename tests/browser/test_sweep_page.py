@@ -63,5 +63,10 @@ def test_define_sweep_watch_cells_fill_in_and_open_a_cell(page):
     page.wait_for_selector("#sweep-cell-detail:not([hidden])", timeout=10_000)
     assert page.get_attribute("#sweep-cell-detail", "data-cell") == "1-0"
     page.wait_for_function("document.querySelector('#sweep-cell-detail .cell-chart').data && document.querySelector('#sweep-cell-detail .cell-chart').data.length === 4")
-    assert page.locator("#sweep-cell-detail .cell-actions a").count() == 2  # a landscape button per seed
+    assert page.locator("#sweep-cell-detail .cell-actions form[method=post] button").count() == 2  # a landscape button per seed
     assert page.js_errors == []
+
+    # The button POSTs (with the CSRF token) and opens the landscape form on the run's model.
+    page.locator("#sweep-cell-detail .cell-actions form[method=post] button").first.click()
+    page.wait_for_url("**/jobs/new/landscape/?checkpoint=*", timeout=20_000)
+    assert page.input_value("#id_checkpoint") and page.js_errors == []

@@ -147,7 +147,10 @@ def test_hostile_checkpoint_uploads_are_rejected(client, user, tmp_path, case):
     response = post_landscape(client, checkpoint_file=SimpleUploadedFile(name, content), spec_json=spec_json)
     assert response.status_code == 400, case
     body = errors_of(response)
-    assert 'data-field="checkpoint_file"' in body and "upload rejected" in body
+    if case == "bad-spec-json":  # the spec's own field, not the file's (issue 9, item 6)
+        assert 'data-field="spec_json"' in body and "architecture spec" in body
+    else:
+        assert 'data-field="checkpoint_file"' in body and "upload rejected" in body
     assert not marker.exists(), "the pickle payload ran"
     assert Job.objects.count() == 0 and Checkpoint.objects.count() == 0
 
@@ -190,8 +193,7 @@ def test_hostile_dataset_uploads_are_rejected(client, user, checkpoint, case, me
     assert response.status_code == 400
     assert message in errors_of(response)
     assert Job.objects.count() == 0
-    if case != "features":
-        assert DatasetUpload.objects.count() == 0
+    assert DatasetUpload.objects.count() == 0  # even when only the fit failed (issue 9, item 3)
 
 
 def test_dataset_upload_is_used(client, user, checkpoint, no_enqueue):

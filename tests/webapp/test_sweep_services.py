@@ -68,7 +68,7 @@ def test_inline_sweep_writes_every_run_and_cell_once(user, client):
 
     client.force_login(user)
     run = SweepRun.objects.filter(job=job).first()
-    response = client.get(f"/phases/{job.slug}/run/{run.pk}/landscape")
+    response = client.post(f"/phases/{job.slug}/run/{run.pk}/landscape")
     assert response.status_code == 302 and "dataset=checkpoint" in response["Location"]
     checkpoint_slug = response["Location"].split("checkpoint=")[1].split("&")[0]
     validated = job_params_validate(kind="landscape", data={"checkpoint": checkpoint_slug, "resolution": 5, "dataset": "checkpoint"}, user=user)

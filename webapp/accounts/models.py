@@ -38,3 +38,14 @@ class ApiToken(models.Model):
     @property
     def can_write(self) -> bool:
         return self.scope == TokenScope.WRITE
+
+
+class SignupRecord(models.Model):
+    """One account created from an IP address: the signup throttle counts these (in the
+    database, so every web process sees the same count)."""
+
+    ip_address = models.GenericIPAddressField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["ip_address", "created_at"])]

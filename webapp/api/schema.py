@@ -1,4 +1,10 @@
-"""A hand-written OpenAPI 3.1 description of the JSON API."""
+"""A hand-written OpenAPI 3.1 description of the JSON API (job kinds from the JobKind registry)."""
+
+from webapp.jobs import kinds
+
+
+def _kind_names() -> list[str]:
+    return [kind.name for kind in kinds.all_kinds()]
 
 
 def _job_state():
@@ -6,7 +12,7 @@ def _job_state():
         "type": "object",
         "properties": {
             "slug": {"type": "string"},
-            "kind": {"type": "string"},
+            "kind": {"type": "string", "enum": _kind_names()},
             "title": {"type": "string"},
             "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
             "progress": {"type": "number", "minimum": 0, "maximum": 1},
@@ -101,6 +107,7 @@ def _run_paths(slug, json_of, error_ref) -> dict:
 def openapi_schema() -> dict:
     error = {"type": "object", "properties": {"error": {"type": "string"}, "errors": {"type": "object"}}}
     slug = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
+    not_found = {"description": "unknown or private", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     json_of = lambda schema: {"application/json": {"schema": schema}}  # noqa: E731
     return {
         "openapi": "3.1.0",
@@ -126,7 +133,7 @@ def openapi_schema() -> dict:
                                 "type": "object",
                                 "required": ["kind", "params"],
                                 "properties": {
-                                    "kind": {"type": "string"},
+                                    "kind": {"type": "string", "enum": _kind_names()},
                                     "params": {"type": "object"},
                                     "visibility": {"type": "string", "enum": ["private", "unlisted", "public"]},
                                     "experiment": {"type": "string"},
@@ -137,6 +144,7 @@ def openapi_schema() -> dict:
                     "responses": {
                         "201": {"description": "queued", "content": json_of({"$ref": "#/components/schemas/JobState"})},
                         "400": {"description": "invalid parameters, by field", "content": json_of({"$ref": "#/components/schemas/Error"})},
+                        "401": {"description": "not logged in (session or bearer token)"},
                         "403": {"description": "read-only token"},
                         "429": {"description": "over a per-user limit (queued jobs or submissions a minute); see Retry-After",
                                 "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
@@ -144,14 +152,16 @@ def openapi_schema() -> dict:
                     },
                 },
             },
-            "/api/jobs/{slug}/": {"get": {"parameters": [slug], "responses": {"200": {"description": "job"}, "404": {"description": "unknown or private"}}}},
+            "/api/jobs/{slug}/": {"get": {"parameters": [slug], "responses": {"200": {"description": "job"}, "404": not_found}}},
             "/api/jobs/{slug}/events/": {
                 "get": {
                     "parameters": [slug, {"name": "after", "in": "query", "schema": {"type": "integer"}}],
-                    "responses": {"200": {"description": "events with seq > after"}},
+                    "responses": {"200": {"description": "events with seq > after"}, "400": {"description": "after is not a whole number"},
+                                  "404": not_found},
                 }
             },
-            "/api/jobs/{slug}/cancel/": {"post": {"parameters": [slug], "responses": {"200": {"description": "cancelled or cancelling"}}}},
+            "/api/jobs/{slug}/cancel/": {"post": {"parameters": [slug], "responses": {
+                "200": {"description": "cancelled or cancelling"}, "403": {"description": "not the owner"}, "404": not_found}}},
             "/api/experiments/": {"get": {"responses": {"200": {"description": "the public catalog"}}}},
             "/api/kinds/": {"get": {"responses": {"200": {"description": "job kinds and their parameters"}}}},
             **_run_paths(slug, json_of, {"$ref": "#/components/schemas/Error"}),

@@ -1,16 +1,16 @@
 """The JSON API: the same services and selectors as the pages, JSON in and out."""
 
-import json
-
 from django.http import JsonResponse
+from django.http.request import RawPostDataException
 from django.views.decorators.http import require_GET, require_http_methods
 
 from webapp.api.schema import openapi_schema
+from webapp.bounded_json import JsonRejected, parse_json
 from webapp.catalog.selectors import experiments_public
-from webapp.jobs import kinds, selectors, services
-from webapp.jobs.limits import LimitExceeded
+from webapp.jobs import kinds, limits, selectors, services
 
 MAX_JSON_BODY = 256 * 1024
+MAX_SEQ = 2**31 - 1  # JobEvent.seq is a PositiveIntegerField
 
 
 def error_response(status: int, message: str, errors: dict | None = None) -> JsonResponse:
@@ -21,15 +21,12 @@ def error_response(status: int, message: str, errors: dict | None = None) -> Jso
 
 
 def read_json(request) -> dict:
-    if len(request.body) > MAX_JSON_BODY:
-        raise ValueError(f"request body over {MAX_JSON_BODY} bytes")
+    """The body as a JSON object; JsonRejected names the field (a top-level key, or "body")."""
     try:
-        body = json.loads(request.body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise ValueError("body must be a JSON object")
-    return body
+        raw = request.body
+    except RawPostDataException:  # a form or multipart body, already parsed as such
+        raise JsonRejected("body", "send a JSON object with Content-Type: application/json") from None
+    return parse_json(raw or b"{}", field="body", max_bytes=MAX_JSON_BODY, keyed=True, expect=dict)
 
 
 @require_http_methods(["GET", "POST"])
@@ -39,23 +36,20 @@ def jobs(request):
     if request.method == "GET":
         return JsonResponse({"jobs": [selectors.job_state(job) for job in selectors.jobs_of_user(user=request.user)[:200]]})
     try:
+        limits.check_job_submission(user=request.user)  # before the body is even parsed
         body = read_json(request)
-    except ValueError as exc:
-        return error_response(400, str(exc))
-    params = body.get("params", {})
-    if not isinstance(params, dict):
-        return error_response(400, "invalid job parameters", {"params": ["must be a JSON object"]})
-    data = {**params, **{key: body[key] for key in ("visibility", "experiment") if key in body}}
-    try:
+        params = body.get("params", {})
+        if not isinstance(params, dict):
+            raise services.JobParamsInvalid({"params": ["must be a JSON object"]})
+        data = {**params, **{key: body[key] for key in ("visibility", "experiment") if key in body}}
         validated = services.job_params_validate(kind=str(body.get("kind", "")), data=data, user=request.user)
+        job = services.job_submit(validated=validated, owner=request.user)
+    except JsonRejected as exc:
+        return error_response(400, f"invalid request body: {exc.message}", exc.as_errors())
     except services.JobParamsInvalid as exc:
         return error_response(400, "invalid job parameters", exc.errors)
-    try:
-        job = services.job_submit(validated=validated, owner=request.user)
-    except LimitExceeded as exc:
-        response = error_response(429, exc.message, {exc.field: [exc.message]})
-        response["Retry-After"] = str(exc.retry_after)
-        return response
+    except limits.LimitExceeded as limit:
+        return limits.with_retry_after(error_response(429, "too many jobs", limit.as_errors()), limit)
     state = selectors.job_state(job)
     state["url"] = request.build_absolute_uri(job.get_absolute_url())
     return JsonResponse(state, status=201)
@@ -81,7 +75,9 @@ def job_events(request, slug):
     try:
         after = max(0, int(request.GET.get("after", "0")))
     except ValueError:
-        return error_response(400, "invalid query", {"after": ["must be a whole number"]})
+        after = None
+    if after is None or after > MAX_SEQ:
+        return error_response(400, "invalid query", {"after": [f"must be a whole number up to {MAX_SEQ}"]})
     return JsonResponse({"job": selectors.job_state(job), "events": selectors.job_events_after(job=job, after=after, limit=5000)})
 
 

@@ -32,6 +32,10 @@ class Experiment(models.Model):
     visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PRIVATE)
     featured = models.BooleanField(default=False, help_text="Shown first on the home page.")
     curated_order = models.PositiveIntegerField(default=1000, help_text="Lower comes first among equals.")
+    source_job = models.ForeignKey(
+        "jobs.Job", null=True, blank=True, on_delete=models.CASCADE, related_name="derived_experiments",
+        help_text="The job whose models this experiment holds (a sweep's); its visibility is then the job's.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

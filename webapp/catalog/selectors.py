@@ -3,25 +3,39 @@
 from django.db.models import Count, Q, QuerySet
 
 from webapp.catalog.models import Checkpoint, Experiment, Tag
-from webapp.catalog.visibility import Visibility
+from webapp.catalog.visibility import Visibility, open_to
+
+
+def experiment_visible_q(user, prefix: str = "") -> Q:
+    """Experiments `user` may open.  One made to hold a job's models (a sweep's) follows that
+    job's visibility at read time, so making the job private hides it at once."""
+    own = Q(**{f"{prefix}source_job__isnull": True}) & open_to(user, prefix)
+    derived = Q(**{f"{prefix}source_job__isnull": False}) & open_to(user, f"{prefix}source_job__")
+    return own | derived
+
+
+def checkpoint_visible_q(user) -> Q:
+    """Checkpoints `user` may open: the experiment is visible and so is the job that made it."""
+    made_by_visible_job = Q(created_by_job__isnull=True) | open_to(user, "created_by_job__")
+    return experiment_visible_q(user, "experiment__") & made_by_visible_job
 
 
 def experiment_is_visible(*, experiment: Experiment, user) -> bool:
-    if experiment.visibility in (Visibility.PUBLIC, Visibility.UNLISTED):
-        return True
-    return bool(user and user.is_authenticated and (user.is_staff or experiment.owner_id == user.pk))
+    return Experiment.objects.filter(pk=experiment.pk).filter(experiment_visible_q(user)).exists()
 
 
 def experiment_get_visible(*, slug: str, user) -> Experiment | None:
-    experiment = Experiment.objects.filter(slug=slug).prefetch_related("tags").first()
-    if experiment is None or not experiment_is_visible(experiment=experiment, user=user):
-        return None
-    return experiment
+    """The experiment behind a link, or None when it does not exist or `user` may not see it."""
+    return Experiment.objects.filter(experiment_visible_q(user), slug=slug).prefetch_related("tags").first()
+
+
+def _listed() -> Q:
+    return Q(source_job__isnull=True, visibility=Visibility.PUBLIC) | Q(source_job__visibility=Visibility.PUBLIC)
 
 
 def experiments_public(*, query: str = "", tag: str = "") -> QuerySet[Experiment]:
     """The public catalog: featured first, then curated order, then newest."""
-    experiments = Experiment.objects.filter(visibility=Visibility.PUBLIC)
+    experiments = Experiment.objects.filter(_listed())
     if query:
         experiments = experiments.filter(
             Q(title__icontains=query) | Q(description__icontains=query) | Q(tags__name__icontains=query)
@@ -37,7 +51,8 @@ def experiments_public(*, query: str = "", tag: str = "") -> QuerySet[Experiment
 
 
 def tags_in_public_catalog() -> QuerySet[Tag]:
-    return Tag.objects.filter(experiments__visibility=Visibility.PUBLIC).distinct().order_by("name")
+    listed = Experiment.objects.filter(_listed())
+    return Tag.objects.filter(experiments__in=listed).distinct().order_by("name")
 
 
 def experiments_of_user(*, user) -> QuerySet[Experiment]:
@@ -45,16 +60,12 @@ def experiments_of_user(*, user) -> QuerySet[Experiment]:
 
 
 def checkpoint_get_visible(*, slug: str, user) -> Checkpoint | None:
-    checkpoint = Checkpoint.objects.select_related("experiment", "parent").filter(slug=slug).first()
-    if checkpoint is None or not experiment_is_visible(experiment=checkpoint.experiment, user=user):
-        return None
-    return checkpoint
+    return Checkpoint.objects.select_related("experiment", "parent").filter(checkpoint_visible_q(user), slug=slug).first()
 
 
 def checkpoints_visible(*, user) -> QuerySet[Checkpoint]:
-    visible = Q(experiment__visibility__in=[Visibility.PUBLIC, Visibility.UNLISTED])
-    if user and user.is_authenticated:
-        if user.is_staff:
-            return Checkpoint.objects.all()
-        visible |= Q(experiment__owner=user)
-    return Checkpoint.objects.filter(visible).select_related("experiment")
+    return Checkpoint.objects.filter(checkpoint_visible_q(user)).select_related("experiment")
+
+
+def checkpoints_of_experiment(*, experiment: Experiment, user) -> QuerySet[Checkpoint]:
+    return checkpoints_visible(user=user).filter(experiment=experiment)

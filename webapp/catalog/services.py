@@ -41,6 +41,7 @@ def experiment_create(
     visibility: str = Visibility.PRIVATE,
     featured: bool = False,
     slug: str | None = None,
+    source_job=None,
 ) -> Experiment:
     experiment = Experiment.objects.create(
         title=title,
@@ -49,6 +50,7 @@ def experiment_create(
         description=description,
         visibility=visibility,
         featured=featured,
+        source_job=source_job,
     )
     experiment.tags.set(tags_get_or_create(names=list(tags)))
     return experiment
@@ -95,6 +97,7 @@ def checkpoint_create_from_file(
     relation: str = "",
     merge_parents: list[Checkpoint] = (),
     created_by_job=None,
+    slug: str | None = None,
 ) -> Checkpoint:
     """Copy a checkpoint file (already validated by analysis.checkpoints) into the catalog.
 
@@ -113,6 +116,8 @@ def checkpoint_create_from_file(
         created_by_job=created_by_job,
         sha256=file_sha256(path),
     )
+    if slug:
+        checkpoint.slug = slug
     with open(path, "rb") as handle:
         checkpoint.file.save(f"{slugify(name) or 'model'}.safetensors", File(handle), save=False)
     if trajectory_path is not None:

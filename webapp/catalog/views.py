@@ -15,7 +15,7 @@ def experiment_detail(request, slug):
         "catalog/experiment_detail.html",
         {
             "experiment": experiment,
-            "checkpoints": experiment.checkpoints.select_related("parent").all(),
+            "checkpoints": selectors.checkpoints_of_experiment(experiment=experiment, user=request.user).select_related("parent"),
             "jobs": jobs_of_experiment(experiment=experiment, user=request.user)[:100],
             "logged_runs": experiment.runs.all()[:100],
         },
@@ -26,7 +26,8 @@ def checkpoint_detail(request, slug):
     checkpoint = selectors.checkpoint_get_visible(slug=slug, user=request.user)
     if checkpoint is None:
         raise Http404("No such checkpoint")
-    siblings = checkpoint.experiment.checkpoints.exclude(pk=checkpoint.pk).filter(spec=checkpoint.spec)[:6]
+    siblings = selectors.checkpoints_of_experiment(experiment=checkpoint.experiment, user=request.user)
+    siblings = siblings.exclude(pk=checkpoint.pk).filter(spec=checkpoint.spec)[:6]
     return render(request, "catalog/checkpoint_detail.html", {"checkpoint": checkpoint, "siblings": siblings})
 
 

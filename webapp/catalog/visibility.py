@@ -1,4 +1,5 @@
 from django.db import models
+from django.db.models import Q
 
 
 class Visibility(models.TextChoices):
@@ -8,3 +9,16 @@ class Visibility(models.TextChoices):
     PRIVATE = "private", "Private"
     UNLISTED = "unlisted", "Unlisted"
     PUBLIC = "public", "Public"
+
+
+OPEN = (Visibility.PUBLIC, Visibility.UNLISTED)
+
+
+def open_to(user, prefix: str = "") -> Q:
+    """Rows (reached through `prefix`, e.g. "experiment__") with a visibility/owner pair that `user` may open."""
+    visible = Q(**{f"{prefix}visibility__in": OPEN})
+    if user is not None and user.is_authenticated:
+        if user.is_staff:
+            return Q()
+        visible |= Q(**{f"{prefix}owner": user})
+    return visible

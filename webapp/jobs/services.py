@@ -12,7 +12,7 @@ from webapp.catalog.models import Experiment
 from webapp.catalog.visibility import Visibility
 from webapp.jobs import kinds
 from webapp.jobs.events import job_event_append
-from webapp.jobs.limits import check_job_submission
+from webapp.jobs.limits import LimitExceeded, check_job_submission  # noqa: F401  (LimitExceeded: for callers)
 from webapp.jobs.models import FINISHED_STATUSES, Job, JobStatus
 from webapp.jobs.queues import queue_for
 
@@ -37,6 +37,8 @@ class ValidatedJob:
     params: dict
     visibility: str
     experiment: Experiment | None
+    # Validated uploads (catalog.uploads.PendingUpload) the params name; stored by job_submit.
+    uploads: tuple = ()
 
 
 def job_params_validate(*, kind: str, data, user=None, files=None) -> ValidatedJob:
@@ -49,8 +51,9 @@ def job_params_validate(*, kind: str, data, user=None, files=None) -> ValidatedJ
         data = _with_defaults(job_kind.form_class, data)
     form = job_kind.form_class(data=data, files=files, user=user)
     if not form.is_valid():
+        _discard(getattr(form, "pending_uploads", ()))
         raise JobParamsInvalid({field: [str(message) for message in messages] for field, messages in form.errors.items()}, form=form)
-    return ValidatedJob(kind=kind, params=form.to_params(), **form.job_options())
+    return ValidatedJob(kind=kind, params=form.to_params(), uploads=tuple(getattr(form, "pending_uploads", ())), **form.job_options())
 
 
 def _with_defaults(form_class, data) -> dict:
@@ -61,15 +64,29 @@ def _with_defaults(form_class, data) -> dict:
 
 
 def job_submit(*, validated: ValidatedJob, owner) -> Job:
-    """A user's own submission (form, API, token): held to the per-user limits first."""
-    check_job_submission(user=owner)
-    return job_create(
-        kind=validated.kind,
-        params=validated.params,
-        owner=owner,
-        visibility=validated.visibility,
-        experiment=validated.experiment,
-    )
+    """A user's own submission (form, API, token, client): held to the per-user limits (jobs.limits),
+    then the job and its uploads are stored in one transaction: all of it or nothing."""
+    from webapp.catalog.uploads import uploads_store
+
+    try:
+        check_job_submission(user=owner)
+        with transaction.atomic():
+            job = job_create(
+                kind=validated.kind,
+                params=validated.params,
+                owner=owner,
+                visibility=validated.visibility,
+                experiment=validated.experiment,
+            )
+            uploads_store(uploads=validated.uploads, owner=owner)
+    finally:
+        _discard(validated.uploads)
+    return job
+
+
+def _discard(uploads) -> None:
+    for upload in uploads:
+        upload.close()
 
 
 def job_create(
@@ -82,7 +99,11 @@ def job_create(
     title: str = "",
     enqueue: bool = True,
 ) -> Job:
-    """Create a queued job from already-validated params and enqueue it after commit."""
+    """Create a queued job from already-validated params and enqueue it after commit.
+
+    Users' submissions come through job_submit, which applies the per-user limits; the
+    demo's own publishing calls this directly.
+    """
     job_kind = kinds.get(kind)
     if owner is not None and isinstance(owner, AnonymousUser):
         owner = None

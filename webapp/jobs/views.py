@@ -7,8 +7,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from webapp.jobs import kinds, selectors, services
-from webapp.jobs.limits import LimitExceeded
+from webapp.jobs import kinds, limits, selectors, services
 
 
 def _kind_or_404(name: str) -> kinds.JobKind:
@@ -23,17 +22,15 @@ def job_new(request, kind):
     job_kind = _kind_or_404(kind)
     if request.method == "POST":
         try:
+            limits.check_job_submission(user=request.user)  # before any upload is read
             validated = services.job_params_validate(kind=kind, data=request.POST, files=request.FILES, user=request.user)
+            job = services.job_submit(validated=validated, owner=request.user)
         except services.JobParamsInvalid as invalid:
             return render(request, "jobs/new.html", {"kind": job_kind, "form": invalid.form}, status=400)
-        try:
-            job = services.job_submit(validated=validated, owner=request.user)
-        except LimitExceeded as exc:
-            messages.error(request, exc.message)
+        except limits.LimitExceeded as limit:
             form = job_kind.form_class(initial=request.POST.dict(), user=request.user)
-            response = render(request, "jobs/new.html", {"kind": job_kind, "form": form}, status=429)
-            response["Retry-After"] = str(exc.retry_after)
-            return response
+            response = render(request, "jobs/new.html", {"kind": job_kind, "form": form, "limit": limit}, status=429)
+            return limits.with_retry_after(response, limit)
         return redirect(job)
     initial = {key: value for key, value in request.GET.items()}
     form = job_kind.form_class(initial=initial or None, user=request.user)

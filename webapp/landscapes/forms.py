@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from webapp.catalog.selectors import checkpoint_get_visible
-from webapp.catalog.uploads import UploadRejected, checkpoint_upload, dataset_upload, parse_spec_json
+from webapp.catalog.uploads import PendingCheckpoint, PendingDataset, UploadRejected, parse_spec_json
 from webapp.landscapes import evaluation_data
 from webapp.landscapes.three_model_form import ThreeModelPlaneMixin
 from webapp.training.forms import JobOptionsMixin
@@ -42,6 +42,12 @@ class CheckpointFieldsMixin(forms.Form):
         help_text='Needed for a .pt upload, e.g. {"kind": "mlp", "in": 64, "hidden": [64, 64], "out": 10}.',
     )
 
+    def clean_spec_json(self):
+        try:
+            return parse_spec_json(self.cleaned_data.get("spec_json", ""))
+        except UploadRejected as exc:
+            raise forms.ValidationError(str(exc)) from None
+
     def _visible_checkpoint(self, slug: str, field: str):
         checkpoint = checkpoint_get_visible(slug=slug, user=self.user)
         if checkpoint is None:
@@ -56,8 +62,9 @@ def _user_ok(user) -> bool:
 class AnalysisJobForm(JobOptionsMixin, CheckpointFieldsMixin, EvaluationDataMixin):
     """Shared clean-up: resolve (or upload) the checkpoint and data, check they fit together.
 
-    Uploads are processed last, and only when every other field is valid, so a
-    form error never leaves an orphan upload behind.
+    Uploads are validated last, and only when every other field is valid; they stay
+    pending (nothing stored) until job_submit stores them with the job, in one
+    transaction, so a rejected form leaves nothing behind.
     """
 
     checkpoint_fields: tuple[str, ...] = ("checkpoint",)
@@ -68,6 +75,7 @@ class AnalysisJobForm(JobOptionsMixin, CheckpointFieldsMixin, EvaluationDataMixi
 
     def clean(self):
         cleaned = super().clean()
+        self.pending_uploads = []
         if self.errors:
             return cleaned
         self.checkpoints = {}
@@ -88,8 +96,7 @@ class AnalysisJobForm(JobOptionsMixin, CheckpointFieldsMixin, EvaluationDataMixi
                 self.add_error("checkpoint_file", "log in to upload")
                 return cleaned
             try:
-                spec = parse_spec_json(cleaned.get("spec_json", ""))
-                self.checkpoints["checkpoint"] = checkpoint_upload(owner=self.user, uploaded=upload, spec=spec)
+                self.checkpoints["checkpoint"] = self._pending(PendingCheckpoint(upload, cleaned.get("spec_json")))
             except UploadRejected as exc:
                 self.add_error("checkpoint_file", f"upload rejected: {exc}")
                 return cleaned
@@ -99,12 +106,15 @@ class AnalysisJobForm(JobOptionsMixin, CheckpointFieldsMixin, EvaluationDataMixi
             return cleaned
         data_upload = cleaned.get("dataset_file")
         if data_upload is not None:
+            if not _user_ok(self.user):
+                self.add_error("dataset_file", "log in to upload")
+                return cleaned
             try:
-                uploaded = dataset_upload(owner=self.user, uploaded=data_upload)
+                self.pending_dataset = self._pending(PendingDataset(data_upload))
             except UploadRejected as exc:
                 self.add_error("dataset_file", f"upload rejected: {exc}")
                 return cleaned
-            cleaned["dataset"] = evaluation_data.UPLOAD_PREFIX + uploaded.slug
+            cleaned["dataset"] = evaluation_data.UPLOAD_PREFIX + self.pending_dataset.slug
         cleaned["dataset"] = evaluation_data.resolve(cleaned["dataset"], self.checkpoints["checkpoint"])
         self._check_data_fits(cleaned)
         return cleaned
@@ -128,11 +138,19 @@ class AnalysisJobForm(JobOptionsMixin, CheckpointFieldsMixin, EvaluationDataMixi
 
         return len(run_trajectory_checkpoints(run=self.run, spec=self.checkpoints["checkpoint"].spec)) if self.run else 0
 
+    def _pending(self, upload):
+        self.pending_uploads.append(upload)
+        return upload
+
     def _check_data_fits(self, cleaned):
         from analysis import data, zoo
 
+        pending = getattr(self, "pending_dataset", None)
         try:
-            description = evaluation_data.describe(cleaned["dataset"], getattr(self.user, "pk", None))
+            if pending is not None and cleaned["dataset"] == evaluation_data.UPLOAD_PREFIX + pending.slug:
+                description = pending.description
+            else:
+                description = evaluation_data.describe(cleaned["dataset"], getattr(self.user, "pk", None))
         except data.DataError as exc:
             self.add_error("dataset", str(exc))
             return

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from analysis.lineage import export
 from webapp.lineage import selectors
 from webapp.lineage.models import Family, LineageGraph
 
-# format -> (writer, content type, file suffix)
+# format -> (chunk writer, content type, file suffix).  Writers yield the text in chunks: a
+# 200,000-node graph streams out instead of being built as one 30 MB string first.
 FORMATS = {
-    "graphml": (export.to_graphml, "application/graphml+xml; charset=utf-8", "graphml"),
-    "json": (export.to_json, "application/json; charset=utf-8", "json"),
-    "edges.csv": (export.to_csv_edges, "text/csv; charset=utf-8", "edges.csv"),
-    "nodes.csv": (export.to_csv_nodes, "text/csv; charset=utf-8", "nodes.csv"),
+    "graphml": (export.iter_graphml, "application/graphml+xml; charset=utf-8", "graphml"),
+    "json": (export.iter_json, "application/json; charset=utf-8", "json"),
+    "edges.csv": (export.iter_csv_edges, "text/csv; charset=utf-8", "edges.csv"),
+    "nodes.csv": (export.iter_csv_nodes, "text/csv; charset=utf-8", "nodes.csv"),
 }
 
 
-def lineage_export(*, graph: LineageGraph, family: Family | None, fmt: str) -> tuple[str, str, str]:
-    """(body, content type, file name); ``fmt`` must be a key of FORMATS."""
+def lineage_export(*, graph: LineageGraph, family: Family | None, fmt: str) -> tuple[Iterator[str], str, str]:
+    """(chunks of the body, content type, file name); ``fmt`` must be a key of FORMATS."""
     writer, content_type, suffix = FORMATS[fmt]
     if family is None:
         lib_graph = selectors.graph_lib_graph(graph=graph)

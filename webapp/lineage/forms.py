@@ -133,7 +133,7 @@ class RecoveryForm(JobOptionsMixin):
         cleaned = super().clean()
         if self.errors or cleaned.get("source") != "experiment":
             return cleaned
-        from webapp.catalog.selectors import experiment_get_visible
+        from webapp.catalog.selectors import checkpoints_of_experiment, experiment_get_visible
 
         slug = (cleaned.get("source_experiment") or "").strip()
         experiment = experiment_get_visible(slug=slug, user=self.user) if slug else None
@@ -141,7 +141,7 @@ class RecoveryForm(JobOptionsMixin):
             self.add_error("source_experiment", f"no experiment {slug!r} that you can see" if slug else
                            "name the experiment whose checkpoints to recover")
             return cleaned
-        checkpoints = list(experiment.checkpoints.order_by("created_at", "pk"))
+        checkpoints = list(checkpoints_of_experiment(experiment=experiment, user=self.user).order_by("created_at", "pk"))
         specs: dict[str, list] = {}
         for c in checkpoints:
             specs.setdefault(repr(sorted(c.spec.items())) if isinstance(c.spec, dict) else repr(c.spec), []).append(c)

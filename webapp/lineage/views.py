@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -87,8 +87,8 @@ def import_graph(request):
                                                   experiment=c["experiment"], visibility=c["visibility"])
         except services.LineageImportEmpty as empty:
             report = services.report_to_json(empty.report)
-            return render(request, "lineage/import.html", {"form": form, "report": report, "nothing_imported": True},
-                          status=400)
+            return render(request, "lineage/import.html", {"form": form, "report": report, "nothing_imported": True,
+                                                           "max_bytes": imports.max_upload_bytes()}, status=400)
         report = graph.report
         messages.info(request, f"Imported {graph.num_nodes:,} models and {graph.num_edges:,} edges: "
                                f"{report['errors']} errors, {report['warnings']} warnings.")
@@ -334,8 +334,8 @@ def family_embed(request, slug, index):
 def _export(graph, family, fmt):
     if fmt not in exports.FORMATS:
         raise Http404("Unknown export format")
-    body, content_type, name = exports.lineage_export(graph=graph, family=family, fmt=fmt)
-    response = HttpResponse(body, content_type=content_type)
+    chunks, content_type, name = exports.lineage_export(graph=graph, family=family, fmt=fmt)
+    response = StreamingHttpResponse(chunks, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 

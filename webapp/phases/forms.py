@@ -7,6 +7,7 @@ import re
 
 from django import forms
 
+from webapp.bounded_json import JsonRejected, parse_json
 from webapp.training.forms import JobOptionsMixin
 
 AXIS_CHOICES = [
@@ -85,12 +86,9 @@ class SweepForm(JobOptionsMixin):
         if not text:
             return {}
         try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(f"not valid JSON: {exc}") from None
-        if not isinstance(value, dict):
-            raise forms.ValidationError("must be a JSON object")
-        return value
+            return parse_json(text, field=field, expect=dict)
+        except JsonRejected as exc:
+            raise forms.ValidationError(exc.message) from None
 
     def raw_spec(self) -> dict:
         c = self.cleaned_data
@@ -98,18 +96,15 @@ class SweepForm(JobOptionsMixin):
             return self.data["spec"]
         if (c.get("spec_json") or "").strip():
             try:
-                spec = json.loads(c["spec_json"])
-            except json.JSONDecodeError as exc:
-                raise forms.ValidationError({"spec_json": f"not valid JSON: {exc}"}) from None
-            if not isinstance(spec, dict):
-                raise forms.ValidationError({"spec_json": "must be a JSON object"})
-            return spec
+                return parse_json(c["spec_json"], field="spec_json", expect=dict)
+            except JsonRejected as exc:
+                raise forms.ValidationError({"spec_json": exc.message}) from None
         if c.get("preset"):
             from analysis.phases import PRESETS
 
             return json.loads(json.dumps(PRESETS[c["preset"]]))
-        x = parse_axis_values(c["x_axis"], c["x_values"])
-        y = parse_axis_values(c["y_axis"], c["y_values"])
+        x = _axis(c, "x")
+        y = _axis(c, "y")
         return {
             "name": c.get("title") or "",
             "task": {"name": c["task"], **c["task_options"]},
@@ -139,6 +134,14 @@ class SweepForm(JobOptionsMixin):
 
     def to_params(self) -> dict:
         return {"spec": self.spec.to_dict(), "preset": self.cleaned_data.get("preset") or ""}
+
+
+def _axis(cleaned: dict, which: str) -> dict:
+    """The x or y axis, its errors under its own values field."""
+    try:
+        return parse_axis_values(cleaned[f"{which}_axis"], cleaned[f"{which}_values"])
+    except forms.ValidationError as exc:
+        raise forms.ValidationError({f"{which}_values": exc.messages}) from None
 
 
 def _field_for(message: str, from_json: bool) -> str:

@@ -151,7 +151,9 @@ def sweep_run_checkpoint(*, run: SweepRun, user):
     job = run.job
     experiment = job.experiment
     if experiment is None:
-        experiment = experiment_create(title=f"Models of sweep {job.title or job.slug}"[:200], owner=job.owner, visibility=job.visibility)
+        # Its visibility is the sweep's, read at request time (catalog.selectors), never a copy.
+        experiment = experiment_create(title=f"Models of sweep {job.title or job.slug}"[:200], owner=job.owner,
+                                       visibility=job.visibility, source_job=job)
         Job.objects.filter(pk=job.pk).update(experiment=experiment)
     from analysis import zoo
 

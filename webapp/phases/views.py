@@ -1,3 +1,4 @@
+from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -29,14 +30,14 @@ def cell_detail(request, slug, i, j):
     return JsonResponse(selectors.sweep_cell_detail(job=job, i=i, j=j))
 
 
+@require_POST
+@login_required
 def run_landscape(request, slug, run_id):
-    """Make the run's model a catalog checkpoint (once) and open the landscape form on it."""
+    """Make the run's model a catalog checkpoint (once) and open the landscape form on it (a POST: it writes)."""
     job = _sweep(request, slug)
     run = SweepRun.objects.filter(job=job, pk=run_id, status=RunStatus.SUCCEEDED).first()
     if run is None or not run.state_file:
         raise Http404("No such model")
-    if not request.user.is_authenticated:
-        return redirect(f"{reverse('login')}?next={request.path}")
     checkpoint = services.sweep_run_checkpoint(run=run, user=request.user)
     return redirect(f"{reverse('job_new', args=['landscape'])}?checkpoint={checkpoint.slug}&dataset=checkpoint")
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from webapp.catalog.models import Experiment
 from webapp.catalog.services import file_sha256, experiment_create
-from webapp.catalog.uploads import UploadRejected, spool_upload, checkpoint_upload
+from webapp.catalog.uploads import UploadRejected, checkpoint_upload, spool_upload
 from webapp.runs import files
 from webapp.runs.models import CheckpointSource, Run, RunCheckpoint, RunMetric
 

@@ -1,0 +1,65 @@
+"""Issue 9, item 4: JSON nested deep enough to exhaust Python's recursion is a 400 naming the
+field, in the JSON API and in every form field that takes JSON; nothing stored or queued."""
+
+import json
+
+import pytest
+
+from webapp.jobs.models import Job
+
+from .security_fixtures import form_defaults, nested_list, nested_object
+
+pytestmark = pytest.mark.django_db
+
+DEEP = 100_000  # under the API's 256 KB body cap as brackets
+
+
+def test_the_helper_never_lets_recursion_escape(settings):
+    from webapp.bounded_json import JsonRejected, parse_json
+
+    with pytest.raises(JsonRejected) as caught:
+        parse_json(nested_list(DEEP), field="spec_json")
+    assert caught.value.field == "spec_json" and "nested deeper than" in caught.value.message
+    body = '{"kind": "train", "note": "a: [[[[", "params": ' + nested_object(3000) + "}"
+    with pytest.raises(JsonRejected) as caught:
+        parse_json(body, field="body", keyed=True)
+    assert caught.value.field == "params"  # blamed on the top-level key, brackets in strings ignored
+    limit = settings.TERRAIN_MAX_JSON_DEPTH
+    assert parse_json(nested_list(limit), field="x") is not None
+    with pytest.raises(JsonRejected):
+        parse_json(nested_list(limit + 1), field="x")
+
+
+def _api(client, body: str):
+    return client.post("/api/jobs/", body, content_type="application/json")
+
+
+@pytest.mark.parametrize("body, field", [
+    (nested_list(DEEP), "body"),
+    ('{"kind": "train", "params": ' + nested_object(3000) + "}", "params"),
+    ('{"kind": "sweep", "params": {"spec": ' + nested_list(5000) + "}}", "params"),
+])
+def test_deep_json_to_the_api_is_a_400_naming_the_field(client, user, body, field):
+    assert len(body.encode()) < 256 * 1024
+    client.force_login(user)
+    response = _api(client, body)
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
+    assert Job.objects.count() == 0
+
+
+@pytest.mark.parametrize("kind, field", [
+    ("landscape", "spec_json"), ("sweep", "spec_json"), ("sweep", "fixed"), ("sweep", "task_options"),
+])
+def test_deep_json_in_a_form_field_is_a_400_on_that_field(client, user, kind, field):
+    client.force_login(user)
+    response = client.post(f"/jobs/new/{kind}/", {**form_defaults(kind), field: nested_list(DEEP)})
+    assert response.status_code == 400
+    assert f'data-field="{field}"' in response.content.decode()
+    assert Job.objects.count() == 0
+
+
+def test_deep_json_in_the_api_params_of_a_form_field(client, user):
+    client.force_login(user)
+    response = _api(client, json.dumps({"kind": "sweep", "params": {"fixed": nested_list(DEEP)}}))
+    assert response.status_code == 400 and "fixed" in response.json()["errors"]
