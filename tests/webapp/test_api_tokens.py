@@ -109,7 +109,7 @@ def test_over_the_rate_is_429_with_retry_after(client, user, settings, no_enqueu
     response = client.post("/api/jobs/", TRAIN, content_type="application/json", **bearer(issued.secret))
     assert response.status_code == 429
     assert 1 <= int(response["Retry-After"]) <= 60
-    assert "2 job submissions a minute" in response.json()["error"]
+    assert "at most 2 jobs per minute" in " ".join(sum(response.json()["errors"].values(), []))
     assert Job.objects.count() == 2
 
 
