@@ -1,0 +1,278 @@
+"""Sharpness during training: the top Hessian eigenvalue, measured as the weights move.
+
+:class:`SharpnessTracker` plugs into :func:`analysis.train.train` as
+``on_step``.  Every ``every`` steps it measures, on one fixed batch:
+
+* ``sharpness`` -- the top eigenvalue of the loss Hessian, by Lanczos
+  (:func:`analysis.curvature.lanczos`) warm-started from the previous
+  measurement's eigenvector: the Hessian drifts slowly between measurements,
+  so the old vector is already nearly converged and a few Hessian-vector
+  products (HVPs) suffice instead of the ~10-20 of a random start;
+* optionally the Hessian trace (Hutch++);
+* for Adam/AdamW, the top eigenvalue of the *preconditioned* Hessian
+  ``P^-1 H`` (computed as the similar symmetric ``P^-1/2 H P^-1/2``).
+
+Stability thresholds (what the tracked quantity is compared against):
+
+* SGD / full-batch GD (Cohen et al. 2021, "Gradient descent on neural
+  networks typically occurs at the edge of stability"): sharpness ``2/eta``.
+  With heavy-ball momentum ``beta`` (torch's ``SGD(momentum=beta)``) the
+  threshold of the same paper's appendix is ``(2 + 2 beta)/eta``; it is
+  ``2/eta`` for ``momentum=0``.
+* Adam (Cohen et al. 2022, "Adaptive gradient methods at the edge of
+  stability", arXiv 2207.14484): the *preconditioned sharpness*
+  ``lambda_1(P^-1 H)`` equilibrates at ``(2 + 2 beta1) / ((1 - beta1) eta)``,
+  i.e. ``38/eta`` for ``beta1 = 0.9``.  There the Adam step is
+  ``w -= P^-1 m`` read as ``w -= eta * P^-1 m`` with the EMA momentum
+  ``m = beta1 m + (1 - beta1) g``, so ``P = (1 - beta1^t) diag(sqrt(v_hat) + eps)``
+  (the bias correction of ``m`` folded into ``P``, no ``1/eta`` in ``P``); that
+  is the ``P`` used here.  (Folding ``1/eta`` into ``P`` instead would make the
+  threshold the dimensionless 38.)
+
+Per-run metrics (:meth:`SharpnessTracker.summary`), on the measured steps:
+
+* ``progressive_sharpening`` -- last measured sharpness / first;
+* ``eos_step`` -- first measured step whose tracked quantity (sharpness for
+  SGD, preconditioned sharpness for Adam) reaches ``0.9 x threshold``
+  (``EOS_FRACTION``; the 10% margin because sharpness approaches the edge
+  from below and then oscillates around it); ``None`` if never;
+* ``frac_above_2_over_eta`` -- fraction of measured steps whose tracked
+  quantity is at or above the threshold (``2/eta`` for GD; the Adam
+  counterpart for Adam).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from . import curvature
+
+__all__ = [
+    "SharpnessTracker",
+    "PreconditionedOperator",
+    "stability_threshold",
+    "adam_preconditioner",
+    "summarize",
+    "EOS_FRACTION",
+    "DEFAULT_EVERY",
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_MAX_ITERS",
+]
+
+EOS_FRACTION = 0.9
+# Defaults that keep tracking within ~30% of the training time of a small MLP on
+# digits (benchmarks/sharpness_tracking.py measures it).
+DEFAULT_EVERY = 20
+DEFAULT_BATCH_SIZE = 256
+DEFAULT_MAX_ITERS = 20
+DEFAULT_TOL = 1e-3
+
+
+def stability_threshold(optimizer: str, lr: float, *, momentum: float = 0.0, beta1: float = 0.9) -> float:
+    """The value the tracked sharpness equilibrates at (see the module docstring)."""
+    if lr <= 0:
+        raise ValueError("lr must be positive")
+    if optimizer == "sgd":
+        return (2.0 + 2.0 * momentum) / lr
+    if optimizer in ("adam", "adamw"):
+        return (2.0 + 2.0 * beta1) / ((1.0 - beta1) * lr)
+    raise ValueError(f"optimizer must be 'sgd', 'adam' or 'adamw', got {optimizer!r}")
+
+
+def adam_preconditioner(model: nn.Module, optimizer: torch.optim.Optimizer, names: list[str]) -> torch.Tensor | None:
+    """``diag(P)`` of Cohen et al. 2022 for torch's Adam/AdamW, flattened in ``names`` order.
+
+    ``P = (1 - beta1^t) (sqrt(v_t / (1 - beta2^t)) + eps)``; ``None`` before the first step.
+    """
+    params = dict(model.named_parameters())
+    group_of = {id(p): g for g in optimizer.param_groups for p in g["params"]}
+    parts = []
+    for name in names:
+        p = params[name]
+        state = optimizer.state.get(p, {})
+        if "exp_avg_sq" not in state:
+            return None
+        group = group_of[id(p)]
+        beta1, beta2 = group["betas"]
+        t = float(state["step"])
+        v_hat = state["exp_avg_sq"].detach() / (1.0 - beta2**t)
+        parts.append(((1.0 - beta1**t) * (v_hat.sqrt() + group["eps"])).reshape(-1))
+    return torch.cat(parts)
+
+
+class PreconditionedOperator:
+    """``P^-1/2 H P^-1/2`` (same eigenvalues as ``P^-1 H``, but symmetric, so Lanczos applies)."""
+
+    def __init__(self, op: curvature.Operator, diag_p: torch.Tensor):
+        self.op = op
+        self.scale = diag_p.to(device=op.device, dtype=op.dtype).rsqrt()
+        self.size, self.dtype, self.device = op.size, op.dtype, op.device
+
+    @property
+    def num_matvecs(self) -> int:
+        return self.op.num_matvecs
+
+    def matvec(self, v: torch.Tensor) -> torch.Tensor:
+        return self.scale * self.op.matvec(self.scale * v)
+
+
+def _finite(value) -> float | None:
+    return float(value) if value is not None and math.isfinite(float(value)) else None
+
+
+def summarize(records: list[dict], threshold: float, *, key: str = "sharpness") -> dict:
+    """Per-run metrics from a tracker's records (see the module docstring).
+
+    ``key`` names the tracked quantity compared with ``threshold``.
+    """
+    sharp = [(r["step"], r["sharpness"]) for r in records if r.get("sharpness") is not None]
+    tracked = [(r["step"], r[key]) for r in records if r.get(key) is not None]
+    start, end = (sharp[0][1], sharp[-1][1]) if sharp else (None, None)
+    eos_step = next((step for step, value in tracked if value >= EOS_FRACTION * threshold), None)
+    above = sum(1 for _, value in tracked if value >= threshold)
+    return {
+        "sharpness_start": start,
+        "sharpness_end": end,
+        "sharpness_max": max((v for _, v in sharp), default=None),
+        "progressive_sharpening": (end / start) if sharp and start > 0 else None,
+        "eos_step": eos_step,
+        "frac_above_2_over_eta": (above / len(tracked)) if tracked else None,
+        "threshold": threshold,
+        "tracked": key,
+        "measurements": len(records),
+    }
+
+
+class SharpnessTracker:
+    """Measure the sharpness of a model every ``every`` steps; use as ``train(..., on_step=tracker)``.
+
+    ``data``: the ``(X, y)`` training set; the fixed batch is its first
+    ``batch_size`` rows after a seeded permutation (all of it if
+    ``batch_size`` is ``None`` or at least its size).  ``optimizer``/``lr``/
+    ``momentum``/``beta1`` give the threshold (:func:`stability_threshold`).
+    ``trace`` adds a Hutch++ trace with ``trace_matvecs`` HVPs;
+    ``preconditioned`` (default: on for Adam/AdamW) adds ``lambda_1(P^-1 H)``.
+    Lanczos stops at relative residual ``tol`` or after ``max_iters`` HVPs;
+    ``warm_start=False`` starts every measurement from a random vector (for
+    the benchmark).  ``on_measure(record)`` receives each record as it is
+    made; ``records`` keeps them all.
+    """
+
+    def __init__(
+        self,
+        data: tuple[torch.Tensor, torch.Tensor],
+        *,
+        lr: float,
+        optimizer: str = "sgd",
+        momentum: float = 0.0,
+        beta1: float = 0.9,
+        every: int = DEFAULT_EVERY,
+        batch_size: int | None = DEFAULT_BATCH_SIZE,
+        trace: bool = False,
+        trace_matvecs: int = 30,
+        preconditioned: bool | None = None,
+        tol: float = DEFAULT_TOL,
+        max_iters: int = DEFAULT_MAX_ITERS,
+        warm_start: bool = True,
+        seed: int = 0,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        on_measure: Callable[[dict], Any] | None = None,
+    ):
+        if int(every) < 1:
+            raise ValueError("every must be at least 1")
+        if batch_size is not None and int(batch_size) < 1:
+            raise ValueError("batch_size must be at least 1")
+        X, y = data
+        n = X.shape[0]
+        if n == 0:
+            raise ValueError("data is empty")
+        if batch_size is not None and int(batch_size) < n:
+            idx = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))[: int(batch_size)]
+            X, y = X[idx], y[idx]
+        self.batch = (X, y)
+        self.optimizer = optimizer
+        self.lr = float(lr)
+        momentum = momentum if optimizer == "sgd" else 0.0
+        self.threshold = stability_threshold(optimizer, self.lr, momentum=momentum, beta1=beta1)
+        self.adaptive = optimizer in ("adam", "adamw")
+        self.preconditioned = self.adaptive if preconditioned is None else bool(preconditioned)
+        if self.preconditioned and not self.adaptive:
+            raise ValueError("preconditioned sharpness applies to Adam/AdamW only")
+        self.every = int(every)
+        self.trace = bool(trace)
+        self.trace_matvecs = int(trace_matvecs)
+        self.tol = float(tol)
+        self.max_iters = int(max_iters)
+        self.warm_start = bool(warm_start)
+        self.seed = int(seed)
+        self.loss_fn = loss_fn
+        self.on_measure = on_measure
+        self.records: list[dict] = []
+        self.seconds = 0.0
+        self._previous: dict[str, torch.Tensor] = {}
+
+    @property
+    def tracked_key(self) -> str:
+        """The record field compared with the threshold."""
+        return "preconditioned_sharpness" if self.preconditioned else "sharpness"
+
+    def __call__(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict | None:
+        if step % self.every:
+            return None
+        return self.measure(step, model, optimizer)
+
+    def _top(self, op: curvature.Operator, which: str, seed: int) -> curvature.EigenResult:
+        v0 = self._previous.get(which) if self.warm_start else None
+        eig = curvature.lanczos(op, 1, max_iters=self.max_iters, tol=self.tol, seed=seed, v0=v0)
+        self._previous[which] = eig.eigenvectors[:, 0].detach().clone()
+        return eig
+
+    def measure(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict:
+        """Measure now (whatever ``step`` is) and return the record."""
+        t0 = time.perf_counter()
+        seed = self.seed + len(self.records)
+        record: dict = {
+            "step": int(step),
+            "sharpness": None,
+            "converged": False,
+            "matvecs": 0,
+            "threshold": self.threshold,
+            "trace": None,
+            "trace_stderr": None,
+            "preconditioned_sharpness": None,
+        }
+        op = curvature.HessianOperator(model, self.loss_fn, self.batch)
+        try:
+            loss = op.loss()
+            record["loss"] = _finite(loss)
+            if record["loss"] is not None:
+                eig = self._top(op, "sharpness", seed)
+                record.update(sharpness=_finite(eig.eigenvalues[0]), converged=bool(eig.converged))
+                if self.trace:
+                    est = curvature.hutchpp(op, self.trace_matvecs, seed=seed)
+                    record.update(trace=_finite(est.estimate), trace_stderr=_finite(est.stderr))
+                if self.preconditioned and optimizer is not None:
+                    diag_p = adam_preconditioner(model, optimizer, op.names)
+                    if diag_p is not None:
+                        pre = self._top(PreconditionedOperator(op, diag_p), "preconditioned", seed)
+                        record["preconditioned_sharpness"] = _finite(pre.eigenvalues[0])
+        finally:
+            op.release()
+        record["matvecs"] = int(op.num_matvecs)
+        record["seconds"] = time.perf_counter() - t0
+        self.seconds += record["seconds"]
+        self.records.append(record)
+        if self.on_measure is not None:
+            self.on_measure(dict(record))
+        return record
+
+    def summary(self) -> dict:
+        out = summarize(self.records, self.threshold, key=self.tracked_key)
+        out["matvecs"] = sum(r["matvecs"] for r in self.records)
+        out["seconds"] = self.seconds
+        return out
