@@ -229,7 +229,11 @@ class SharpnessTracker:
     def _top(self, op: curvature.Operator, which: str, seed: int) -> curvature.EigenResult:
         v0 = self._previous.get(which) if self.warm_start else None
         eig = curvature.lanczos(op, 1, max_iters=self.max_iters, tol=self.tol, seed=seed, v0=v0)
-        self._previous[which] = eig.eigenvectors[:, 0].detach().clone()
+        vector = eig.eigenvectors[:, 0].detach()
+        if bool(torch.isfinite(vector).all()):
+            self._previous[which] = vector.clone()
+        else:  # a diverged step: start the next measurement afresh
+            self._previous.pop(which, None)
         return eig
 
     def measure(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict:
