@@ -160,7 +160,8 @@ class SharpnessTracker:
     Lanczos stops at relative residual ``tol`` or after ``max_iters`` HVPs;
     ``warm_start=False`` starts every measurement from a random vector (for
     the benchmark).  ``on_measure(record)`` receives each record as it is
-    made; ``records`` keeps them all.
+    made; ``records`` keeps them all.  ``final_step`` (the run's last step) is
+    measured too, off the interval, so "end" sharpness is the end of training.
     """
 
     def __init__(
@@ -182,6 +183,7 @@ class SharpnessTracker:
         seed: int = 0,
         loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         on_measure: Callable[[dict], Any] | None = None,
+        final_step: int | None = None,
     ):
         if int(every) < 1:
             raise ValueError("every must be at least 1")
@@ -212,6 +214,7 @@ class SharpnessTracker:
         self.seed = int(seed)
         self.loss_fn = loss_fn
         self.on_measure = on_measure
+        self.final_step = final_step
         self.records: list[dict] = []
         self.seconds = 0.0
         self._previous: dict[str, torch.Tensor] = {}
@@ -222,7 +225,7 @@ class SharpnessTracker:
         return "preconditioned_sharpness" if self.preconditioned else "sharpness"
 
     def __call__(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict | None:
-        if step % self.every:
+        if step % self.every and step != self.final_step:
             return None
         return self.measure(step, model, optimizer)
 

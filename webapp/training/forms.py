@@ -85,11 +85,12 @@ class TrainForm(JobOptionsMixin):
             from analysis import data as datasets
 
             total_steps = math.ceil(len(datasets.load(data.get("dataset"), "train")[0]) / batch_size) * epochs
-            if total_steps // every + 1 > MAX_SHARPNESS_MEASUREMENTS:
+            measurements = total_steps // every + 1 + (1 if total_steps % every else 0)  # the last step is measured too
+            if measurements > MAX_SHARPNESS_MEASUREMENTS:
                 self.add_error(
                     "sharpness_every",
-                    f"{total_steps} steps measured every {every} would be {total_steps // every + 1} measurements; "
-                    f"at most {MAX_SHARPNESS_MEASUREMENTS} (measure every {math.ceil(total_steps / (MAX_SHARPNESS_MEASUREMENTS - 1))} steps or more)",
+                    f"{total_steps} steps measured every {every} would be {measurements} measurements; "
+                    f"at most {MAX_SHARPNESS_MEASUREMENTS} (measure every {math.ceil(total_steps / (MAX_SHARPNESS_MEASUREMENTS - 2))} steps or more)",
                 )
         return data
 

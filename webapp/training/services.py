@@ -32,7 +32,7 @@ def threshold_label(params: dict) -> str:
     return "2/η" if momentum == 0 else f"(2+2β)/η, β={momentum:g}"
 
 
-def sharpness_tracker(params: dict, train_data, emit):
+def sharpness_tracker(params: dict, train_data, total_steps: int, emit):
     """The tracker the job's parameters ask for, or None; each measurement goes to ``emit``."""
     from analysis import sharpness
 
@@ -48,6 +48,7 @@ def sharpness_tracker(params: dict, train_data, emit):
         trace=bool(params.get("sharpness_trace")),
         seed=params["seed"],
         on_measure=emit,
+        final_step=total_steps,
     )
 
 
@@ -73,7 +74,7 @@ def training_run(ctx: JobContext) -> dict:
 
     steps_per_epoch = math.ceil(len(X_train) / params["batch_size"])
     total_steps = steps_per_epoch * params["epochs"]
-    tracker = sharpness_tracker(params, (X_train, y_train), lambda record: ctx.emit("sharpness", _sharpness_payload(record)))
+    tracker = sharpness_tracker(params, (X_train, y_train), total_steps, lambda record: ctx.emit("sharpness", _sharpness_payload(record)))
     started = {"spec": spec, "total_steps": total_steps, "train_size": len(X_train), "test_size": len(X_test)}
     if tracker is not None:
         started["sharpness"] = {

@@ -1,0 +1,137 @@
+"""Benchmark: what sharpness tracking costs during training, and what the warm start saves.
+
+Run on demand (not part of the test suite)::
+
+    .venv/bin/python benchmarks/sharpness_tracking.py [--repeats 3] [--threads N]
+
+(a) Overhead.  The training job's default run (digits, MLP 64-64-64-10, SGD
+    lr 0.05 momentum 0.9, batch 64, 30 epochs = 690 steps, evaluated every
+    6 steps as the job does) trained without and with a
+    :class:`analysis.sharpness.SharpnessTracker` at several settings, the
+    first row being the job's defaults (every 20 steps, a fixed batch of 256
+    examples, no trace).  Runs alternate ``--repeats`` times and each keeps
+    its best wall time; overhead = tracked / untracked - 1.  Measured at
+    torch's default thread count and at one thread (what the tests use).
+(b) Warm vs cold Lanczos.  At every 20th step of two runs -- the job's
+    default (mini-batch SGD with momentum) and full-batch GD at the edge of
+    stability (the test's tanh MLP, 256 digits, one-hot MSE, lr 1.0) -- the
+    top eigenvalue on the tracker's batch is computed three ways: a
+    reference (cold Lanczos, tol 1e-10), cold Lanczos to relative residual
+    1e-3 from a fresh random vector, and warm Lanczos to the same 1e-3 from
+    the previous measurement's eigenvector.  The same stopping rule bounds
+    both errors alike; the table reports Hessian-vector products (HVPs) and
+    the largest relative error against the reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from analysis import curvature, data, sharpness, train  # noqa: E402
+
+JOB_SPEC = {"kind": "mlp", "in": 64, "hidden": [64, 64], "out": 10}
+EOS_SPEC = {"kind": "mlp", "in": 64, "hidden": [64, 64], "out": 10, "activation": "tanh"}
+SETTINGS = [  # (label, tracker kwargs); the first is the job's default
+    ("default: every 20, batch 256", {}),
+    ("every 10, batch 256", {"every": 10}),
+    ("every 20, batch 512", {"batch_size": 512}),
+    ("every 20, batch 256, trace", {"trace": True}),
+    ("every 50, all 1437 examples", {"every": 50, "batch_size": None}),
+]
+
+
+def job_run(tracker=None):
+    X, y = data.load("digits", "train")
+    total_steps = 30 * math.ceil(len(X) / 64)
+    t0 = time.perf_counter()
+    train.train(JOB_SPEC, (X, y), test_data=data.load("digits", "test"), optimizer="sgd", lr=0.05, momentum=0.9,
+                batch_size=64, epochs=30, seed=0, eval_every=max(1, total_steps // 100), on_step=tracker)
+    return time.perf_counter() - t0
+
+
+def overhead(repeats: int) -> None:
+    X, y = data.load("digits", "train")
+    best = {"untracked": math.inf, **{label: math.inf for label, _ in SETTINGS}}
+    hvps = {}
+    for _ in range(repeats):
+        best["untracked"] = min(best["untracked"], job_run())
+        for label, kwargs in SETTINGS:
+            tracker = sharpness.SharpnessTracker((X, y), lr=0.05, optimizer="sgd", momentum=0.9, **kwargs)
+            best[label] = min(best[label], job_run(tracker))
+            hvps[label] = (len(tracker.records), tracker.summary()["matvecs"])
+    print(f"  untracked training: {best['untracked']:.2f}s (best of {repeats})")
+    print(f"  {'tracker setting':34s} {'wall [s]':>9s} {'overhead':>9s} {'measurements':>13s} {'HVPs':>6s}")
+    for label, _ in SETTINGS:
+        ratio = best[label] / best["untracked"] - 1
+        print(f"  {label:34s} {best[label]:9.2f} {100 * ratio:8.1f}% {hvps[label][0]:13d} {hvps[label][1]:6d}")
+
+
+def warm_vs_cold(name: str, spec: dict, train_data, tracker_data, **train_kwargs) -> tuple[int, int]:
+    rows = []
+    previous = None
+
+    def measure(step, model, optimizer):
+        nonlocal previous
+        if step % 20:
+            return
+        op = curvature.HessianOperator(model, None, tracker_data)
+        reference = curvature.lanczos(op, 1, tol=1e-10, max_iters=150, seed=12345).eigenvalues[0]
+        cold = curvature.lanczos(op, 1, tol=1e-3, max_iters=150, seed=step)
+        warm = curvature.lanczos(op, 1, tol=1e-3, max_iters=150, seed=step, v0=previous) if previous is not None else cold
+        previous = warm.eigenvectors[:, 0].clone()
+        op.release()
+        rows.append((step, reference, cold, warm))
+
+    train.train(spec, train_data, seed=0, on_step=measure, **train_kwargs)
+    rows = rows[1:]  # step 0 has nothing to warm-start from
+    cold_hvps = sum(r[2].num_matvecs for r in rows)
+    warm_hvps = sum(r[3].num_matvecs for r in rows)
+    cold_err = max(abs(r[2].eigenvalues[0] - r[1]) / abs(r[1]) for r in rows)
+    warm_err = max(abs(r[3].eigenvalues[0] - r[1]) / abs(r[1]) for r in rows)
+    print(f"  {name}: {len(rows)} measurements, sharpness {rows[0][1]:.3g} -> {rows[-1][1]:.3g}")
+    print(f"    cold: {cold_hvps} HVPs ({cold_hvps / len(rows):.1f}/measurement), max rel. error {cold_err:.1e}")
+    print(f"    warm: {warm_hvps} HVPs ({warm_hvps / len(rows):.1f}/measurement), max rel. error {warm_err:.1e}")
+    print(f"    RATIO warm / cold HVPs = {warm_hvps / cold_hvps:.2f}")
+    per_step = np.array([r[3].num_matvecs for r in rows])
+    print(f"    warm HVPs per measurement: median {np.median(per_step):.0f}, max {per_step.max()}")
+    return warm_hvps, cold_hvps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for (a)'s first pass (default: torch's)")
+    args = parser.parse_args()
+    default_threads = args.threads or torch.get_num_threads()
+    print(f"torch {torch.__version__}, {default_threads} threads by default")
+    for threads in dict.fromkeys([default_threads, 1]):
+        torch.set_num_threads(threads)
+        print(f"\n(a) overhead of tracking in the training job's default run, {threads} thread(s)")
+        overhead(args.repeats)
+
+    torch.set_num_threads(1)
+    print("\n(b) warm- vs cold-started Lanczos, same stopping rule (relative residual 1e-3), 1 thread")
+    X, y = data.load("digits", "train")
+    job_batch = sharpness.SharpnessTracker((X, y), lr=0.05).batch
+    total_steps = 30 * math.ceil(len(X) / 64)
+    warm_vs_cold("job default (SGD lr 0.05, momentum 0.9, batch 64; tracker batch 256)", JOB_SPEC, (X, y), job_batch,
+                 optimizer="sgd", lr=0.05, momentum=0.9, batch_size=64, epochs=30, eval_every=total_steps)
+    Xs, Ys = X[:256], F.one_hot(y[:256], 10).float()
+    warm_vs_cold("full-batch GD at the edge of stability (tanh, MSE, lr 1.0)", EOS_SPEC, (Xs, Ys), (Xs, Ys),
+                 optimizer="sgd", lr=1.0, momentum=0.0, batch_size=256, steps=400, eval_every=400)
+
+
+if __name__ == "__main__":
+    main()
