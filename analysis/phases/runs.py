@@ -20,7 +20,8 @@ __all__ = ["RunResult", "train_run", "run_data", "ACCURACY_THRESHOLD", "HESSIAN_
 ACCURACY_THRESHOLD = 0.9  # steps_to_train_90 / steps_to_test_90
 HESSIAN_LANCZOS_ITERS = 20  # Hessian-vector products for the top eigenvalue
 HESSIAN_TRACE_MATVECS = 30  # Hessian-vector products for the Hutch++ trace
-SHARPNESS_MEASUREMENTS = 50  # at most ~this many sharpness measurements per run (more for short runs is pointless)
+SHARPNESS_MEASUREMENTS = 50  # at most ~this many sharpness measurements per run...
+SHARPNESS_MIN_EVERY = 10  # ...and at most one every this many steps (sweep runs are short and often full-batch)
 
 
 def _jf(v) -> float | None:
@@ -153,7 +154,7 @@ def _sharpness_tracker(config: RunConfig, train_data, batch_size: int) -> _sharp
         lr=float(hp["lr"]),
         optimizer=hp.get("optimizer", "adamw"),
         momentum=float(hp.get("momentum", 0.9)),
-        every=max(_sharpness.DEFAULT_EVERY, math.ceil(config.steps / SHARPNESS_MEASUREMENTS)),
+        every=max(SHARPNESS_MIN_EVERY, math.ceil(config.steps / SHARPNESS_MEASUREMENTS)),
         # the run's own batch when it is full-batch GD (where the edge of stability is defined), else the default
         batch_size=_sharpness.DEFAULT_BATCH_SIZE if batch_size < train_data[0].shape[0] else None,
         seed=int(config.seed),
@@ -192,8 +193,9 @@ def train_run(
     ``hessian_lanczos_iters`` products) and trace (Hutch++,
     ``hessian_trace_matvecs`` products) of the final training loss.
     ``config.sharpness`` tracks the top Hessian eigenvalue during training
-    (:class:`analysis.sharpness.SharpnessTracker`, at most
-    ``SHARPNESS_MEASUREMENTS`` measurements on the run's full batch when it
+    (:class:`analysis.sharpness.SharpnessTracker`, about
+    ``SHARPNESS_MEASUREMENTS`` measurements but at most one every
+    ``SHARPNESS_MIN_EVERY`` steps, on the run's full batch when it
     trains full-batch, else on a fixed batch of 256).
     """
     t0 = time.perf_counter()

@@ -21,7 +21,7 @@ def test_form_defaults_are_the_libraries():
 def test_api_submissions_track_sharpness_by_default(user):
     params = services.job_params_validate(kind="train", data={"hidden": "8"}, user=user).params
     assert params["track_sharpness"] is True
-    assert (params["sharpness_every"], params["sharpness_batch"], params["sharpness_trace"]) == (20, 256, False)
+    assert (params["sharpness_every"], params["sharpness_batch"], params["sharpness_trace"]) == (50, 256, False)
 
 
 def test_too_many_measurements_are_refused_on_the_interval_field(user):

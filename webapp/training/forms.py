@@ -13,7 +13,7 @@ MAX_LAYERS = 4
 # Each sharpness measurement is one event; more than this would flood the live chart.
 MAX_SHARPNESS_MEASUREMENTS = 400
 # analysis.sharpness.DEFAULT_EVERY / DEFAULT_BATCH_SIZE (not imported: that would load torch with the forms)
-DEFAULT_EVERY = 20
+DEFAULT_EVERY = 50
 DEFAULT_BATCH_SIZE = 256
 
 
