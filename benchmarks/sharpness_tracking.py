@@ -2,7 +2,7 @@
 
 Run on demand (not part of the test suite)::
 
-    .venv/bin/python benchmarks/sharpness_tracking.py [--repeats 3] [--threads N]
+    .venv/bin/python benchmarks/sharpness_tracking.py [--repeats 3] [--threads N] [--parts ab]
 
 (a) Overhead.  The training job's default run (digits, MLP 64-64-64-10, SGD
     lr 0.05 momentum 0.9, batch 64, 30 epochs = 690 steps, evaluated every
@@ -43,7 +43,6 @@ import torch.nn.functional as F  # noqa: E402
 from analysis import curvature, data, sharpness, train  # noqa: E402
 
 JOB_SPEC = {"kind": "mlp", "in": 64, "hidden": [64, 64], "out": 10}
-EOS_SPEC = {"kind": "mlp", "in": 64, "hidden": [64, 64], "out": 10, "activation": "tanh"}
 SETTINGS = [  # (label, tracker kwargs); the first is the job's default
     ("default: every 50, batch 256", {}),
     ("every 20, batch 256", {"every": 20}),
@@ -113,27 +112,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch threads for (a)'s first pass (default: torch's)")
+    parser.add_argument("--parts", default="ab", help="which parts to run: a (overhead), b (warm vs cold)")
     args = parser.parse_args()
     default_threads = args.threads or torch.get_num_threads()
     print(f"torch {torch.__version__}, {default_threads} threads by default")
-    for threads in dict.fromkeys([1, default_threads]):
+    for threads in dict.fromkeys([1, default_threads]) if "a" in args.parts else ():
         torch.set_num_threads(threads)
         print(f"\n(a) overhead of tracking in the training job's default run, {threads} thread(s)")
         overhead(args.repeats)
 
+    if "b" not in args.parts:
+        return
     torch.set_num_threads(1)
     print(f"\n(b) warm- vs cold-started Lanczos, same stopping rule (relative residual {sharpness.DEFAULT_TOL:g}), 1 thread")
     X, y = data.load("digits", "train")
     job_batch = sharpness.SharpnessTracker((X, y), lr=0.05).batch
     total_steps = 30 * math.ceil(len(X) / 64)
-    Xs, Ys = X[:256], F.one_hot(y[:256], 10).float()
+    n = sharpness.EOS_DEMO_EXAMPLES
+    Xs, Ys = X[:n], F.one_hot(y[:n], 10).float()
     warm, cold = 0, 0
     for every in (20, 50):
         for counts in (
             warm_vs_cold("job default (SGD lr 0.05, momentum 0.9, batch 64; tracker batch 256)", JOB_SPEC, (X, y), job_batch,
                          every, optimizer="sgd", lr=0.05, momentum=0.9, batch_size=64, epochs=30, eval_every=total_steps),
-            warm_vs_cold("full-batch GD at the edge of stability (tanh, MSE, lr 1.0)", EOS_SPEC, (Xs, Ys), (Xs, Ys),
-                         every, optimizer="sgd", lr=1.0, momentum=0.0, batch_size=256, steps=400, eval_every=400),
+            warm_vs_cold("full-batch GD at the edge of stability (tanh, MSE, lr 1.0)", sharpness.EOS_DEMO_SPEC, (Xs, Ys), (Xs, Ys),
+                         every, optimizer="sgd", lr=1.0, momentum=0.0, batch_size=n, steps=400, eval_every=400),
         ):
             warm, cold = warm + counts[0], cold + counts[1]
     print(f"\n  OVERALL RATIO warm / cold HVPs = {warm / cold:.2f} (target <= 0.5)")

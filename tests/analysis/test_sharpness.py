@@ -8,7 +8,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from analysis import curvature, sharpness
-from analysis.train import train
 
 LAMBDAS = torch.tensor([5.0, 3.0, 2.5, 1.0, 0.7, 0.5, 0.2, 0.1], dtype=torch.float64)
 
@@ -141,21 +140,14 @@ def test_summary_of_hand_made_records():
     assert summary["sharpness_max"] == 2.1
 
 
-EOS_SPEC = {"kind": "mlp", "in": 64, "hidden": [64, 64], "out": 10, "activation": "tanh"}
-
-
-def train_tracked(digits, lr, steps=400):
-    (X, y), _ = digits
-    X, Y = X[:256], F.one_hot(y[:256], 10).float()  # MSE on one-hot targets, as Cohen et al. 2021
-    tracker = sharpness.SharpnessTracker((X, Y), lr=lr, every=20, batch_size=None)
-    result = train(EOS_SPEC, (X, Y), optimizer="sgd", lr=lr, momentum=0.0, batch_size=256, steps=steps, seed=0,
-                   eval_every=20, on_step=tracker)
+def train_tracked(lr):
+    tracker, result = sharpness.edge_of_stability_demo(lr)
     return tracker, [row["train_loss"] for row in result.history]
 
 
-def test_small_mlp_full_batch_gd_sharpens_and_then_sits_at_the_edge_of_stability(digits):
-    small, _ = train_tracked(digits, lr=0.25)
-    large, large_losses = train_tracked(digits, lr=1.0)
+def test_small_mlp_full_batch_gd_sharpens_and_then_sits_at_the_edge_of_stability():
+    small, _ = train_tracked(lr=0.25)
+    large, large_losses = train_tracked(lr=1.0)
     small_sharpness = [r["sharpness"] for r in small.records]
     large_sharpness = [r["sharpness"] for r in large.records]
 
