@@ -59,6 +59,7 @@ __all__ = [
     "stability_threshold",
     "adam_preconditioner",
     "summarize",
+    "warm_start_vector",
     "EOS_FRACTION",
     "DEFAULT_EVERY",
     "DEFAULT_BATCH_SIZE",
@@ -75,6 +76,11 @@ DEFAULT_MAX_ITERS = 20
 # Relative Lanczos residual r: |lambda - theta| <= r always, and for the top
 # eigenvalue <= r^2 / gap (Kato-Temple), i.e. ~1e-3 relative for a 10% gap.
 DEFAULT_TOL = 1e-2
+# The warm start is the previous top eigenvector plus this much of a fresh random unit
+# vector: when the top eigenvector rotates away (early training, a catapult), the old
+# vector alone can hold so little of the new one that Lanczos settles on the second
+# eigenvalue (seen: 10% errors); the random part keeps a cold start's coverage.
+WARM_MIX = 0.5
 
 
 def stability_threshold(optimizer: str, lr: float, *, momentum: float = 0.0, beta1: float = 0.9) -> float:
@@ -150,6 +156,14 @@ def summarize(records: list[dict], threshold: float, *, key: str = "sharpness") 
         "tracked": key,
         "measurements": len(records),
     }
+
+
+def warm_start_vector(previous: torch.Tensor, seed: int, mix: float | None = None) -> torch.Tensor:
+    """``previous / |previous| + mix * g`` with ``g`` a seeded random unit vector (``mix`` default ``WARM_MIX``)."""
+    mix = WARM_MIX if mix is None else mix
+    g = torch.randn(previous.shape[0], generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64)
+    g = (g / g.norm()).to(device=previous.device, dtype=previous.dtype)
+    return previous / previous.norm() + mix * g
 
 
 class SharpnessTracker:
@@ -234,7 +248,8 @@ class SharpnessTracker:
         return self.measure(step, model, optimizer)
 
     def _top(self, op: curvature.Operator, which: str, seed: int) -> curvature.EigenResult:
-        v0 = self._previous.get(which) if self.warm_start else None
+        previous = self._previous.get(which) if self.warm_start else None
+        v0 = None if previous is None else warm_start_vector(previous, seed)
         eig = curvature.lanczos(op, 1, max_iters=self.max_iters, tol=self.tol, seed=seed, v0=v0)
         vector = eig.eigenvectors[:, 0].detach()
         if bool(torch.isfinite(vector).all()):
