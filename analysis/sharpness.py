@@ -60,6 +60,7 @@ __all__ = [
     "adam_preconditioner",
     "summarize",
     "warm_start_vector",
+    "top_eigenpair",
     "EOS_FRACTION",
     "DEFAULT_EVERY",
     "DEFAULT_BATCH_SIZE",
@@ -81,6 +82,10 @@ DEFAULT_TOL = 1e-2
 # vector alone can hold so little of the new one that Lanczos settles on the second
 # eigenvalue (seen: 10% errors); the random part keeps a cold start's coverage.
 WARM_MIX = 0.5
+# ...and the old vector alone is not enough when the top two eigenvectors swap: Lanczos
+# from it settles on the (now) second eigenvalue first (seen: 7-10% errors, benchmark).
+# Summing the previous top three Ritz vectors puts the new top direction in the start.
+WARM_RITZ_VECTORS = 3
 
 
 def stability_threshold(optimizer: str, lr: float, *, momentum: float = 0.0, beta1: float = 0.9) -> float:
@@ -159,11 +164,45 @@ def summarize(records: list[dict], threshold: float, *, key: str = "sharpness") 
 
 
 def warm_start_vector(previous: torch.Tensor, seed: int, mix: float | None = None) -> torch.Tensor:
-    """``previous / |previous| + mix * g`` with ``g`` a seeded random unit vector (``mix`` default ``WARM_MIX``)."""
+    """The sum of the unit columns of ``previous`` (n, k) plus ``mix`` times a seeded random unit vector.
+
+    ``previous`` holds the last measurement's top ``WARM_RITZ_VECTORS`` Ritz
+    vectors; ``mix`` defaults to ``WARM_MIX``.
+    """
     mix = WARM_MIX if mix is None else mix
-    g = torch.randn(previous.shape[0], generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64)
-    g = (g / g.norm()).to(device=previous.device, dtype=previous.dtype)
-    return previous / previous.norm() + mix * g
+    block = previous.reshape(previous.shape[0], -1)
+    v = (block / block.norm(dim=0, keepdim=True)).sum(dim=1)
+    g = torch.randn(v.shape[0], generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64)
+    g = (g / g.norm()).to(device=v.device, dtype=v.dtype)
+    return v / v.norm() + mix * g
+
+
+def top_eigenpair(op: curvature.Operator, v0: torch.Tensor, *, tol: float, max_iters: int, seed: int = 0, keep: int = 1) -> dict:
+    """Lanczos from ``v0`` until the top Ritz pair's relative residual is ``<= tol``.
+
+    Returns ``{"eigenvalue", "residual", "converged", "ritz_vectors" (n, keep),
+    "num_matvecs"}``: the top ``keep`` Ritz vectors seed the next warm start.
+    (Unlike :func:`analysis.curvature.lanczos`, only the top pair decides when
+    to stop, and the other Ritz vectors come back too.)
+    """
+    start = op.num_matvecs
+    n = op.size
+
+    def stop(j, alphas, betas, beta) -> bool:
+        evals, evecs = curvature._tridiag_eigh(alphas, betas)
+        return abs(beta * evecs[-1, -1]) <= tol * max(abs(evals[-1]), 1e-300) or j == n
+
+    Q, alphas, betas, beta = curvature._lanczos_tridiagonal(op, v0, min(max_iters, n), curvature._generator(seed), stop)
+    evals, evecs = curvature._tridiag_eigh(alphas, betas)
+    residual = abs(beta * evecs[-1, -1])
+    S = torch.as_tensor(evecs[:, ::-1][:, : min(keep, len(evals))].copy(), dtype=op.dtype, device=op.device)
+    return {
+        "eigenvalue": float(evals[-1]),
+        "residual": float(residual),
+        "converged": bool(residual <= tol * max(abs(evals[-1]), 1e-300) or Q.shape[1] == n),
+        "ritz_vectors": Q @ S,
+        "num_matvecs": op.num_matvecs - start,
+    }
 
 
 class SharpnessTracker:
@@ -247,16 +286,20 @@ class SharpnessTracker:
             return None
         return self.measure(step, model, optimizer)
 
-    def _top(self, op: curvature.Operator, which: str, seed: int) -> curvature.EigenResult:
+    def _top(self, op: curvature.Operator, which: str, seed: int) -> dict:
         previous = self._previous.get(which) if self.warm_start else None
-        v0 = None if previous is None else warm_start_vector(previous, seed)
-        eig = curvature.lanczos(op, 1, max_iters=self.max_iters, tol=self.tol, seed=seed, v0=v0)
-        vector = eig.eigenvectors[:, 0].detach()
-        if bool(torch.isfinite(vector).all()):
-            self._previous[which] = vector.clone()
+        if previous is None:
+            v0 = torch.randn(op.size, generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64)
+            v0 = v0.to(device=op.device, dtype=op.dtype)
+        else:
+            v0 = warm_start_vector(previous, seed + 1)
+        top = top_eigenpair(op, v0, tol=self.tol, max_iters=self.max_iters, seed=seed, keep=WARM_RITZ_VECTORS)
+        vectors = top["ritz_vectors"].detach()
+        if bool(torch.isfinite(vectors).all()) and math.isfinite(top["eigenvalue"]):
+            self._previous[which] = vectors.clone()
         else:  # a diverged step: start the next measurement afresh
             self._previous.pop(which, None)
-        return eig
+        return top
 
     def measure(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict:
         """Measure now (whatever ``step`` is) and return the record."""
@@ -276,8 +319,8 @@ class SharpnessTracker:
         try:
             # diverged weights have no meaningful curvature (and would poison the warm start)
             if all(bool(torch.isfinite(p).all()) for p in op.params.values()):
-                eig = self._top(op, "sharpness", seed)
-                record.update(sharpness=_finite(eig.eigenvalues[0]), converged=bool(eig.converged))
+                top = self._top(op, "sharpness", seed)
+                record.update(sharpness=_finite(top["eigenvalue"]), converged=top["converged"])
                 if self.trace:
                     est = curvature.hutchpp(op, self.trace_matvecs, seed=seed)
                     record.update(trace=_finite(est.estimate), trace_stderr=_finite(est.stderr))
@@ -285,7 +328,7 @@ class SharpnessTracker:
                     diag_p = adam_preconditioner(model, optimizer, op.names)
                     if diag_p is not None:
                         pre = self._top(PreconditionedOperator(op, diag_p), "preconditioned", seed)
-                        record["preconditioned_sharpness"] = _finite(pre.eigenvalues[0])
+                        record["preconditioned_sharpness"] = _finite(pre["eigenvalue"])
         except np.linalg.LinAlgError:  # non-finite loss at finite weights (overflow)
             self._previous.clear()
         finally:

@@ -70,7 +70,8 @@ def test_warm_start_needs_few_products_once_the_vector_is_known(monkeypatch):
     for tracker in (warm, cold):
         tracker.measure(0, model)
         tracker.measure(1, model)
-    assert warm.records[1]["matvecs"] <= 2 < cold.records[1]["matvecs"]
+    # the start is the sum of the top three eigenvectors: an invariant subspace found in 3 products
+    assert warm.records[1]["matvecs"] <= 3 < cold.records[1]["matvecs"]
     assert warm.records[1]["sharpness"] == pytest.approx(float(LAMBDAS.max()), rel=1e-8)
 
 
