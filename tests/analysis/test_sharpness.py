@@ -65,8 +65,8 @@ def test_quadratic_gd_diverges_past_two_over_eta_and_tracker_reports_lambda_max(
 def test_warm_start_needs_few_products_once_the_vector_is_known(monkeypatch):
     monkeypatch.setattr(sharpness, "WARM_MIX", 0.0)  # the bare previous vector
     model, data = quadratic_problem()
-    warm = sharpness.SharpnessTracker(data, lr=0.1, every=1, batch_size=None, tol=1e-8, max_iters=len(LAMBDAS))
-    cold = sharpness.SharpnessTracker(data, lr=0.1, every=1, batch_size=None, tol=1e-8, max_iters=len(LAMBDAS), warm_start=False)
+    warm = sharpness.SharpnessTracker(data, lr=0.1, every=1, batch_size=None, tol=1e-8, max_iters=len(LAMBDAS), warm_start=True)
+    cold = sharpness.SharpnessTracker(data, lr=0.1, every=1, batch_size=None, tol=1e-8, max_iters=len(LAMBDAS))
     for tracker in (warm, cold):
         tracker.measure(0, model)
         tracker.measure(1, model)
