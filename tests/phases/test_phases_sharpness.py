@@ -56,3 +56,4 @@ def test_adamw_runs_track_the_preconditioned_sharpness(tiny_sweep):
     assert s["tracked"] == "preconditioned_sharpness"
     assert s["threshold"] == pytest.approx(sharpness.stability_threshold("adamw", config.hyperparams["lr"]))
     assert s["curve"]["preconditioned_sharpness"][0] is None and all(v > 0 for v in s["curve"]["preconditioned_sharpness"][1:])
+

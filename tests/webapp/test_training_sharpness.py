@@ -72,3 +72,23 @@ def test_adam_job_tracks_the_preconditioned_sharpness_against_38_over_eta(user):
     measured = [e.payload for e in job.events.filter(kind="sharpness").order_by("seq")]
     assert measured[0]["preconditioned_sharpness"] is None  # step 0: Adam has no second moments yet
     assert all(m["preconditioned_sharpness"] > 0 for m in measured[1:])
+
+
+def test_a_sweep_job_asking_for_sharpness_gives_cells_the_heatmap_can_colour_by(user):
+    from webapp.catalog.visibility import Visibility
+    from webapp.phases import services as sweep_services
+    from webapp.phases.models import SweepCell
+
+    spec = {"task": {"name": "modular-addition-mlp", "p": 7}, "x": {"name": "lr", "values": [0.01, 0.1]},
+            "y": {"name": "width", "values": [8]}, "seeds": 1, "budget": 40, "eval_points": 10,
+            "fixed": {"data_fraction": 0.6, "optimizer": "sgd", "momentum": 0.0}, "metrics": ["sharpness"]}
+    validated = services.job_params_validate(kind="sweep", data={"spec": spec, "visibility": Visibility.PUBLIC}, user=user)
+    job = services.job_create(kind="sweep", params=validated.params, owner=user, visibility=Visibility.PUBLIC, enqueue=False)
+    assert sweep_services.sweep_run_inline(job=job) == "succeeded"
+    for cell in SweepCell.objects.filter(job=job):
+        metrics = cell.result["metrics"]
+        lr = spec["x"]["values"][cell.i]
+        assert metrics["progressive_sharpening"]["n"] == 1 and metrics["frac_above_2_over_eta"]["mean"] == 0.0
+        run = job.sweep_runs.get(i=cell.i, j=cell.j)
+        assert run.result["sharpness"]["threshold"] == pytest.approx(2 / lr)
+        assert run.result["sharpness"]["curve"]["step"] == [0, 10, 20, 30, 40]
