@@ -216,7 +216,7 @@ class SharpnessTracker:
     ``preconditioned`` (default: on for Adam/AdamW) adds ``lambda_1(P^-1 H)``.
     Lanczos stops at relative residual ``tol`` or after ``max_iters`` HVPs.
     ``warm_start=True`` starts each measurement from the previous one's top
-    Ritz vectors (``warm_start_vector``): ~15-30% fewer HVPs, but when the top
+    Ritz vectors (``warm_start_vector``): 10-28% fewer HVPs, but when the top
     eigenvectors rotate or swap between measurements Lanczos can stop on the
     second eigenvalue (benchmarks/sharpness_tracking.py saw errors up to 17%
     against <= 1e-3 from random starts), so the default is a fresh seeded
