@@ -354,6 +354,7 @@ def lanczos(
     tol: float = 1e-6,
     seed: int = 0,
     which: str = "LA",
+    v0: torch.Tensor | None = None,
 ) -> EigenResult:
     """Top-``k`` eigenpairs of a symmetric operator by Lanczos with full reorthogonalisation.
 
@@ -362,7 +363,9 @@ def lanczos(
     ``|beta_j * s_j| <= tol * max(|theta|, tiny)``; since ``|lambda - theta| <=
     residual`` for symmetric operators, ``tol`` bounds the relative eigenvalue
     error.  ``max_iters`` defaults to ``min(n, max(4k + 40, 60))``; memory is
-    ``n * max_iters`` numbers.  The start vector is a seeded Gaussian.
+    ``n * max_iters`` numbers.  The start vector is ``v0`` if given (a warm
+    start, e.g. the previous top eigenvector while the operator drifts slowly),
+    else a seeded Gaussian.
     """
     t0 = time.perf_counter()
     n = op.size
@@ -389,7 +392,10 @@ def lanczos(
         state["res"] = res
         return bool(np.all(res <= tol * scale)) or j == n
 
-    Q, alphas, betas, beta = _lanczos_tridiagonal(op, _randn(n, gen, op), m, gen, stop)
+    start_vector = _randn(n, gen, op) if v0 is None else v0.detach().to(device=op.device, dtype=op.dtype).reshape(-1)
+    if start_vector.shape != (n,) or not bool(torch.isfinite(start_vector).all()) or float(start_vector.norm()) == 0.0:
+        raise ValueError(f"v0 must be a finite non-zero vector of size {n}")
+    Q, alphas, betas, beta = _lanczos_tridiagonal(op, start_vector, m, gen, stop)
     evals, evecs = _tridiag_eigh(alphas, betas)
     idx = _select(evals, k, which)
     res = np.abs(beta * evecs[-1, idx])

@@ -123,6 +123,7 @@ def train(
     on_progress: Callable[[dict], Any] | None = None,
     device: str | torch.device | None = None,
     init_state: Mapping[str, torch.Tensor] | None = None,
+    on_step: Callable[[int, nn.Module, torch.optim.Optimizer], Any] | None = None,
 ) -> TrainResult:
     """Train ``build(spec)`` on ``train_data``; see the module docstring.
 
@@ -134,7 +135,10 @@ def train(
     ``snapshot_every=None`` keeps only the first and last state).
     ``label_noise`` replaces that fraction of training labels by a different,
     seeded random class.  ``init_state`` starts from given weights instead of
-    the seeded initialisation.
+    the seeded initialisation.  ``on_step(step, model, optimizer)`` is called
+    before the first update (step 0) and after every update, before that
+    step's evaluation (e.g. :class:`analysis.sharpness.SharpnessTracker`);
+    it must not change the weights.
     """
     t0 = time.perf_counter()
     s = zoo.validate_spec(spec)
@@ -237,6 +241,8 @@ def train(
 
     model.train()
     snapshots.append((0, _clone_state(model)))
+    if on_step is not None:
+        on_step(0, model, opt)
     record(0)
     step = 0
     while step < total_steps:
@@ -250,6 +256,8 @@ def train(
             loss.backward()
             opt.step()
             step += 1
+            if on_step is not None:
+                on_step(step, model, opt)
             if step % eval_every == 0 or step == total_steps:
                 record(step)
             if step == total_steps or (snapshot_every is not None and step % int(snapshot_every) == 0):

@@ -25,7 +25,12 @@ RUN_METRICS = (
     "steps_to_test_90",
     "hessian_top_eigenvalue",
     "hessian_trace",
+    "progressive_sharpening",
+    "eos_step",
+    "frac_above_2_over_eta",
 )
+#: RUN_METRICS read from a run's sharpness summary (analysis.sharpness.summarize)
+SHARPNESS_METRICS = ("progressive_sharpening", "eos_step", "frac_above_2_over_eta")
 #: between-seed metrics summarised across a cell's pairs of seeds
 PAIR_METRIC_NAMES = ("mc", "cka", "l2_distance", "l2_distance_aligned")
 
@@ -157,6 +162,8 @@ def _run_value(run, name: str):
     if name.startswith("hessian_"):
         h = run.hessian or {}
         return h.get(name[len("hessian_") :])
+    if name in SHARPNESS_METRICS:
+        return (getattr(run, "sharpness", None) or {}).get(name)
     return run.final.get(name)
 
 

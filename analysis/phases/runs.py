@@ -9,7 +9,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from .. import curvature
+from .. import curvature, sharpness as _sharpness
 from .. import train as _train
 from . import tasks as _tasks
 from .rules import first_step_reaching
@@ -20,6 +20,8 @@ __all__ = ["RunResult", "train_run", "run_data", "ACCURACY_THRESHOLD", "HESSIAN_
 ACCURACY_THRESHOLD = 0.9  # steps_to_train_90 / steps_to_test_90
 HESSIAN_LANCZOS_ITERS = 20  # Hessian-vector products for the top eigenvalue
 HESSIAN_TRACE_MATVECS = 30  # Hessian-vector products for the Hutch++ trace
+SHARPNESS_MEASUREMENTS = 50  # at most ~this many sharpness measurements per run...
+SHARPNESS_MIN_EVERY = 10  # ...and at most one every this many steps (sweep runs are short and often full-batch)
 
 
 def _jf(v) -> float | None:
@@ -37,7 +39,10 @@ class RunResult:
     ``steps_to_train_90`` / ``steps_to_test_90``: first evaluated step with
     train / test accuracy >= 0.9, ``None`` if never within the budget.
     ``hessian``: ``{"top_eigenvalue", "trace", "trace_stderr",
-    "num_matvecs", "converged"}`` or ``None``.  ``state`` (the final state
+    "num_matvecs", "converged"}`` or ``None``.  ``sharpness``: the
+    :func:`analysis.sharpness.summarize` metrics plus the measured curve
+    ``{"step": [...], "sharpness": [...], "preconditioned_sharpness": [...]}``
+    under ``"curve"``, or ``None``.  ``state`` (the final state
     dict, CPU tensors) is needed for between-seed metrics; it is not part of
     :meth:`to_dict` -- persist it separately (e.g. as safetensors).
     """
@@ -56,6 +61,7 @@ class RunResult:
     steps_to_test_90: int | None
     hessian: dict | None = None
     seconds: float = 0.0
+    sharpness: dict | None = None
     state: dict[str, torch.Tensor] | None = field(default=None, repr=False)
 
     @property
@@ -84,6 +90,7 @@ class RunResult:
             "steps_to_test_90": self.steps_to_test_90,
             "hessian": None if self.hessian is None else {k: (_jf(v) if isinstance(v, float) else v) for k, v in self.hessian.items()},
             "seconds": self.seconds,
+            "sharpness": self.sharpness,
         }
         if curves:
             out["curves"] = {k: [(_jf(v) if k not in ("step",) else v) for v in vals] for k, vals in self.curves.items()}
@@ -107,6 +114,7 @@ class RunResult:
             steps_to_test_90=d.get("steps_to_test_90"),
             hessian=d.get("hessian"),
             seconds=float(d.get("seconds", 0.0)),
+            sharpness=d.get("sharpness"),
             state=dict(state) if state is not None else None,
         )
 
@@ -139,6 +147,27 @@ def _hessian_metrics(model, train_data, seed: int, lanczos_iters: int, trace_mat
     }
 
 
+def _sharpness_tracker(config: RunConfig, train_data, batch_size: int) -> _sharpness.SharpnessTracker:
+    hp = config.hyperparams
+    return _sharpness.SharpnessTracker(
+        train_data,
+        lr=float(hp["lr"]),
+        optimizer=hp.get("optimizer", "adamw"),
+        momentum=float(hp.get("momentum", 0.9)),
+        every=max(SHARPNESS_MIN_EVERY, math.ceil(config.steps / SHARPNESS_MEASUREMENTS)),
+        # the run's own batch when it is full-batch GD (where the edge of stability is defined), else the default
+        batch_size=_sharpness.DEFAULT_BATCH_SIZE if batch_size < train_data[0].shape[0] else None,
+        seed=int(config.seed),
+        final_step=config.steps,
+    )
+
+
+def _sharpness_result(tracker: _sharpness.SharpnessTracker) -> dict:
+    records = tracker.records
+    curve = {key: [r[key] for r in records] for key in ("step", "sharpness", "preconditioned_sharpness")}
+    return {**tracker.summary(), "curve": curve}
+
+
 def train_run(
     config: RunConfig,
     *,
@@ -163,12 +192,18 @@ def train_run(
     ``config.hessian``) adds the top Hessian eigenvalue (Lanczos,
     ``hessian_lanczos_iters`` products) and trace (Hutch++,
     ``hessian_trace_matvecs`` products) of the final training loss.
+    ``config.sharpness`` tracks the top Hessian eigenvalue during training
+    (:class:`analysis.sharpness.SharpnessTracker`, about
+    ``SHARPNESS_MEASUREMENTS`` measurements but at most one every
+    ``SHARPNESS_MIN_EVERY`` steps, on the run's full batch when it
+    trains full-batch, else on a fixed batch of 256).
     """
     t0 = time.perf_counter()
     hp = config.hyperparams
     td = run_data(config)
     spec = _tasks.model_spec(config.task, config.task_options, hp["width"])
     batch_size = td.num_train if hp.get("batch_size") is None else int(hp["batch_size"])
+    tracker = _sharpness_tracker(config, td.train, batch_size) if config.sharpness else None
 
     def progress(event: dict) -> None:
         if on_progress is not None:
@@ -190,6 +225,7 @@ def train_run(
         label_noise=0.0,  # applied to the data with data_seed, shared by the cell's seeds
         on_progress=progress if on_progress is not None else None,
         device=device,
+        on_step=tracker,
     )
     h = res.history
     steps = [int(r["step"]) for r in h]
@@ -236,5 +272,6 @@ def train_run(
         steps_to_test_90=first_step_reaching(steps, test_acc, ACCURACY_THRESHOLD),
         hessian=hess,
         seconds=time.perf_counter() - t0,
+        sharpness=_sharpness_result(tracker) if tracker is not None else None,
         state=state,
     )

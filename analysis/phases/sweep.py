@@ -73,7 +73,7 @@ LIMITS = {
 
 #: Extra metrics a sweep may ask for.  Curves, final metrics and steps-to-90%
 #: are always recorded.
-METRICS = ("mode_connectivity", "cka", "l2_distance", "hessian")
+METRICS = ("mode_connectivity", "cka", "l2_distance", "hessian", "sharpness")
 DEFAULT_METRICS = ("mode_connectivity", "cka", "l2_distance")
 
 
@@ -138,6 +138,7 @@ class RunConfig:
     data_seed: int = 0
     hessian: bool = False
     axes: tuple = ()  # (x axis name, y axis name) of the sweep, when the run belongs to one
+    sharpness: bool = False  # track the top Hessian eigenvalue during training (analysis.sharpness)
 
     @property
     def key(self) -> str:
@@ -163,6 +164,7 @@ class RunConfig:
             "data_seed": self.data_seed,
             "hessian": self.hessian,
             "axes": list(self.axes),
+            "sharpness": self.sharpness,
         }
 
     @classmethod
@@ -178,6 +180,7 @@ class RunConfig:
             data_seed=int(d.get("data_seed", 0)),
             hessian=bool(d.get("hessian", False)),
             axes=tuple(d.get("axes", ())),
+            sharpness=bool(d.get("sharpness", False)),
         )
 
 
@@ -589,6 +592,7 @@ def run_configs(spec: SweepSpec) -> list[RunConfig]:
                     data_seed=spec.data_seed,
                     hessian="hessian" in spec.metrics,
                     axes=(spec.x.name, spec.y.name),
+                    sharpness="sharpness" in spec.metrics,
                 )
             )
     return out

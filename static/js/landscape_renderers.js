@@ -44,7 +44,9 @@
     var chart = root.querySelector(".landscape-chart");
     var controls = root.querySelector(".landscape-controls");
     var state = { a: null, b: null, loss: null, acc: null, known: null, t: [], lineLoss: [], lineAcc: [], mode: null,
-                  trajectory: null, trajectoryLoss: null, done: 0, total: 0, centreLoss: null, markers: null };
+                  trajectory: null, trajectoryLoss: null, trajectorySteps: null, hover: null, done: 0, total: 0, centreLoss: null,
+                  markers: null };
+    var stepsChart = root.querySelector(".trajectory-loss-chart");
     var view = { kind: options.view || "surface", log: false, metric: "loss", task: null };
     // A plane through three models has one grid per task; `state` shows the selected one.
     var grids = {}, taskNames = [];
@@ -105,11 +107,36 @@
           }
         });
       } else if (event.kind === "trajectory") {
-        state.trajectory = p.trajectory; state.trajectoryLoss = p.trajectory_loss;
+        state.trajectory = p.trajectory; state.trajectoryLoss = p.trajectory_loss; state.trajectorySteps = p.trajectory_steps;
       } else if (event.kind === "status" && p.result) {
         state.centreLoss = p.result.centre_loss;
         if (p.result.trajectory_loss) state.trajectoryLoss = p.result.trajectory_loss;
+        if (p.result.trajectory_steps) state.trajectorySteps = p.result.trajectory_steps;
       }
+    }
+
+    // The loss at each trajectory step, linked to the plane: hovering a step marks its point there.
+    function renderSteps() {
+      if (!stepsChart || !stepsChart.hidden || !state.trajectory || !state.trajectoryLoss || !state.trajectorySteps) return;
+      stepsChart.hidden = false;
+      Plotly.newPlot(stepsChart, [{ x: state.trajectorySteps, y: state.trajectoryLoss, mode: "lines+markers", name: "loss on the plane",
+                                   line: { color: "#f97316" }, hovertemplate: "step %{x}<br>loss %{y:.4g}<extra></extra>" }],
+                     { margin: { t: 10, r: 10, b: 40, l: 60 }, xaxis: { title: { text: "training step" } },
+                       yaxis: { title: { text: "loss at the trajectory point" }, type: "log" }, hovermode: "closest" }, CONFIG);
+      stepsChart.on("plotly_hover", function (e) { setHover(e.points[0].pointIndex); });
+      stepsChart.on("plotly_unhover", function () { setHover(null); });
+    }
+    function setHover(k) {
+      state.hover = k;
+      stepsChart.dataset.hoverStep = k === null ? "" : String(state.trajectorySteps[k]);
+      render();
+    }
+    function hoverMarker(threeD, z) {
+      var k = state.hover, p = state.trajectory[k];
+      var marker = { type: threeD ? "scatter3d" : "scatter", mode: "markers", name: "step " + state.trajectorySteps[k], x: [p[0]], y: [p[1]],
+                     marker: { size: threeD ? 7 : 14, color: "#111827", symbol: threeD ? "diamond" : "star" } };
+      if (threeD) marker.z = [z];
+      return marker;
     }
 
     // The grid as shown: computed points as they are; the rest borrowed from the
@@ -168,6 +195,10 @@
                       y: state.trajectory.map(function (p) { return p[1]; }),
                       z: state.trajectoryLoss.map(function (v) { return view.log ? Math.log10(Math.max(v, 1e-12)) : v; }),
                       line: { color: "#f97316", width: 5 }, marker: { size: 3, color: "#f97316" } });
+          if (state.hover !== null) {
+            var hz = state.trajectoryLoss[state.hover];
+            data.push(hoverMarker(true, view.log ? Math.log10(Math.max(hz, 1e-12)) : hz));
+          }
         }
         markerTraces(true, label).forEach(function (t) { data.push(t); });
         layout.scene = { xaxis: { title: { text: "a" } }, yaxis: { title: { text: "b" } }, zaxis: { title: { text: label } } };
@@ -179,11 +210,13 @@
         if (state.trajectory) {
           data.push({ type: "scatter", mode: "lines+markers", name: "trajectory", x: state.trajectory.map(function (p) { return p[0]; }),
                       y: state.trajectory.map(function (p) { return p[1]; }), line: { color: "#f97316", width: 2 }, marker: { size: 5 } });
+          if (state.hover !== null) data.push(hoverMarker(false));
         }
         layout.xaxis = { title: { text: "a" } }; layout.yaxis = { title: { text: "b" }, scaleanchor: "x" };
       }
       draw(chart, data, layout);
       chart.dataset.points = String(state.known.reduce(function (n, row) { return n + row.filter(Boolean).length; }, 0));
+      renderSteps();
     }
 
     // The three models, the straight paths between them, and every merge placed on their plane.

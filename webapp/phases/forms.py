@@ -22,6 +22,7 @@ TASK_CHOICES = [
 METRIC_CHOICES = [
     ("mode_connectivity", "mode connectivity between seeds"), ("cka", "CKA of logits between seeds"),
     ("l2_distance", "L2 distance between seeds"), ("hessian", "Hessian top eigenvalue and trace"),
+    ("sharpness", "sharpness during training: progressive sharpening, edge of stability"),
 ]
 PRESET_CHOICES = [("", "custom (the fields below)"), ("grokking", "Grokking: weight decay x learning rate"),
                   ("load-temperature", "Load x temperature: width x batch size on digits")]

@@ -1,4 +1,7 @@
+import math
+
 from django import forms
+
 
 from webapp.catalog.models import Experiment
 from webapp.catalog.visibility import Visibility
@@ -7,6 +10,11 @@ DATASETS = [("digits", "digits (scikit-learn, 8x8 images, 10 classes)"), ("moons
 OPTIMIZERS = [("sgd", "SGD with momentum"), ("adam", "Adam"), ("adamw", "AdamW")]
 MAX_WIDTH = 1024
 MAX_LAYERS = 4
+# Each sharpness measurement is one event; more than this would flood the live chart.
+MAX_SHARPNESS_MEASUREMENTS = 400
+# analysis.sharpness.DEFAULT_EVERY / DEFAULT_BATCH_SIZE (not imported: that would load torch with the forms)
+DEFAULT_EVERY = 50
+DEFAULT_BATCH_SIZE = 256
 
 
 class JobOptionsMixin(forms.Form):
@@ -58,6 +66,33 @@ class TrainForm(JobOptionsMixin):
         initial=20, min_value=2, max_value=100, help_text="Trajectory snapshots kept for PCA landscapes."
     )
     name = forms.CharField(required=False, max_length=120, help_text="Name of the saved checkpoint.")
+    track_sharpness = forms.BooleanField(
+        required=False, initial=True, help_text="Top Hessian eigenvalue during training, against the 2/eta stability threshold."
+    )
+    sharpness_every = forms.IntegerField(
+        required=False, initial=DEFAULT_EVERY, min_value=1, max_value=100_000, help_text="Measure sharpness every this many steps."
+    )
+    sharpness_batch = forms.IntegerField(
+        required=False, initial=DEFAULT_BATCH_SIZE, min_value=16, max_value=4096,
+        help_text="Fixed batch of training examples the Hessian is measured on.",
+    )
+    sharpness_trace = forms.BooleanField(required=False, initial=False, help_text="Also estimate the Hessian trace (Hutch++, 30 more products).")
+
+    def clean(self):
+        data = super().clean()
+        every, batch_size, epochs = data.get("sharpness_every"), data.get("batch_size"), data.get("epochs")
+        if data.get("track_sharpness") and data.get("dataset") and every and batch_size and epochs:
+            from analysis import data as datasets
+
+            total_steps = math.ceil(len(datasets.load(data.get("dataset"), "train")[0]) / batch_size) * epochs
+            measurements = total_steps // every + 1 + (1 if total_steps % every else 0)  # the last step is measured too
+            if measurements > MAX_SHARPNESS_MEASUREMENTS:
+                self.add_error(
+                    "sharpness_every",
+                    f"{total_steps} steps measured every {every} would be {measurements} measurements; "
+                    f"at most {MAX_SHARPNESS_MEASUREMENTS} (measure every {math.ceil(total_steps / (MAX_SHARPNESS_MEASUREMENTS - 2))} steps or more)",
+                )
+        return data
 
     def clean_hidden(self):
         raw = self.cleaned_data["hidden"]
@@ -86,4 +121,8 @@ class TrainForm(JobOptionsMixin):
             "seed": data["seed"],
             "snapshots": data["snapshots"] or 20,
             "name": data["name"] or "",
+            "track_sharpness": bool(data.get("track_sharpness")),
+            "sharpness_every": data.get("sharpness_every") or DEFAULT_EVERY,
+            "sharpness_batch": data.get("sharpness_batch") or DEFAULT_BATCH_SIZE,
+            "sharpness_trace": bool(data.get("sharpness_trace")),
         }

@@ -24,6 +24,39 @@ def training_spec(params: dict, num_features: int, num_classes: int) -> dict:
     }
 
 
+def threshold_label(params: dict) -> str:
+    """How the stability threshold of these optimizer settings reads on the chart."""
+    if params["optimizer"] != "sgd":
+        return "38/η (Adam, β₁=0.9: (2+2β₁)/((1−β₁)η))"
+    momentum = params.get("momentum") or 0.0
+    return "2/η" if momentum == 0 else f"(2+2β)/η, β={momentum:g}"
+
+
+def sharpness_tracker(params: dict, train_data, total_steps: int, emit):
+    """The tracker the job's parameters ask for, or None; each measurement goes to ``emit``."""
+    from analysis import sharpness
+
+    if not params.get("track_sharpness"):
+        return None
+    return sharpness.SharpnessTracker(
+        train_data,
+        lr=params["lr"],
+        optimizer=params["optimizer"],
+        momentum=params.get("momentum") or 0.0,
+        every=params.get("sharpness_every") or sharpness.DEFAULT_EVERY,
+        batch_size=params.get("sharpness_batch") or sharpness.DEFAULT_BATCH_SIZE,
+        trace=bool(params.get("sharpness_trace")),
+        seed=params["seed"],
+        on_measure=emit,
+        final_step=total_steps,
+    )
+
+
+def _sharpness_payload(record: dict) -> dict:
+    keys = ("step", "sharpness", "threshold", "preconditioned_sharpness", "trace", "trace_stderr", "matvecs", "converged")
+    return {key: record.get(key) for key in keys}
+
+
 def _metrics_payload(event: dict) -> dict:
     keys = ("step", "epoch", "total_steps", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
     return {key: event.get(key) for key in keys}
@@ -31,7 +64,7 @@ def _metrics_payload(event: dict) -> dict:
 
 def training_run(ctx: JobContext) -> dict:
     """Train the model the job describes, stream its metrics, save it into the catalog."""
-    from analysis import checkpoints, data, train
+    from analysis import checkpoints, data, train, training_path
 
     params = ctx.params
     X_train, y_train = data.load(params["dataset"], "train")
@@ -41,7 +74,17 @@ def training_run(ctx: JobContext) -> dict:
 
     steps_per_epoch = math.ceil(len(X_train) / params["batch_size"])
     total_steps = steps_per_epoch * params["epochs"]
-    ctx.emit("started", {"spec": spec, "total_steps": total_steps, "train_size": len(X_train), "test_size": len(X_test)})
+    tracker = sharpness_tracker(params, (X_train, y_train), total_steps, lambda record: ctx.emit("sharpness", _sharpness_payload(record)))
+    started = {"spec": spec, "total_steps": total_steps, "train_size": len(X_train), "test_size": len(X_test)}
+    if tracker is not None:
+        started["sharpness"] = {
+            "threshold": tracker.threshold,
+            "threshold_label": threshold_label(params),
+            "tracked": tracker.tracked_key,
+            "every": tracker.every,
+            "batch_size": len(tracker.batch[0]),
+        }
+    ctx.emit("started", started)
 
     def on_progress(event: dict) -> None:
         if event.get("type") == "metrics":
@@ -63,8 +106,15 @@ def training_run(ctx: JobContext) -> dict:
         snapshot_every=max(1, total_steps // max(1, params["snapshots"] - 1)),
         on_progress=on_progress,
         device=ctx.device,
+        on_step=tracker,
     )
     ctx.raise_if_cancelled(force=True)
+    sharpness_summary = None
+    if tracker is not None:
+        sharpness_summary = tracker.summary()
+        ctx.emit("sharpness_summary", sharpness_summary)
+    path = training_path.path_versus_line(result.model, result.states, result.steps, (X_train, y_train))
+    ctx.emit("path", path)
 
     final = _metrics_payload(result.history[-1]) if result.history else {}
     name = params.get("name") or f"{params['dataset']}-mlp-{'x'.join(map(str, params['hidden']))}-seed{params['seed']}"
@@ -92,7 +142,13 @@ def training_run(ctx: JobContext) -> dict:
         {"slug": checkpoint.slug, "name": checkpoint.name, "url": checkpoint.get_absolute_url(), "snapshots": len(steps)},
         progress=1.0,
     )
-    return {"checkpoint": checkpoint.slug, "checkpoint_name": checkpoint.name, "final": final, "spec": spec}
+    return {
+        "checkpoint": checkpoint.slug,
+        "checkpoint_name": checkpoint.name,
+        "final": final,
+        "spec": spec,
+        "sharpness": sharpness_summary,
+    }
 
 
 def _experiment_for(ctx: JobContext) -> Experiment:

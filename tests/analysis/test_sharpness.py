@@ -1,0 +1,172 @@
+"""Sharpness tracking: known answers on a quadratic, the edge of stability on a small MLP."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from analysis import curvature, sharpness
+
+LAMBDAS = torch.tensor([5.0, 3.0, 2.5, 1.0, 0.7, 0.5, 0.2, 0.1], dtype=torch.float64)
+
+
+def quadratic_problem():
+    """Linear least squares whose MSE Hessian (2/N) X^T X is exactly Q diag(LAMBDAS) Q^T."""
+    d = len(LAMBDAS)
+    gen = torch.Generator().manual_seed(0)
+    Q, _ = torch.linalg.qr(torch.randn(d, d, generator=gen, dtype=torch.float64))
+    X = math.sqrt(d / 2) * torch.diag(LAMBDAS.sqrt()) @ Q.T
+    w_star = torch.randn(d, 1, generator=gen, dtype=torch.float64)
+    model = nn.Linear(d, 1, bias=False).double()
+    with torch.no_grad():
+        model.weight.copy_(torch.randn(1, d, generator=gen, dtype=torch.float64))
+    return model, (X, X @ w_star)
+
+
+def gradient_descent(model, data, lr, steps, tracker):
+    X, y = data
+    losses = []
+    for step in range(steps + 1):
+        tracker(step, model)
+        loss = F.mse_loss(model(X), y)
+        losses.append(float(loss.detach()))
+        if step == steps:
+            break
+        model.zero_grad()
+        loss.backward()
+        with torch.no_grad():
+            for p in model.parameters():
+                p -= lr * p.grad
+    return losses
+
+
+@pytest.mark.parametrize("eta_times_lambda, diverges", [(2.05, True), (1.95, False), (1.5, False)])
+def test_quadratic_gd_diverges_past_two_over_eta_and_tracker_reports_lambda_max(eta_times_lambda, diverges):
+    lambda_max = float(LAMBDAS.max())
+    lr = eta_times_lambda / lambda_max
+    model, data = quadratic_problem()
+    tracker = sharpness.SharpnessTracker(data, lr=lr, every=10, batch_size=None, tol=1e-10, max_iters=len(LAMBDAS))
+    losses = gradient_descent(model, data, lr, 200, tracker)
+    assert (losses[-1] > 1e3 * losses[0]) is diverges
+    assert (losses[-1] < 1e-6 * losses[0]) is (not diverges)
+    assert len(tracker.records) == 21
+    for record in tracker.records:
+        assert record["sharpness"] == pytest.approx(lambda_max, rel=1e-6)
+    summary = tracker.summary()
+    assert summary["threshold"] == pytest.approx(2 / lr)
+    assert summary["progressive_sharpening"] == pytest.approx(1.0, rel=1e-6)
+    assert summary["frac_above_2_over_eta"] == (1.0 if diverges else 0.0)
+    # 0.9 * 2/eta <= lambda_max  <=>  eta * lambda_max >= 1.8
+    assert summary["eos_step"] == (0 if eta_times_lambda >= 1.8 else None)
+
+
+def test_warm_start_needs_few_products_once_the_vector_is_known(monkeypatch):
+    monkeypatch.setattr(sharpness, "WARM_MIX", 0.0)  # the bare previous vector
+    model, data = quadratic_problem()
+    warm = sharpness.SharpnessTracker(data, lr=0.1, every=1, batch_size=None, tol=1e-8, max_iters=len(LAMBDAS), warm_start=True)
+    cold = sharpness.SharpnessTracker(data, lr=0.1, every=1, batch_size=None, tol=1e-8, max_iters=len(LAMBDAS))
+    for tracker in (warm, cold):
+        tracker.measure(0, model)
+        tracker.measure(1, model)
+    # the start is the sum of the top three eigenvectors: an invariant subspace found in 3 products
+    assert warm.records[1]["matvecs"] <= 3 < cold.records[1]["matvecs"]
+    assert warm.records[1]["sharpness"] == pytest.approx(float(LAMBDAS.max()), rel=1e-8)
+
+
+def test_lanczos_rejects_a_bad_start_vector():
+    op = curvature.DenseOperator(torch.diag(LAMBDAS))
+    with pytest.raises(ValueError, match="v0"):
+        curvature.lanczos(op, 1, v0=torch.zeros(len(LAMBDAS), dtype=torch.float64))
+
+
+def test_thresholds_follow_cohen_et_al():
+    assert sharpness.stability_threshold("sgd", 0.01) == pytest.approx(200.0)
+    assert sharpness.stability_threshold("sgd", 0.01, momentum=0.9) == pytest.approx(380.0)
+    assert sharpness.stability_threshold("adam", 0.001) == pytest.approx(38_000.0)
+    assert sharpness.stability_threshold("adamw", 0.01, beta1=0.5) == pytest.approx(600.0)
+
+
+def test_preconditioner_reproduces_torchs_adam_step_and_preconditioned_eigenvalues():
+    model, (X, y) = quadratic_problem()
+    opt = torch.optim.Adam(model.parameters(), lr=0.01, eps=1e-8)
+    for _ in range(3):
+        before = model.weight.detach().clone()
+        opt.zero_grad()
+        F.mse_loss(model(X), y).backward()
+        opt.step()
+    diag_p = sharpness.adam_preconditioner(model, opt, ["weight"])
+    exp_avg = opt.state[model.weight]["exp_avg"].reshape(-1)
+    # Adam's step is w -= eta * P^-1 m with P = (1 - beta1^t)(sqrt(v_hat) + eps)
+    torch.testing.assert_close((model.weight.detach() - before).reshape(-1), -0.01 * exp_avg / diag_p, rtol=1e-10, atol=0)
+
+    H = torch.diag(LAMBDAS)
+    pre = sharpness.PreconditionedOperator(curvature.DenseOperator(H), diag_p)
+    expected = torch.linalg.eigvals(torch.diag(1 / diag_p) @ H).real.max()
+    top = curvature.lanczos(pre, 1, tol=1e-12, max_iters=len(LAMBDAS)).eigenvalues[0]
+    assert top == pytest.approx(float(expected), rel=1e-9)
+
+
+def test_adam_tracker_records_preconditioned_sharpness_against_38_over_eta():
+    model, data = quadratic_problem()
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    tracker = sharpness.SharpnessTracker(data, lr=0.01, optimizer="adam", every=1, batch_size=None, max_iters=len(LAMBDAS))
+    assert tracker.measure(0, model, opt)["preconditioned_sharpness"] is None  # no second moments yet
+    opt.zero_grad()
+    F.mse_loss(model(data[0]), data[1]).backward()
+    opt.step()
+    record = tracker.measure(1, model, opt)
+    assert record["preconditioned_sharpness"] > record["sharpness"]  # sqrt(v_hat) << 1 early on
+    assert tracker.summary()["tracked"] == "preconditioned_sharpness"
+    assert tracker.threshold == pytest.approx(3800.0)
+
+
+def test_fixed_batch_is_a_seeded_subset():
+    X = torch.arange(100.0).reshape(50, 2)
+    y = torch.arange(50.0).reshape(50, 1)
+    a = sharpness.SharpnessTracker((X, y), lr=0.1, batch_size=16, seed=3)
+    b = sharpness.SharpnessTracker((X, y), lr=0.1, batch_size=16, seed=3)
+    assert a.batch[0].shape == (16, 2) and torch.equal(a.batch[0], b.batch[0])
+    assert torch.equal(a.batch[0][:, 0] / 2, a.batch[1][:, 0])  # rows stay paired
+    with pytest.raises(ValueError, match="every"):
+        sharpness.SharpnessTracker((X, y), lr=0.1, every=0)
+
+
+def test_summary_of_hand_made_records():
+    records = [{"step": s, "sharpness": v} for s, v in [(0, 1.0), (10, 1.5), (20, 1.9), (30, 2.1), (40, 1.95)]]
+    summary = sharpness.summarize(records + [{"step": 50, "sharpness": None}], threshold=2.0)
+    assert summary["progressive_sharpening"] == pytest.approx(1.95)
+    assert summary["eos_step"] == 20  # 1.9 >= 0.9 * 2
+    assert summary["frac_above_2_over_eta"] == pytest.approx(1 / 5)
+    assert summary["sharpness_max"] == 2.1
+
+
+def train_tracked(lr):
+    tracker, result = sharpness.edge_of_stability_demo(lr)
+    return tracker, [row["train_loss"] for row in result.history]
+
+
+def test_small_mlp_full_batch_gd_sharpens_and_then_sits_at_the_edge_of_stability():
+    small, _ = train_tracked(lr=0.25)
+    large, large_losses = train_tracked(lr=1.0)
+    small_sharpness = [r["sharpness"] for r in small.records]
+    large_sharpness = [r["sharpness"] for r in large.records]
+
+    # small step: progressive sharpening, far below 2/eta = 8 the whole run
+    s = small.summary()
+    assert s["progressive_sharpening"] > 1.2 and s["eos_step"] is None and s["frac_above_2_over_eta"] == 0.0
+    assert max(small_sharpness) < 0.5 * small.threshold
+
+    # large step: rises from well below 2/eta = 2, reaches the edge, then stays within 20% of it
+    s = large.summary()
+    assert large_sharpness[0] < 0.8 * large.threshold
+    assert s["eos_step"] is not None and s["eos_step"] <= 200
+    # the first approach overshoots (a catapult, ~1.3 x 2/eta); three measurements later it has settled
+    settled = [r["sharpness"] for r in large.records if r["step"] >= s["eos_step"] + 60]
+    assert len(settled) >= 10
+    assert all(0.9 * large.threshold <= v <= 1.15 * large.threshold for v in settled), settled
+    assert s["frac_above_2_over_eta"] > 0.5
+    # the loss keeps falling overall but not monotonically (the EoS signature)
+    assert large_losses[-1] < 0.5 * large_losses[2]
+    assert any(b > a for a, b in zip(large_losses, large_losses[1:]))
