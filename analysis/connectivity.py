@@ -102,7 +102,9 @@ def barrier_height(t: np.ndarray, values: np.ndarray) -> float:
 
 
 def _model_of(x):
-    if hasattr(x, "model") and isinstance(getattr(x, "model"), nn.Module):
+    if not isinstance(x, nn.Module) and isinstance(getattr(x, "module", None), nn.Module):  # a LoadedModel
+        return x.module
+    if not isinstance(x, nn.Module) and isinstance(getattr(x, "model", None), nn.Module):  # a Checkpoint
         return x.model
     return x
 
@@ -118,8 +120,8 @@ def interpolate(
 ) -> Interpolation:
     """Loss/accuracy on the segment from ``a`` to ``b`` (``steps`` points, t in [0, 1]) and the barrier."""
     t0 = time.perf_counter()
-    a = _model_of(a)
     b = _model_of(b)
+    # ``a`` may be a LoadedModel (e.g. a LoRA-merged model vs its base): line() uses its own loss
     res = landscape.line(a, data, end=b, steps=steps, span=(0.0, 1.0), batchnorm=batchnorm, on_progress=on_progress)
     acc_barrier = None
     if res.accuracy is not None:
