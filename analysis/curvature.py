@@ -117,6 +117,8 @@ class HessianOperator:
 
         from .sources.base import unwrap
 
+        if getattr(model, "differentiable", True) is False:
+            raise ValueError("this model is forward-only (an ONNX graph): Hessians need a Hugging Face folder or a Terrain checkpoint")
         model, loss_fn, _ = unwrap(model, loss_fn)  # a LoadedModel brings its own loss
         if method not in ("double_backward", "forward_over_reverse"):
             raise ValueError(f"method must be 'double_backward' or 'forward_over_reverse', got {method!r}")

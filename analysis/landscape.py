@@ -486,8 +486,6 @@ class _GenericEvaluator(Evaluator):
 def _make_evaluator(model, centre, directions, X, y, batchnorm, memory_budget, fast=True, loss_fn=None, accuracy_fn=None) -> Evaluator:
     if fast and loss_fn is None and MLPEvaluator.supports(model, batchnorm):
         return MLPEvaluator(model, centre, directions, X, y, batchnorm, memory_budget)
-    if getattr(model, "evaluator_class", None) is not None:  # e.g. an ONNX graph, run by onnxruntime
-        return model.evaluator_class(model, centre, directions, X, y, batchnorm, memory_budget, loss_fn=loss_fn, accuracy_fn=accuracy_fn)
     return _GenericEvaluator(model, centre, directions, X, y, batchnorm, memory_budget, loss_fn=loss_fn, accuracy_fn=accuracy_fn)
 
 
@@ -922,7 +920,7 @@ def line(
     t = np.linspace(float(lo), float(hi), steps)
     emit = on_progress or (lambda event: None)
     losses = np.full(steps, np.nan)
-    accs = np.full(steps, np.nan) if (metrics.is_classification(y) if loss_fn is None else accuracy_fn is not None) else None
+    accs = np.full(steps, np.nan) if metrics.is_classification(y) and (loss_fn is None or accuracy_fn is not None) else None
     fns = {"loss_fn": loss_fn, "accuracy_fn": accuracy_fn}
     # non-persistent buffers (rotary tables, causal masks) are not in a state dict and stay as they are
     float_buffers = [n for n, b in work.named_buffers() if b.is_floating_point() and (end is None or n in end_state)]

@@ -27,7 +27,7 @@ class Evaluator:
         self.loss_fn = loss_fn
         self.accuracy_fn = accuracy_fn
         if loss_fn is not None:
-            self.classification = accuracy_fn is not None
+            self.classification = accuracy_fn is not None and metrics.is_classification(y)
         self.batchnorm = batchnorm
         self.memory_budget = memory_budget
 
