@@ -298,15 +298,16 @@ def align_and_compare(
     on_progress=None,
 ) -> dict:
     """Barrier between ``a`` and ``b`` before and after weight matching (JSON-able dict)."""
+    loaded_a = a  # a LoadedModel keeps its own loss for both interpolations
     a, b = _model_of(a), _model_of(b)
     emit = on_progress or (lambda event: None)
     emit({"type": "stage", "stage": "naive", "done": False})
-    naive = interpolate(a, b, data, steps)
+    naive = interpolate(loaded_a, b, data, steps)
     emit({"type": "stage", "stage": "naive", "done": True, "barrier_height": naive.barrier_height})
     emit({"type": "stage", "stage": "matching", "done": False})
     al = weight_matching(a, b, spec=spec, seed=seed)
     emit({"type": "stage", "stage": "matching", "done": True, "iterations": al.iterations})
-    aligned = interpolate(a, al.model, data, steps)
+    aligned = interpolate(loaded_a, al.model, data, steps)
     emit({"type": "stage", "stage": "aligned", "done": True, "barrier_height": aligned.barrier_height})
     with torch.no_grad():
         X = data[0][:256]
