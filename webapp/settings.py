@@ -173,6 +173,9 @@ MEDIA_URL = "/media-not-served/"
 # --- Terrain ---------------------------------------------------------------------------
 TERRAIN_MAX_UPLOAD_BYTES = int(os.environ.get("TERRAIN_MAX_UPLOAD_BYTES", str(64 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
+# Users' own models (Hugging Face folders, LoRA adapters, ONNX graphs): limits per worker.
+TERRAIN_MAX_MODEL_PARAMETERS = int(os.environ.get("TERRAIN_MAX_MODEL_PARAMETERS", "30000000"))
+TERRAIN_MAX_SEQUENCE_LENGTH = int(os.environ.get("TERRAIN_MAX_SEQUENCE_LENGTH", "512"))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 # A GPU worker announces itself in Redis; with none alive, GPU-capable jobs go to "cpu".
 TERRAIN_GPU_HEARTBEAT_SECONDS = 15

@@ -147,6 +147,10 @@ def check_against(model: LoadedModel, X: torch.Tensor, y: torch.Tensor, *, field
         if isinstance(size, int) and tuple(X.shape[2:]) != (size, size) and _config_value(model, "model_type") == "vit":
             raise SourceError(f"the model takes {size}x{size} images, got {list(X.shape[2:])}", field=field)
     head = model.provenance.get("head")
+    if head in ("causal-lm", "masked-lm") and y.shape != X.shape:
+        raise SourceError(f"a {head} model needs labels shaped like the token ids {list(X.shape)}, got {list(y.shape)}", field=field)
+    if head and head.endswith("classification") and y.dim() != 1:
+        raise SourceError(f"a classifier needs one integer label per sample (N,), got {list(y.shape)}", field=field)
     if head in ("causal-lm", "masked-lm"):
         bound = _config_value(model, "vocab_size")
         valid = y[y != IGNORE_INDEX]

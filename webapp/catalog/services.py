@@ -94,8 +94,11 @@ def checkpoint_create_from_file(
     parent: Checkpoint | None = None,
     relation: str = "",
     created_by_job=None,
+    source: str = "builtin",
+    model_info: dict | None = None,
+    suffix: str = ".safetensors",
 ) -> Checkpoint:
-    """Copy a checkpoint file (already validated by analysis.checkpoints) into the catalog."""
+    """Copy a checkpoint file (already validated by analysis.checkpoints or analysis.sources) into the catalog."""
     checkpoint = Checkpoint(
         experiment=experiment,
         name=name,
@@ -108,9 +111,11 @@ def checkpoint_create_from_file(
         relation=relation,
         created_by_job=created_by_job,
         sha256=_sha256(path),
+        source=source,
+        model_info=model_info or {},
     )
     with open(path, "rb") as handle:
-        checkpoint.file.save(f"{slugify(name) or 'model'}.safetensors", File(handle), save=False)
+        checkpoint.file.save(f"{slugify(name) or 'model'}{suffix}", File(handle), save=False)
     if trajectory_path is not None:
         with open(trajectory_path, "rb") as handle:
             checkpoint.trajectory_file.save(f"{slugify(name) or 'model'}-trajectory.safetensors", File(handle), save=False)

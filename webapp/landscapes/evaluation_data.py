@@ -63,6 +63,10 @@ def _load(name: str, split: str, owner_id: int | None):
         upload = DatasetUpload.objects.filter(slug=name[len(UPLOAD_PREFIX):], owner_id=owner_id).first()
         if upload is None:
             raise data.DataError("the uploaded dataset no longer exists")
+        if upload.info.get("format") == "tokens":  # token ids for a user's language model: no split
+            from analysis.sources import data as source_data
+
+            return source_data.load_tokens(upload.file.path)
         return data.load("file", split, path=upload.file.path)
     return data.load(name, split)
 

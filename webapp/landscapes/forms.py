@@ -31,9 +31,21 @@ class EvaluationDataMixin(forms.Form):
         self.fields["dataset"].choices = evaluation_data.dataset_choices(self.user)
 
 
+HEAD_CHOICES = [("", "as in config.json"), ("causal-lm", "causal LM"), ("masked-lm", "masked LM"),
+                ("sequence-classification", "sequence classification"), ("image-classification", "image classification")]
+
+
 class CheckpointFieldsMixin(forms.Form):
     checkpoint = forms.CharField(required=False, max_length=32, help_text="Slug of a catalog checkpoint.")
-    checkpoint_file = forms.FileField(required=False, help_text="Or upload one: .safetensors with its spec, or a weights-only .pt.")
+    checkpoint_file = forms.FileField(
+        required=False,
+        help_text="Or upload one: a Terrain .safetensors (or weights-only .pt with its spec), a Hugging Face or LoRA "
+                  "folder as .zip (config.json + model.safetensors), or an .onnx graph (lines and planes only).",
+    )
+    base_checkpoint = forms.CharField(required=False, max_length=32, label="LoRA base",
+                                      help_text="For a LoRA adapter upload: slug of its base (a Hugging Face checkpoint).")
+    head = forms.ChoiceField(required=False, choices=HEAD_CHOICES, help_text="Hugging Face uploads: the head to analyse.")
+    num_labels = forms.IntegerField(required=False, min_value=2, max_value=100_000, help_text="Classes of a classification head you attach.")
     spec_json = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Architecture spec (JSON)",
         help_text='Needed for a .pt upload, e.g. {"kind": "mlp", "in": 64, "hidden": [64, 64], "out": 10}.',
@@ -75,11 +87,18 @@ class AnalysisJobForm(JobOptionsMixin, CheckpointFieldsMixin, EvaluationDataMixi
             if not _user_ok(self.user):
                 self.add_error("checkpoint_file", "log in to upload")
                 return cleaned
+            base_slug = (cleaned.get("base_checkpoint") or "").strip()
+            base = self._visible_checkpoint(base_slug, "base_checkpoint") if base_slug else None
+            if self.errors:
+                return cleaned
             try:
                 spec = parse_spec_json(cleaned.get("spec_json", ""))
-                self.checkpoints["checkpoint"] = checkpoint_upload(owner=self.user, uploaded=upload, spec=spec)
+                self.checkpoints["checkpoint"] = checkpoint_upload(
+                    owner=self.user, uploaded=upload, spec=spec, base=base, head=cleaned.get("head") or "",
+                    num_labels=cleaned.get("num_labels"),
+                )
             except UploadRejected as exc:
-                self.add_error("checkpoint_file", f"upload rejected: {exc}")
+                self.add_error(getattr(exc, "field", None) or "checkpoint_file", f"upload rejected: {exc}")
                 return cleaned
         if "checkpoint" not in self.checkpoints:
             self.add_error("checkpoint", "choose a catalog checkpoint or upload one")
@@ -100,6 +119,9 @@ class AnalysisJobForm(JobOptionsMixin, CheckpointFieldsMixin, EvaluationDataMixi
     def _check_data_fits(self, cleaned):
         from analysis import data, zoo
 
+        if any(c.source != "builtin" for c in self.checkpoints.values()):
+            self._check_model_data(cleaned)
+            return
         try:
             description = evaluation_data.describe(cleaned["dataset"], getattr(self.user, "pk", None))
         except data.DataError as exc:
@@ -111,6 +133,43 @@ class AnalysisJobForm(JobOptionsMixin, CheckpointFieldsMixin, EvaluationDataMixi
                 zoo.check_compatible(checkpoint.spec, description)
             except zoo.SpecError as exc:
                 self.add_error("dataset", f"does not fit checkpoint {checkpoint.name!r}: {exc}")
+
+    def _check_model_data(self, cleaned):
+        """A user's own model: load it and the data, and check ids, positions and labels before queueing."""
+        import tempfile
+        from pathlib import Path
+
+        from django.conf import settings
+
+        from analysis import data
+        from analysis.sources import SourceError
+        from analysis.sources import data as source_data
+
+        from webapp.catalog.model_files import load_checkpoint
+
+        try:
+            X, y = evaluation_data.evaluation_data(dataset=cleaned["dataset"], split=cleaned["split"], size=cleaned["eval_size"],
+                                                   owner_id=getattr(self.user, "pk", None))
+        except (data.DataError, SourceError) as exc:
+            self.add_error("dataset", str(exc))
+            return
+        seq_len = int(X.shape[1]) if not X.is_floating_point() and X.dim() == 2 else 1
+        if seq_len > settings.TERRAIN_MAX_SEQUENCE_LENGTH:
+            self.add_error("dataset", f"sequences of {seq_len} tokens exceed this server's limit of {settings.TERRAIN_MAX_SEQUENCE_LENGTH} (TERRAIN_MAX_SEQUENCE_LENGTH)")
+            return
+        for field, checkpoint in self.checkpoints.items():
+            with tempfile.TemporaryDirectory() as tmp:
+                try:
+                    model = load_checkpoint(checkpoint, Path(tmp))
+                    source_data.check_against(model, X, y)
+                except SourceError as exc:
+                    self.add_error("dataset" if exc.field == "data" else field, f"does not fit {checkpoint.name!r}: {exc}")
+        self.data_description = {"num_samples": len(X), "num_train": len(X), "num_test": len(X), "seq_len": seq_len}
+
+    def work_per_point(self, cleaned) -> float:
+        """Multiply-adds of one evaluation of the loss: samples x tokens x parameters."""
+        seq_len = getattr(self, "data_description", {}).get("seq_len", 1)
+        return self.eval_points(cleaned) * seq_len * self.checkpoints["checkpoint"].num_parameters
 
     def eval_points(self, cleaned) -> int:
         available = self.data_description["num_train" if cleaned["split"] == "train" else "num_test" if cleaned["split"] == "test" else "num_samples"]
@@ -159,7 +218,7 @@ class LandscapeForm(AnalysisJobForm):
         if self.errors:
             return cleaned
         points = resolution * resolution if mode == "plane" else resolution
-        work = points * self.eval_points(cleaned) * self.checkpoints["checkpoint"].num_parameters
+        work = points * self.work_per_point(cleaned)
         if work > MAX_WORK:
             self.add_error("resolution", f"this job would do about {work:.1e} multiply-adds, over the limit of {MAX_WORK:.0e}: lower the resolution or the evaluation-set size")
         return cleaned
@@ -191,7 +250,12 @@ class HessianForm(AnalysisJobForm):
 
     def clean(self):
         cleaned = super().clean()
-        if not self.errors and self.checkpoints["checkpoint"].num_parameters > MAX_HESSIAN_PARAMETERS:
+        if self.errors:
+            return cleaned
+        checkpoint = self.checkpoints["checkpoint"]
+        if checkpoint.source == "onnx":
+            self.add_error("checkpoint", "an ONNX graph is forward-only (lines and planes); for a Hessian upload a Hugging Face folder (.zip)")
+        elif checkpoint.num_parameters > MAX_HESSIAN_PARAMETERS:
             self.add_error("checkpoint", f"Hessian jobs take models of at most {MAX_HESSIAN_PARAMETERS:,} parameters")
         return cleaned
 
