@@ -217,22 +217,33 @@ def weight_matching(
     spec: dict | None = None,
     max_iter: int = 100,
     seed: int = 0,
+    perm_spec: PermutationSpec | None = None,
 ) -> Alignment:
     """Git Re-Basin weight matching of ``b`` onto ``a``; returns a permuted copy of ``b``.
 
-    ``a``/``b`` are zoo models (or state dicts with ``spec=``).  Only
-    parameters enter the similarity (BatchNorm running statistics are
-    permuted along but do not vote).
+    ``a``/``b`` are zoo models (or state dicts with ``spec=``), or Hugging Face
+    models (LoadedModels), whose MLP units, attention heads or ResNet block
+    channels are matched (:mod:`analysis.sources.permutations`); ``perm_spec``
+    gives any other structure.  Only parameters enter the similarity
+    (BatchNorm running statistics are permuted along but do not vote).
     """
     from scipy.optimize import linear_sum_assignment
 
     t0 = time.perf_counter()
     a_model, b_model = _model_of(a), _model_of(b)
-    if spec is None:
-        spec = getattr(b_model, "terrain_spec", None) or getattr(a_model, "terrain_spec", None)
+    if perm_spec is not None:
+        ps = perm_spec
+    elif spec is None and isinstance(b_model, nn.Module) and getattr(b_model, "terrain_spec", None) is None \
+            and getattr(a_model, "terrain_spec", None) is None and hasattr(getattr(b_model, "model", None), "config"):
+        from .sources.permutations import permutation_spec_for
+
+        ps = permutation_spec_for(b_model)
+    else:
         if spec is None:
-            raise ValueError("pass spec= (the models carry no terrain_spec)")
-    ps = permutation_spec(spec)
+            spec = getattr(b_model, "terrain_spec", None) or getattr(a_model, "terrain_spec", None)
+            if spec is None:
+                raise ValueError("pass spec= (the models carry no terrain_spec)")
+        ps = permutation_spec(spec)
     sa = {k: v.detach().to("cpu", torch.float64) for k, v in (a_model.state_dict() if isinstance(a_model, nn.Module) else a_model).items()}
     b_state = b_model.state_dict() if isinstance(b_model, nn.Module) else dict(b_model)
     sb = {k: v.detach().to("cpu", torch.float64) for k, v in b_state.items()}
@@ -275,7 +286,8 @@ def weight_matching(
         with torch.random.fork_rng(devices=[]):
             out_model = zoo.build(spec)
     out_model.load_state_dict(permuted)
-    out_model.terrain_spec = zoo.validate_spec(spec)
+    if spec is not None:
+        out_model.terrain_spec = zoo.validate_spec(spec)
     out_model.eval()
     return Alignment(
         model=out_model,

@@ -15,6 +15,7 @@ MAX_EVAL_SIZE = 20_000
 # Multiply-adds of one job, about (points x samples x parameters): keeps a job to minutes on a CPU.
 MAX_WORK = 2e13
 MAX_HESSIAN_PARAMETERS = 5_000_000
+MATCHABLE_MODEL_TYPES = {"gpt2", "bert", "roberta", "distilbert", "llama", "gpt_neox", "resnet"}  # analysis.sources.permutations
 
 
 class EvaluationDataMixin(forms.Form):
@@ -284,10 +285,12 @@ class ConnectivityForm(AnalysisJobForm):
         if self.errors:
             return cleaned
         a, b = self.checkpoints["checkpoint"], self.checkpoints["checkpoint_b"]
-        if a.spec != b.spec:
+        if a.spec != b.spec or a.num_parameters != b.num_parameters:
             self.add_error("checkpoint_b", "must have the same architecture as the first checkpoint")
-        elif a.spec.get("kind") not in ("mlp", "cnn"):
+        elif a.source == "builtin" and a.spec.get("kind") not in ("mlp", "cnn"):
             self.add_error("checkpoint", "weight matching supports mlp and cnn checkpoints")
+        elif a.source != "builtin" and a.model_info.get("model_type") not in MATCHABLE_MODEL_TYPES:
+            self.add_error("checkpoint", f"weight matching supports built-in mlp/cnn and {', '.join(sorted(MATCHABLE_MODEL_TYPES))} models")
         return cleaned
 
     def to_params(self) -> dict:
