@@ -153,3 +153,16 @@ def test_hostile_or_unfitting_uploads_are_refused_by_field(client, user, tmp_pat
     assert Job.objects.count() == 0
     if case != "bad-ids":
         assert Checkpoint.objects.count() == 0
+
+
+def test_cost_limit_uses_counted_flops(client, user, tmp_path, monkeypatch):
+    from webapp.landscapes import forms
+
+    client.force_login(user)
+    folder = save_tiny("gpt2", tmp_path / "gpt2")
+    monkeypatch.setattr(forms, "MAX_WORK", 1e3)
+    response = post(client, checkpoint_file=SimpleUploadedFile("m.zip", zip_folder(folder)),
+                    dataset_file=SimpleUploadedFile("tokens.npz", tokens_npz()))
+    assert response.status_code == 400
+    assert 'data-field="resolution"' in errors(response) and "multiply-adds" in errors(response)
+    assert Job.objects.count() == 0

@@ -59,6 +59,19 @@ class CheckpointFieldsMixin(forms.Form):
         return checkpoint
 
 
+def _macs_per_sample(model, X1) -> float | None:
+    """Multiply-adds of one forward pass on one sample, counted by torch's FLOP counter (None for ONNX)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    if not model.differentiable:
+        return None
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model.module(X1)
+    return counter.get_total_flops() / 2
+
+
 def _user_ok(user) -> bool:
     return user is not None and user.is_authenticated
 
@@ -158,6 +171,7 @@ class AnalysisJobForm(JobOptionsMixin, CheckpointFieldsMixin, EvaluationDataMixi
         if seq_len > settings.TERRAIN_MAX_SEQUENCE_LENGTH:
             self.add_error("dataset", f"sequences of {seq_len} tokens exceed this server's limit of {settings.TERRAIN_MAX_SEQUENCE_LENGTH} (TERRAIN_MAX_SEQUENCE_LENGTH)")
             return
+        macs = None
         for field, checkpoint in self.checkpoints.items():
             with tempfile.TemporaryDirectory() as tmp:
                 try:
@@ -165,12 +179,18 @@ class AnalysisJobForm(JobOptionsMixin, CheckpointFieldsMixin, EvaluationDataMixi
                     source_data.check_against(model, X, y)
                 except SourceError as exc:
                     self.add_error("dataset" if exc.field == "data" else field, f"does not fit {checkpoint.name!r}: {exc}")
-        self.data_description = {"num_samples": len(X), "num_train": len(X), "num_test": len(X), "seq_len": seq_len}
+                    continue
+                if field == "checkpoint":
+                    macs = _macs_per_sample(model, X[:1])
+        self.data_description = {"num_samples": len(X), "num_train": len(X), "num_test": len(X), "seq_len": seq_len,
+                                 "macs_per_sample": macs}
 
     def work_per_point(self, cleaned) -> float:
-        """Multiply-adds of one evaluation of the loss: samples x tokens x parameters."""
-        seq_len = getattr(self, "data_description", {}).get("seq_len", 1)
-        return self.eval_points(cleaned) * seq_len * self.checkpoints["checkpoint"].num_parameters
+        """Multiply-adds of one evaluation of the loss: samples x (counted FLOPs of one forward / 2,
+        or tokens x parameters where they cannot be counted)."""
+        description = getattr(self, "data_description", {})
+        per_sample = description.get("macs_per_sample") or description.get("seq_len", 1) * self.checkpoints["checkpoint"].num_parameters
+        return self.eval_points(cleaned) * per_sample
 
     def eval_points(self, cleaned) -> int:
         available = self.data_description["num_train" if cleaned["split"] == "train" else "num_test" if cleaned["split"] == "test" else "num_samples"]
