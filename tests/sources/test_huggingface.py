@@ -79,3 +79,23 @@ def test_top3_hessian_eigenvalues_match_dense_reference(tiny_folders, family):
     want = np.sort(np.linalg.eigvalsh(((H + H.T) / 2).numpy()))[::-1][:3]
     scale = max(1.0, float(np.abs(want).max()))
     np.testing.assert_allclose(np.sort(got)[::-1], want, atol=1e-4 * scale, rtol=0)
+
+
+def test_hessian_and_pca_axes_trace_and_density(tiny_folders):
+    lm = load_model(tiny_folders["bert-mlm"])
+    X, y, _ = make_data("bert-mlm")
+    surf = landscape.plane(lm, (X, y), axes="hessian", resolution=3, span=0.1)
+    lam1 = surf.directions["eigenvalues"][0]
+    op = curvature.HessianOperator(lm, None, (X, y))
+    v = op.to_vector(surf.d1)
+    assert float(v.norm()) == pytest.approx(1.0, abs=1e-5)
+    assert float(v @ op.matvec(v)) == pytest.approx(lam1, rel=1e-3)  # the axis is the top eigenvector
+    res = curvature.analyze(lm, (X, y), top_k=2, trace=True, trace_matvecs=30, density=True, density_probes=1, density_iters=20)
+    assert res["top_eigenvalues"][0] == pytest.approx(lam1, rel=1e-3)
+    assert np.isfinite(res["trace"]["estimate"]) and len(res["density"]["grid"]) > 10
+
+    centre = lm.state()
+    g = torch.Generator().manual_seed(0)
+    trajectory = [{n: p + 0.01 * k * torch.randn(p.shape, generator=g) for n, p in centre.items()} for k in range(4)]
+    pca = landscape.plane(lm, (X, y), axes="pca", trajectory=trajectory, resolution=3)
+    assert pca.trajectory.shape == (4, 2) and np.isfinite(pca.loss).all()
