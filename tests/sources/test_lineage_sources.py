@@ -1,6 +1,5 @@
 """Kinship between relatives brought in as Hugging Face folders and LoRA adapters (state dicts of LoadedModels)."""
 
-
 import pytest
 
 from analysis.lineage.kinship import delta_kinship
