@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 
 from webapp.catalog.selectors import checkpoint_get_visible
 from webapp.catalog.uploads import UploadRejected, checkpoint_upload, dataset_upload, parse_spec_json
@@ -13,8 +14,8 @@ MAX_PLANE_RESOLUTION = 101
 MAX_LINE_STEPS = 1001
 MAX_EVAL_SIZE = 20_000
 # Multiply-adds of one job, about (points x samples x parameters): keeps a job to minutes on a CPU.
-MAX_WORK = 2e13
-MAX_HESSIAN_PARAMETERS = 5_000_000
+MAX_WORK = settings.TERRAIN_MAX_JOB_MULTIPLY_ADDS
+MAX_HESSIAN_PARAMETERS = settings.TERRAIN_MAX_HESSIAN_PARAMETERS
 MATCHABLE_MODEL_TYPES = {"gpt2", "bert", "roberta", "distilbert", "llama", "gpt_neox", "resnet"}  # analysis.sources.permutations
 
 
@@ -241,7 +242,7 @@ class LandscapeForm(AnalysisJobForm):
         points = resolution * resolution if mode == "plane" else resolution
         work = points * self.work_per_point(cleaned)
         if work > MAX_WORK:
-            self.add_error("resolution", f"this job would do about {work:.1e} multiply-adds, over the limit of {MAX_WORK:.0e}: lower the resolution or the evaluation-set size")
+            self.add_error("resolution", f"this job would do about {work:.1e} multiply-adds, over the limit of {MAX_WORK:.0e}: lower the resolution or the evaluation-set size (the worker's TERRAIN_MAX_JOB_MULTIPLY_ADDS raises the limit)")
         return cleaned
 
     def to_params(self) -> dict:
@@ -277,7 +278,7 @@ class HessianForm(AnalysisJobForm):
         if checkpoint.source == "onnx":
             self.add_error("checkpoint", "an ONNX graph is forward-only (lines and planes); for a Hessian upload a Hugging Face folder (.zip)")
         elif checkpoint.num_parameters > MAX_HESSIAN_PARAMETERS:
-            self.add_error("checkpoint", f"Hessian jobs take models of at most {MAX_HESSIAN_PARAMETERS:,} parameters")
+            self.add_error("checkpoint", f"Hessian jobs take models of at most {MAX_HESSIAN_PARAMETERS:,} parameters (TERRAIN_MAX_HESSIAN_PARAMETERS raises it)")
         return cleaned
 
     def to_params(self) -> dict:
