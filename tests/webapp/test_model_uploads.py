@@ -166,3 +166,18 @@ def test_cost_limit_uses_counted_flops(client, user, tmp_path, monkeypatch):
     assert response.status_code == 400
     assert 'data-field="resolution"' in errors(response) and "multiply-adds" in errors(response)
     assert Job.objects.count() == 0
+
+
+def test_folder_uploaded_as_its_files(client, user, tmp_path, no_enqueue):
+    client.force_login(user)
+    page = errors(client.get("/jobs/new/landscape/"))
+    assert 'name="model_files"' in page and "multiple" in page
+    folder = save_tiny("bert-cls", tmp_path / "bert")
+    files = [SimpleUploadedFile(name, (folder / name).read_bytes()) for name in ("config.json", "model.safetensors")]
+    X, y, _ = make_data("bert-cls", n=6)
+    buf = io.BytesIO()
+    np.savez(buf, input_ids=X.numpy(), labels=y.numpy())
+    response = post(client, model_files=files, dataset_file=SimpleUploadedFile("cls.npz", buf.getvalue()))
+    assert response.status_code == 302, errors(response)[:3000]
+    checkpoint = Checkpoint.objects.get()
+    assert checkpoint.source == "huggingface" and checkpoint.model_info["head"] == "sequence-classification"

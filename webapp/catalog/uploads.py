@@ -14,6 +14,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.utils.text import slugify
 
@@ -53,6 +54,26 @@ def _spool(uploaded, directory: Path, suffix: str) -> Path:
     if written == 0:
         raise UploadRejected("file is empty")
     return path
+
+
+def folder_files_as_zip(files) -> SimpleUploadedFile:
+    """The files of a model folder, uploaded one by one, packed as the ``.zip`` a folder upload would be."""
+    import io
+    import zipfile
+
+    limit = settings.TERRAIN_MAX_UPLOAD_BYTES
+    names = [Path(f.name or "").name for f in files]
+    if len(set(names)) != len(names) or not all(names):
+        raise UploadRejected("the folder's files must have distinct names", field="model_files")
+    if sum(f.size or 0 for f in files) > limit:
+        raise UploadRejected(f"the files add up to more than the limit of {limit:,} bytes", field="model_files")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, f in zip(names, files):
+            with z.open(f"model/{name}", "w") as out:
+                for chunk in f.chunks():
+                    out.write(chunk)
+    return SimpleUploadedFile("model.zip", buf.getvalue())
 
 
 def parse_spec_json(text: str) -> dict | None:

@@ -6,7 +6,7 @@ from django import forms
 from django.conf import settings
 
 from webapp.catalog.selectors import checkpoint_get_visible
-from webapp.catalog.uploads import UploadRejected, checkpoint_upload, dataset_upload, parse_spec_json
+from webapp.catalog.uploads import UploadRejected, checkpoint_upload, dataset_upload, folder_files_as_zip, parse_spec_json
 from webapp.landscapes import evaluation_data
 from webapp.training.forms import JobOptionsMixin
 
@@ -37,6 +37,24 @@ HEAD_CHOICES = [("", "as in config.json"), ("causal-lm", "causal LM"), ("masked-
                 ("sequence-classification", "sequence classification"), ("image-classification", "image classification")]
 
 
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one field (a model folder's files)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, (list, tuple)):
+            return [single(d, initial) for d in data if d]
+        return [single(data, initial)] if data else []
+
+
 class CheckpointFieldsMixin(forms.Form):
     checkpoint = forms.CharField(required=False, max_length=32, help_text="Slug of a catalog checkpoint.")
     checkpoint_file = forms.FileField(
@@ -44,6 +62,8 @@ class CheckpointFieldsMixin(forms.Form):
         help_text="Or upload one: a Terrain .safetensors (or weights-only .pt with its spec), a Hugging Face or LoRA "
                   "folder as .zip (config.json + model.safetensors), or an .onnx graph (lines and planes only).",
     )
+    model_files = MultipleFileField(required=False, label="Or the folder's files",
+                                    help_text="Select config.json + model.safetensors (or adapter_config.json + adapter_model.safetensors) together.")
     base_checkpoint = forms.CharField(required=False, max_length=32, label="LoRA base",
                                       help_text="For a LoRA adapter upload: slug of its base (a Hugging Face checkpoint).")
     head = forms.ChoiceField(required=False, choices=HEAD_CHOICES, help_text="Hugging Face uploads: the head to analyse.")
@@ -98,6 +118,12 @@ class AnalysisJobForm(JobOptionsMixin, CheckpointFieldsMixin, EvaluationDataMixi
         if self.errors:
             return cleaned
         upload = cleaned.get("checkpoint_file")
+        if upload is None and cleaned.get("model_files"):
+            try:
+                upload = folder_files_as_zip(cleaned["model_files"])
+            except UploadRejected as exc:
+                self.add_error("model_files", f"upload rejected: {exc}")
+                return cleaned
         if upload is not None:
             if not _user_ok(self.user):
                 self.add_error("checkpoint_file", "log in to upload")
