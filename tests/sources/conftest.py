@@ -38,6 +38,16 @@ def _config(family: str):
         return T.BertForMaskedLM, T.BertConfig(**bert)
     if family == "bert-cls":
         return T.BertForSequenceClassification, T.BertConfig(num_labels=3, **bert)
+    if family == "roberta-mlm":  # RoBERTa pads with 1 and offsets positions past it
+        return T.RobertaForMaskedLM, T.RobertaConfig(**{**bert, "pad_token_id": 1, "max_position_embeddings": 10})
+    if family == "distilbert-cls":
+        return T.DistilBertForSequenceClassification, T.DistilBertConfig(
+            vocab_size=VOCAB, dim=8, n_layers=1, n_heads=2, hidden_dim=12, max_position_embeddings=8, pad_token_id=0, num_labels=3,
+        )
+    if family == "convnext":
+        return T.ConvNextForImageClassification, T.ConvNextConfig(
+            num_channels=3, num_stages=2, hidden_sizes=[4, 8], depths=[1, 1], num_labels=3,
+        )
     if family == "vit":
         return T.ViTForImageClassification, T.ViTConfig(
             image_size=8, patch_size=4, num_channels=3, hidden_size=8, intermediate_size=12, num_hidden_layers=1,
@@ -50,29 +60,31 @@ def _config(family: str):
     raise KeyError(family)
 
 
-FAMILIES = ["gpt2", "llama", "gpt_neox", "bert-mlm", "bert-cls", "vit", "resnet"]
+FAMILIES = ["gpt2", "llama", "gpt_neox", "bert-mlm", "bert-cls", "roberta-mlm", "distilbert-cls", "vit", "resnet", "convnext"]
+PAD = {"roberta-mlm": 1}
 
 
 def make_data(family: str, n: int = 4, seed: int = 0):
     """``(X, y, reference_kwargs)``: the plain batch, its targets and the keyword arguments that give
     the same loss through the Hugging Face model's own ``labels=`` code path (the independent reference)."""
     g = torch.Generator().manual_seed(seed)
-    if family in ("vit", "resnet"):
+    if family in ("vit", "resnet", "convnext"):
         size = 8 if family == "vit" else 16
         X = torch.randn(n, 3, size, size, generator=g)
         y = torch.randint(0, 3, (n,), generator=g)
         return X, y, {"pixel_values": X, "labels": y}
     X = torch.randint(3, VOCAB, (n, 6), generator=g)
-    if family == "bert-cls":
-        X[0, -2:] = 0  # padding: masked out of attention from the ids
+    pad = PAD.get(family, 0)
+    if family.endswith("-cls"):
+        X[0, -2:] = pad  # padding: masked out of attention from the ids
         y = torch.randint(0, 3, (n,), generator=g)
-        return X, y, {"input_ids": X, "attention_mask": (X != 0).long(), "labels": y}
-    if family == "bert-mlm":
-        X[0, -1] = 0
+        return X, y, {"input_ids": X, "attention_mask": (X != pad).long(), "labels": y}
+    if family.endswith("-mlm"):
+        X[0, -1] = pad
         y = torch.full_like(X, -100)
         y[:, 1] = torch.randint(3, VOCAB, (n,), generator=g)
         y[:, 3] = torch.randint(3, VOCAB, (n,), generator=g)
-        return X, y, {"input_ids": X, "attention_mask": (X != 0).long(), "labels": y}
+        return X, y, {"input_ids": X, "attention_mask": (X != pad).long(), "labels": y}
     y = X.clone()
     y[0, -2:] = -100  # padded tail of the first sequence
     return X, y, {"input_ids": X, "labels": y}

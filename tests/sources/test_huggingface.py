@@ -26,10 +26,10 @@ def test_loads_with_provenance(tiny_folders, family):
     assert lm.provenance["source"] == "huggingface"
     assert lm.provenance["model_type"] == family.split("-")[0]
     assert lm.provenance["num_parameters"] == sum(p.numel() for p in lm.module.parameters())
-    assert lm.input_kind == ("images" if family in ("vit", "resnet") else "tokens")
+    assert lm.input_kind == ("images" if family in ("vit", "resnet", "convnext") else "tokens")
     assert not lm.module.training
-    if family in ("gpt2", "llama", "gpt_neox", "bert-mlm"):
-        assert lm.provenance["head"] in ("causal-lm", "masked-lm")
+    want = {"gpt2": "causal-lm", "llama": "causal-lm", "gpt_neox": "causal-lm", "bert-mlm": "masked-lm", "roberta-mlm": "masked-lm"}
+    assert lm.provenance["head"] == want.get(family, "image-classification" if lm.input_kind == "images" else "sequence-classification")
 
 
 @pytest.mark.parametrize("family", FAMILIES)

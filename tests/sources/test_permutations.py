@@ -14,7 +14,7 @@ from analysis.sources.permutations import permutation_spec_for
 from .conftest import make_data
 
 KINDS = {"gpt2": {"mlp", "head"}, "bert-cls": {"mlp", "head"}, "bert-mlm": {"mlp", "head"}, "resnet": {"block"},
-         "llama": {"mlp"}, "gpt_neox": {"mlp"}}
+         "llama": {"mlp"}, "gpt_neox": {"mlp"}, "roberta-mlm": {"mlp", "head"}, "distilbert-cls": {"mlp", "head"}}
 
 
 def _random_perms(ps, seed=0):
