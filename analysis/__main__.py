@@ -3,10 +3,10 @@
 Usage::
 
     python -m analysis train       --spec SPEC --dataset NAME [...] --out result.json [--checkpoint m.safetensors]
-    python -m analysis landscape   --checkpoint m.safetensors --dataset NAME [--kind plane|line] [...] --out l.json
+    python -m analysis landscape   --checkpoint PATH --dataset NAME [--kind plane|line] [...] --out l.json
     python -m analysis landscape   --checkpoint base.safetensors --axes three_models --models a.safetensors b.safetensors
                                    [--markers merged.safetensors] --dataset NAME --out plane.json
-    python -m analysis hessian     --checkpoint m.safetensors --dataset NAME [--top-k 5 --trace --density] --out h.json
+    python -m analysis hessian     --checkpoint PATH --dataset NAME [--top-k 5 --trace --density] --out h.json
     python -m analysis interpolate --a a.safetensors --b b.safetensors --dataset NAME [--steps 21] --out i.json
     python -m analysis align       --a a.safetensors --b b.safetensors --dataset NAME [--save-aligned b2.safetensors] --out w.json
     python -m analysis merge       --method ties --base b.safetensors --models m1.safetensors m2.safetensors --out merged.safetensors
@@ -19,6 +19,18 @@ possible, e.g. ``--dataset-option p=97``), ``--split train|test|all``,
 ``--max-samples N`` (first N samples of the split), ``--spec JSON|@file``
 (needed for ``.pt`` state dicts).  Exit status is 2 for bad input (message on
 stderr), 0 on success.
+
+A checkpoint (``--checkpoint``, ``--a``, ``--b``, ``--end``) is any model source
+(:mod:`analysis.sources`): a Terrain ``.safetensors``, a Hugging Face folder
+(``config.json`` + ``model.safetensors``), a LoRA adapter folder (``--base``
+names its base folder unless the adapter's config holds an absolute local
+path), an ``.onnx`` file (lines and planes only) or a ``.zip`` of a folder.
+``--head`` and ``--num-labels`` choose a Hugging Face head.  Instead of
+``--dataset``, ``--data PATH`` gives the model's own data: token ids
+(``input_ids``, optional ``attention_mask`` and ``labels``) or images (``X``,
+``y``) in ``.npz``/``.safetensors``, or a ``.txt`` file tokenised with the
+model folder's ``tokenizer.json`` (``--seq-len``); it is checked against the
+model (vocabulary, positions, label range) before anything runs.
 
 JSON outputs (every output also has ``"command"`` and ``"version"``):
 
@@ -137,19 +149,48 @@ def _write(out: str, payload: dict, command: str) -> None:
         Path(out).write_text(text)
 
 
-def _load_data(args) -> tuple:
+def _load_data(args, model=None) -> tuple:
     from . import data
 
-    X, y = data.load(args.dataset, args.split, **_dataset_options(args.dataset_option))
+    if getattr(args, "data", None):
+        X, y = _load_model_data(args, model)
+    elif not args.dataset:
+        raise CLIError("give --dataset NAME or --data PATH")
+    else:
+        X, y = data.load(args.dataset, args.split, **_dataset_options(args.dataset_option))
     if getattr(args, "max_samples", None):
         X, y = X[: args.max_samples], y[: args.max_samples]
     return X, y
 
 
-def _load_checkpoint(path: str, spec: dict | None):
-    from . import checkpoints
+def _load_model_data(args, model) -> tuple:
+    from .sources import data as source_data
 
-    return checkpoints.load(path, spec=spec)
+    path = Path(args.data)
+    head = model.provenance.get("head", "classification")
+    if path.suffix == ".txt":
+        folder = Path(model.provenance.get("base") or model.provenance.get("path", ""))
+        if not (folder / "tokenizer.json").is_file():
+            raise CLIError(f"{path.name}: plain text needs the model folder's tokenizer.json (not found in {folder})")
+        X, y = source_data.tokenize_text(path, folder / "tokenizer.json", seq_len=args.seq_len, head=head)
+    elif model.input_kind == "tokens":
+        X, y = source_data.load_tokens(path, head=head)
+    else:
+        X, y = source_data.load_images(path)
+    source_data.check_against(model, X, y)
+    return X, y
+
+
+def _load_checkpoint(path: str, spec: dict | None, args=None):
+    """Any model source as a LoadedModel (see analysis.sources)."""
+    from .sources import load_model
+
+    options = {}
+    if args is not None and Path(path).is_dir() and (Path(path) / "config.json").is_file():
+        options = {k: v for k, v in (("head", args.head), ("num_labels", args.num_labels)) if v is not None}
+    if args is not None and args.base:
+        options["base"] = args.base
+    return load_model(path, spec=spec, **options)
 
 
 def _bar(total, desc):
@@ -228,10 +269,10 @@ def cmd_train(args) -> dict:
 def cmd_landscape(args) -> dict:
     from . import checkpoints, landscape
 
-    ck = _load_checkpoint(args.checkpoint, _spec_arg(args.spec))
-    X, y = _load_data(args)
+    ck = _load_checkpoint(args.checkpoint, _spec_arg(args.spec), args)
+    X, y = _load_data(args, ck)
     if args.kind == "line":
-        end = _load_checkpoint(args.end, _spec_arg(args.spec)).model if args.end else None
+        end = _load_checkpoint(args.end, _spec_arg(args.spec), args).module if args.end else None
         bar = _bar(args.resolution, "line")
 
         def progress(event):
@@ -240,7 +281,7 @@ def cmd_landscape(args) -> dict:
 
         try:
             res = landscape.line(
-                ck.model,
+                ck,
                 (X, y),
                 end=end,
                 steps=args.resolution,
@@ -269,7 +310,7 @@ def cmd_landscape(args) -> dict:
 
     try:
         res = landscape.plane(
-            ck.model,
+            ck,
             (X, y),
             axes=args.axes,
             resolution=args.resolution,
@@ -290,8 +331,8 @@ def cmd_landscape(args) -> dict:
 def cmd_hessian(args) -> dict:
     from . import curvature
 
-    ck = _load_checkpoint(args.checkpoint, _spec_arg(args.spec))
-    X, y = _load_data(args)
+    ck = _load_checkpoint(args.checkpoint, _spec_arg(args.spec), args)
+    X, y = _load_data(args, ck)
     stages = 1 + int(args.trace) + int(args.density)
     bar = _bar(stages, "hessian")
 
@@ -302,7 +343,7 @@ def cmd_hessian(args) -> dict:
 
     try:
         res = curvature.analyze(
-            ck.model,
+            ck,
             (X, y),
             top_k=args.top_k,
             trace=args.trace,
@@ -324,9 +365,9 @@ def cmd_interpolate(args) -> dict:
     from . import connectivity
 
     spec = _spec_arg(args.spec)
-    a = _load_checkpoint(args.a, spec).model
-    b = _load_checkpoint(args.b, spec).model
-    X, y = _load_data(args)
+    a = _load_checkpoint(args.a, spec, args)
+    b = _load_checkpoint(args.b, spec, args).module
+    X, y = _load_data(args, a)
     bar = _bar(args.steps, "interpolate")
 
     def progress(event):
@@ -344,9 +385,9 @@ def cmd_align(args) -> dict:
     from . import checkpoints, connectivity
 
     spec = _spec_arg(args.spec)
-    cka = _load_checkpoint(args.a, spec)
-    ckb = _load_checkpoint(args.b, spec)
-    X, y = _load_data(args)
+    cka = _load_checkpoint(args.a, spec, args)
+    ckb = _load_checkpoint(args.b, spec, args)
+    X, y = _load_data(args, cka)
     bar = _bar(3, "align")
 
     def progress(event):
@@ -355,13 +396,16 @@ def cmd_align(args) -> dict:
         bar.set_postfix(stage=event["stage"])
 
     try:
-        res = connectivity.align_and_compare(cka.model, ckb.model, (X, y), steps=args.steps, seed=args.seed, spec=ckb.spec, on_progress=progress)
+        res = connectivity.align_and_compare(cka, ckb, (X, y), steps=args.steps, seed=args.seed, spec=ckb.provenance.get("spec"), on_progress=progress)
     finally:
         bar.close()
     res["aligned_checkpoint"] = None
     if args.save_aligned:
-        al = connectivity.weight_matching(cka.model, ckb.model, spec=ckb.spec, seed=args.seed)
-        checkpoints.save(args.save_aligned, al.model, ckb.spec, {**ckb.meta, "aligned_to": str(args.a)})
+        if ckb.provenance["source"] != "builtin":
+            raise CLIError("--save-aligned writes Terrain checkpoints; it needs built-in models")
+        spec_b = ckb.provenance["spec"]
+        al = connectivity.weight_matching(cka.module, ckb.module, spec=spec_b, seed=args.seed)
+        checkpoints.save(args.save_aligned, al.model, spec_b, {**ckb.provenance.get("meta", {}), "aligned_to": str(args.a)})
         res["aligned_checkpoint"] = args.save_aligned
     return res
 
@@ -396,7 +440,13 @@ def cmd_merge(args) -> dict:
 
 
 def _add_data_args(p: argparse.ArgumentParser, default_split: str = "all") -> None:
-    p.add_argument("--dataset", required=True, help="dataset name (digits, moons, teacher-student, modular-addition, file)")
+    p.add_argument("--dataset", help="dataset name (digits, moons, teacher-student, modular-addition, file)")
+    p.add_argument("--data", help="the model's own data: token ids or images (.npz/.safetensors) or text (.txt)")
+    p.add_argument("--seq-len", type=int, default=64, help="tokens per line of a .txt --data (default 64)")
+    p.add_argument("--head", choices=["causal-lm", "masked-lm", "sequence-classification", "image-classification"],
+                   help="Hugging Face head (default: the one in config.json's architectures)")
+    p.add_argument("--num-labels", type=int, default=None, help="classes of a classification head")
+    p.add_argument("--base", help="LoRA adapters: the base model's Hugging Face folder")
     p.add_argument("--dataset-option", action="append", metavar="KEY=VALUE", help="dataset option (repeatable)")
     p.add_argument("--split", default=default_split, choices=["train", "test", "all"], help=f"data split (default {default_split})")
     p.add_argument("--max-samples", type=int, default=None, help="use only the first N samples of the split")
@@ -526,6 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         payload = args.func(args)
     except (CLIError, CheckpointError, DataError, SpecError, ValueError, FileNotFoundError, NotImplementedError) as exc:
+        # SourceError (refused models and data) is a ValueError
         print(f"error: {exc}", file=sys.stderr)
         return 2
     destination = args.report if args.command == "merge" else args.out

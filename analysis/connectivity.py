@@ -102,7 +102,9 @@ def barrier_height(t: np.ndarray, values: np.ndarray) -> float:
 
 
 def _model_of(x):
-    if hasattr(x, "model") and isinstance(getattr(x, "model"), nn.Module):
+    if not isinstance(x, nn.Module) and isinstance(getattr(x, "module", None), nn.Module):  # a LoadedModel
+        return x.module
+    if not isinstance(x, nn.Module) and isinstance(getattr(x, "model", None), nn.Module):  # a Checkpoint
         return x.model
     return x
 
@@ -118,8 +120,8 @@ def interpolate(
 ) -> Interpolation:
     """Loss/accuracy on the segment from ``a`` to ``b`` (``steps`` points, t in [0, 1]) and the barrier."""
     t0 = time.perf_counter()
-    a = _model_of(a)
     b = _model_of(b)
+    # ``a`` may be a LoadedModel (e.g. a LoRA-merged model vs its base): line() uses its own loss
     res = landscape.line(a, data, end=b, steps=steps, span=(0.0, 1.0), batchnorm=batchnorm, on_progress=on_progress)
     acc_barrier = None
     if res.accuracy is not None:
@@ -215,22 +217,33 @@ def weight_matching(
     spec: dict | None = None,
     max_iter: int = 100,
     seed: int = 0,
+    perm_spec: PermutationSpec | None = None,
 ) -> Alignment:
     """Git Re-Basin weight matching of ``b`` onto ``a``; returns a permuted copy of ``b``.
 
-    ``a``/``b`` are zoo models (or state dicts with ``spec=``).  Only
-    parameters enter the similarity (BatchNorm running statistics are
-    permuted along but do not vote).
+    ``a``/``b`` are zoo models (or state dicts with ``spec=``), or Hugging Face
+    models (LoadedModels), whose MLP units, attention heads or ResNet block
+    channels are matched (:mod:`analysis.sources.permutations`); ``perm_spec``
+    gives any other structure.  Only parameters enter the similarity
+    (BatchNorm running statistics are permuted along but do not vote).
     """
     from scipy.optimize import linear_sum_assignment
 
     t0 = time.perf_counter()
     a_model, b_model = _model_of(a), _model_of(b)
-    if spec is None:
-        spec = getattr(b_model, "terrain_spec", None) or getattr(a_model, "terrain_spec", None)
+    if perm_spec is not None:
+        ps = perm_spec
+    elif spec is None and isinstance(b_model, nn.Module) and getattr(b_model, "terrain_spec", None) is None \
+            and getattr(a_model, "terrain_spec", None) is None and hasattr(getattr(b_model, "model", None), "config"):
+        from .sources.permutations import permutation_spec_for
+
+        ps = permutation_spec_for(b_model)
+    else:
         if spec is None:
-            raise ValueError("pass spec= (the models carry no terrain_spec)")
-    ps = permutation_spec(spec)
+            spec = getattr(b_model, "terrain_spec", None) or getattr(a_model, "terrain_spec", None)
+            if spec is None:
+                raise ValueError("pass spec= (the models carry no terrain_spec)")
+        ps = permutation_spec(spec)
     sa = {k: v.detach().to("cpu", torch.float64) for k, v in (a_model.state_dict() if isinstance(a_model, nn.Module) else a_model).items()}
     b_state = b_model.state_dict() if isinstance(b_model, nn.Module) else dict(b_model)
     sb = {k: v.detach().to("cpu", torch.float64) for k, v in b_state.items()}
@@ -273,7 +286,8 @@ def weight_matching(
         with torch.random.fork_rng(devices=[]):
             out_model = zoo.build(spec)
     out_model.load_state_dict(permuted)
-    out_model.terrain_spec = zoo.validate_spec(spec)
+    if spec is not None:
+        out_model.terrain_spec = zoo.validate_spec(spec)
     out_model.eval()
     return Alignment(
         model=out_model,
@@ -296,15 +310,16 @@ def align_and_compare(
     on_progress=None,
 ) -> dict:
     """Barrier between ``a`` and ``b`` before and after weight matching (JSON-able dict)."""
+    loaded_a = a  # a LoadedModel keeps its own loss for both interpolations
     a, b = _model_of(a), _model_of(b)
     emit = on_progress or (lambda event: None)
     emit({"type": "stage", "stage": "naive", "done": False})
-    naive = interpolate(a, b, data, steps)
+    naive = interpolate(loaded_a, b, data, steps)
     emit({"type": "stage", "stage": "naive", "done": True, "barrier_height": naive.barrier_height})
     emit({"type": "stage", "stage": "matching", "done": False})
     al = weight_matching(a, b, spec=spec, seed=seed)
     emit({"type": "stage", "stage": "matching", "done": True, "iterations": al.iterations})
-    aligned = interpolate(a, al.model, data, steps)
+    aligned = interpolate(loaded_a, al.model, data, steps)
     emit({"type": "stage", "stage": "aligned", "done": True, "barrier_height": aligned.barrier_height})
     with torch.no_grad():
         X = data[0][:256]

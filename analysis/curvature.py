@@ -115,6 +115,11 @@ class HessianOperator:
     ):
         import copy
 
+        from .sources.base import unwrap
+
+        if getattr(model, "differentiable", True) is False:
+            raise ValueError("this model is forward-only (an ONNX graph): Hessians need a Hugging Face folder or a Terrain checkpoint")
+        model, loss_fn, _ = unwrap(model, loss_fn)  # a LoadedModel brings its own loss
         if method not in ("double_backward", "forward_over_reverse"):
             raise ValueError(f"method must be 'double_backward' or 'forward_over_reverse', got {method!r}")
         self.model = copy.deepcopy(model).eval()
@@ -172,9 +177,25 @@ class HessianOperator:
         total = torch.zeros(self.size, dtype=self.dtype, device=self.device)
         for Xc, yc, w in self._chunks():
             p = {n: t.detach().requires_grad_(True) for n, t in self.params.items()}
-            g = torch.autograd.grad(self._loss(p, Xc, yc), list(p.values()))
+            g = torch.autograd.grad(self._loss(p, Xc, yc), list(p.values()), allow_unused=True, materialize_grads=True)
             total += w * torch.cat([t.reshape(-1) for t in g])
         return total
+
+    def _hvp(self, loss: torch.Tensor, leaves: list[torch.Tensor], vd, grads=None, retain: bool = False):
+        """Hessian-vector product by double backward; parameters the loss never touches
+        (a BERT pooler under a masked-LM head) have zero rows."""
+        if grads is None:
+            grads = torch.autograd.grad(loss, leaves, create_graph=True, allow_unused=True)
+        used = [i for i, g in enumerate(grads) if g is not None and g.requires_grad]
+        hv = torch.autograd.grad(
+            [grads[i] for i in used], [leaves[i] for i in used], grad_outputs=[vd[self.names[i]] for i in used],
+            retain_graph=retain, allow_unused=True,
+        )
+        out = [torch.zeros_like(t) for t in leaves]
+        for i, h in zip(used, hv):
+            if h is not None:
+                out[i] = h
+        return torch.cat([h.reshape(-1) for h in out])
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         if v.shape != (self.size,):
@@ -197,18 +218,15 @@ class HessianOperator:
             if self._cached is None:
                 p = {n: t.detach().requires_grad_(True) for n, t in self.params.items()}
                 leaves = list(p.values())
-                grads = torch.autograd.grad(self._loss(p, self.X, self.y), leaves, create_graph=True)
+                grads = torch.autograd.grad(self._loss(p, self.X, self.y), leaves, create_graph=True, allow_unused=True)
                 self._cached = (leaves, list(grads))
             leaves, grads = self._cached
-            hv = torch.autograd.grad(grads, leaves, grad_outputs=[vd[n] for n in self.names], retain_graph=True)
-            return torch.cat([h.reshape(-1) for h in hv])
+            return self._hvp(None, leaves, vd, grads, retain=True)
         total = torch.zeros(self.size, dtype=self.dtype, device=self.device)
         for Xc, yc, w in self._chunks():
             p = {n: t.detach().requires_grad_(True) for n, t in self.params.items()}
             leaves = list(p.values())
-            grads = torch.autograd.grad(self._loss(p, Xc, yc), leaves, create_graph=True)
-            hv = torch.autograd.grad(grads, leaves, grad_outputs=[vd[n] for n in self.names])
-            total += w * torch.cat([h.reshape(-1) for h in hv])
+            total += w * self._hvp(self._loss(p, Xc, yc), leaves, vd)
         return total
 
     def release(self) -> None:
@@ -289,7 +307,9 @@ def _lanczos_tridiagonal(
     """
     n = op.size
     m = min(m, n)
-    Q = torch.zeros(n, m, dtype=op.dtype, device=op.device)
+    # basis vectors are stored as contiguous rows: column slices of an (n, m) matrix made every
+    # reorthogonalisation stream the whole matrix (minutes for a 22M-parameter BERT)
+    Q = torch.empty(m, n, dtype=op.dtype, device=op.device)  # rows are written before they are read
     alphas: list[float] = []
     betas: list[float] = []
     q = v0 / v0.norm()
@@ -297,17 +317,17 @@ def _lanczos_tridiagonal(
     q_prev = torch.zeros_like(q)
     beta = 0.0
     for j in range(m):
-        Q[:, j] = q
+        Q[j] = q
         w = op.matvec(q)
         alpha = float(torch.dot(q, w))
         w = w - alpha * q - beta_prev * q_prev
         # full reorthogonalisation, twice ("twice is enough")
         for _ in range(2):
-            w = w - Q[:, : j + 1] @ (Q[:, : j + 1].T @ w)
+            w = w - Q[: j + 1].T @ (Q[: j + 1] @ w)
         beta = float(w.norm())
         alphas.append(alpha)
         if stop is not None and stop(j + 1, np.array(alphas), np.array(betas), beta):
-            return Q[:, : j + 1], np.array(alphas), np.array(betas), beta
+            return Q[: j + 1].T, np.array(alphas), np.array(betas), beta
         if j == m - 1:
             break
         scale = max(abs(a) for a in alphas) or 1.0
@@ -315,15 +335,15 @@ def _lanczos_tridiagonal(
             # invariant subspace: continue from a fresh random direction (beta = 0 decouples T)
             r = _randn(n, gen, op)
             for _ in range(2):
-                r = r - Q[:, : j + 1] @ (Q[:, : j + 1].T @ r)
+                r = r - Q[: j + 1].T @ (Q[: j + 1] @ r)
             if float(r.norm()) < 1e-12:
-                return Q[:, : j + 1], np.array(alphas), np.array(betas), 0.0
+                return Q[: j + 1].T, np.array(alphas), np.array(betas), 0.0
             betas.append(0.0)
             q_prev, q, beta_prev = q, r / r.norm(), 0.0
         else:
             betas.append(beta)
             q_prev, q, beta_prev = q, w / beta, beta
-    return Q[:, : len(alphas)], np.array(alphas), np.array(betas), beta
+    return Q[: len(alphas)].T, np.array(alphas), np.array(betas), beta
 
 
 def _tridiag_eigh(alphas: np.ndarray, betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -522,6 +542,7 @@ def analyze(
     seed: int = 0,
     batch_size: int | None = None,
     on_progress: Callable[[dict], object] | None = None,
+    loss_fn: Callable | None = None,
 ) -> dict:
     """Top-k eigenvalues, trace (Hutch++) and optional density of ``model``'s loss Hessian.
 
@@ -532,7 +553,7 @@ def analyze(
     ``{"type": "stage", "stage": "eigenvalues"|"trace"|"density", "done": bool, ...}``.
     """
     t0 = time.perf_counter()
-    op = HessianOperator(model, None, data, batch_size=batch_size)
+    op = HessianOperator(model, loss_fn, data, batch_size=batch_size)  # a LoadedModel brings its own loss
     emit = on_progress or (lambda event: None)
     out: dict = {"num_parameters": op.size, "loss": op.loss(), "seed": seed}
     emit({"type": "stage", "stage": "eigenvalues", "done": False})

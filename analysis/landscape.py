@@ -74,6 +74,7 @@ from torch import nn
 from . import metrics
 from .mlp_evaluator import MLPEvaluator
 from .point_evaluator import Evaluator
+from .sources.base import unwrap
 
 __all__ = [
     "Surface",
@@ -303,11 +304,13 @@ def hessian_directions(
     seed: int = 0,
     tol: float = 1e-4,
     batch_size: int | None = None,
+    loss_fn: Callable | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict]:
     """Top-2 Hessian eigenvectors (unit norm) of the loss on ``data`` as parameter dicts."""
     from . import curvature
 
-    op = curvature.HessianOperator(model, None, data, batch_size=batch_size)
+    model, loss_fn, _ = unwrap(model, loss_fn)
+    op = curvature.HessianOperator(model, loss_fn, data, batch_size=batch_size)
     res = curvature.lanczos(op, 2, tol=tol, seed=seed)
     d1 = op.to_dict(res.eigenvectors[:, 0].contiguous())
     d2 = op.to_dict(res.eigenvectors[:, 1].contiguous())
@@ -385,11 +388,12 @@ def _parse_resolution(resolution) -> tuple[int, int]:
 class _GenericEvaluator(Evaluator):
     """Any model: ``vmap`` of ``functional_call`` over stacked parameter sets (or a plain loop)."""
 
-    def __init__(self, *args):
-        super().__init__(*args)
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.buffers = {n: b.detach() for n, b in self.model.named_buffers()}
         self.names = list(self.centre)
-        self.use_vmap = self.batchnorm == "keep"
+        # a model's own loss is evaluated point by point (its outputs need not be (n, C) logits)
+        self.use_vmap = self.batchnorm == "keep" and self.loss_fn is None
         numel = sum(p.numel() for p in self.centre.values())
         self.param_bytes = numel * next(iter(self.centre.values())).element_size()
         with torch.no_grad():
@@ -458,6 +462,7 @@ class _GenericEvaluator(Evaluator):
                 if corr is not None:
                     correct += corr
         else:
+            weight = torch.zeros(B, dtype=torch.float64, device=dev)
             for b in range(B):
                 p = self._params(C[b : b + 1])
                 p = {n: t[0] for n, t in p.items()}
@@ -465,19 +470,29 @@ class _GenericEvaluator(Evaluator):
                 for start in range(0, self.n, 4096):
                     Xc, yc = self.X[start : start + 4096], self.y[start : start + 4096]
                     out = torch.func.functional_call(self.model, (p, buffers), (Xc,))
+                    if self.loss_fn is not None:
+                        lw, corr, w = self._reduce_custom(out, yc)
+                        total[b] += lw
+                        correct[b] += corr
+                        weight[b] += w
+                        continue
                     loss, corr = self._reduce(out.unsqueeze(0), yc)
                     total[b] += loss[0].to(torch.float64)
                     if corr is not None:
                         correct[b] += corr[0]
+            if self.loss_fn is not None:
+                losses = (total / weight).cpu().numpy()
+                acc = (correct.to(torch.float64) / weight).cpu().numpy() if self.classification else None
+                return losses, acc
         losses = (total / self.n).cpu().numpy()
         acc = (correct.to(torch.float64) / self.n).cpu().numpy() if self.classification else None
         return losses, acc
 
 
-def _make_evaluator(model, centre, directions, X, y, batchnorm, memory_budget, fast=True) -> Evaluator:
-    if fast and MLPEvaluator.supports(model, batchnorm):
+def _make_evaluator(model, centre, directions, X, y, batchnorm, memory_budget, fast=True, loss_fn=None, accuracy_fn=None) -> Evaluator:
+    if fast and loss_fn is None and MLPEvaluator.supports(model, batchnorm):
         return MLPEvaluator(model, centre, directions, X, y, batchnorm, memory_budget)
-    return _GenericEvaluator(model, centre, directions, X, y, batchnorm, memory_budget)
+    return _GenericEvaluator(model, centre, directions, X, y, batchnorm, memory_budget, loss_fn=loss_fn, accuracy_fn=accuracy_fn)
 
 
 class _PointParallel:
@@ -584,8 +599,7 @@ def _batch_size_for(ev: Evaluator) -> int:
 
 
 def _prepare(model: nn.Module, data, device) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
-    if hasattr(model, "model") and isinstance(getattr(model, "model"), nn.Module):  # a Checkpoint
-        model = model.model
+    model, _, _ = unwrap(model)  # a Checkpoint or a LoadedModel
     work = copy.deepcopy(model).eval()
     if device is not None:
         work = work.to(device)
@@ -607,13 +621,21 @@ def evaluate_points(
     batch_size: int | None = None,
     fast: bool = True,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    loss_fn: Callable | None = None,
+    accuracy_fn: Callable | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Loss and accuracy at ``centre + sum_k coefs[:, k] * directions[k]`` for each row of ``coefs``."""
+    """Loss and accuracy at ``centre + sum_k coefs[:, k] * directions[k]`` for each row of ``coefs``.
+
+    ``model`` may be a :class:`analysis.sources.LoadedModel`, whose loss and accuracy are then used
+    (``loss_fn(outputs, y) -> mean loss``, ``accuracy_fn(outputs, y) -> (correct, count) | None``
+    override them; the defaults are Terrain's cross-entropy / MSE convention).
+    """
+    model, loss_fn, accuracy_fn = unwrap(model, loss_fn, accuracy_fn)
     work, X, y = _prepare(model, data, None)
     names = [n for n, _ in work.named_parameters()]
     c = _as_param_dict(centre, names) if centre is not None else _params_of(work)
     dirs = [{n: d[n].to(c[n]) for n in names} for d in directions]
-    ev = _make_evaluator(work, c, dirs, X, y, batchnorm, memory_budget, fast)
+    ev = _make_evaluator(work, c, dirs, X, y, batchnorm, memory_budget, fast, loss_fn, accuracy_fn)
     coefs = np.atleast_2d(np.asarray(coefs, dtype=np.float64))
     bs = batch_size or _batch_size_for(ev)
     losses, accs = [], []
@@ -670,6 +692,8 @@ def plane(
     device: str | torch.device | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     fast: bool = True,
+    loss_fn: Callable | None = None,
+    accuracy_fn: Callable | None = None,
 ) -> Surface:
     """A 2-D loss surface around ``model`` on ``data`` (see the module docstring).
 
@@ -681,8 +705,10 @@ def plane(
     hessian axes, 1.25x the projected trajectory's extent for pca.
     ``hessian_data`` (default ``data``) is the data whose Hessian gives the
     axes.  ``filter_normalize`` defaults to True for random axes only.
+    ``model`` may be a :class:`analysis.sources.LoadedModel` (its own loss and accuracy are used).
     """
     t0 = time.perf_counter()
+    model, loss_fn, accuracy_fn = unwrap(model, loss_fn, accuracy_fn)
     if batchnorm not in ("keep", "recompute"):
         raise ValueError(f"batchnorm must be 'keep' or 'recompute', got {batchnorm!r}")
     nx, ny = _parse_resolution(resolution)
@@ -703,7 +729,7 @@ def plane(
         d2 = random_direction(centre, seed=seed * 2 + 1, filter_normalize=fn, include_bias=include_bias)
         meta.update(seed=seed, filter_normalized=fn)
     elif axes == "hessian":
-        d1, d2, hmeta = hessian_directions(work, hessian_data or (X, y), seed=seed)
+        d1, d2, hmeta = hessian_directions(work, hessian_data or (X, y), seed=seed, loss_fn=loss_fn)
         meta.update(hmeta, seed=seed, filter_normalized=False)
         if filter_normalize:
             d1 = filter_normalized_direction(d1, centre, include_bias=include_bias)
@@ -754,11 +780,10 @@ def plane(
     a = _axis(nx, (a0, a1))
     b = _axis(ny, (b0, b1))
     loss, acc, computed = _resume_arrays(resume, (nx, ny))
-    classification = metrics.is_classification(y)
+    ev = _make_evaluator(work, centre, [d1, d2], X, y, batchnorm, memory_budget, fast, loss_fn, accuracy_fn)
     if acc is None:
-        acc = np.full((nx, ny), np.nan) if classification else None
+        acc = np.full((nx, ny), np.nan) if ev.classification else None
 
-    ev = _make_evaluator(work, centre, [d1, d2], X, y, batchnorm, memory_budget, fast)
     bs = batch_size or _batch_size_for(ev)
     levels = _refinement_levels(nx, ny, min_lines)
     nlev = len(levels)
@@ -820,14 +845,15 @@ def plane(
                 coarse_seconds = time.perf_counter() - t0
 
     # centre and trajectory values
-    centre_loss, centre_acc = evaluate_points(work, (X, y), [d1, d2], np.zeros((1, 2)), fast=fast, batchnorm=batchnorm)
+    fns = {"loss_fn": loss_fn, "accuracy_fn": accuracy_fn}
+    centre_loss, centre_acc = evaluate_points(work, (X, y), [d1, d2], np.zeros((1, 2)), fast=fast, batchnorm=batchnorm, **fns)
     traj_loss = None
     if traj_coords is not None and len(traj_coords) <= 1000:
-        traj_loss, _ = evaluate_points(work, (X, y), [d1, d2], traj_coords, fast=fast, batchnorm=batchnorm)
+        traj_loss, _ = evaluate_points(work, (X, y), [d1, d2], traj_coords, fast=fast, batchnorm=batchnorm, **fns)
     if axes == "three_models":
         # Loss at each marker's in-plane point (its own loss when it lies in the plane).
         coords = np.array([[m["a"], m["b"]] for m in marker_list])
-        m_loss, m_acc = evaluate_points(work, (X, y), [d1, d2], coords, fast=fast, batchnorm=batchnorm)
+        m_loss, m_acc = evaluate_points(work, (X, y), [d1, d2], coords, fast=fast, batchnorm=batchnorm, **fns)
         for k, m in enumerate(marker_list):
             m["loss"] = _finite_or_none(float(m_loss[k]))
             m["accuracy"] = None if m_acc is None else float(m_acc[k])
@@ -871,6 +897,8 @@ def line(
     batch_size: int | None = None,
     device: str | torch.device | None = None,
     fast: bool = True,
+    loss_fn: Callable | None = None,
+    accuracy_fn: Callable | None = None,
 ) -> Line:
     """Loss along a line: to ``end`` (another model/state) or along ``direction``.
 
@@ -882,9 +910,13 @@ def line(
     filter-normalised random direction, ``span`` default ``(-1, 1)``; a number
     ``s`` gives ``[-s, s]``.  A pair ``(t0, t1)`` is used as given.
     ``on_progress`` gets ``{"type": "points", "points": [{"k", "t", "loss",
-    "accuracy"}], "done", "total"}`` events.
+    "accuracy"}], "done", "total"}`` events.  ``model`` (and ``end``) may be
+    :class:`analysis.sources.LoadedModel` s (the model's own loss and accuracy are used).
     """
     t0 = time.perf_counter()
+    model, loss_fn, accuracy_fn = unwrap(model, loss_fn, accuracy_fn)
+    if end is not None and not isinstance(end, Mapping):
+        end, _, _ = unwrap(end)
     if not 2 <= steps <= 10_001:
         raise ValueError("steps must be between 2 and 10001")
     work, X, y = _prepare(model, data, device)
@@ -918,8 +950,10 @@ def line(
     t = np.linspace(float(lo), float(hi), steps)
     emit = on_progress or (lambda event: None)
     losses = np.full(steps, np.nan)
-    accs = np.full(steps, np.nan) if metrics.is_classification(y) else None
-    float_buffers = [n for n, b in work.named_buffers() if b.is_floating_point()]
+    accs = np.full(steps, np.nan) if metrics.is_classification(y) and (loss_fn is None or accuracy_fn is not None) else None
+    fns = {"loss_fn": loss_fn, "accuracy_fn": accuracy_fn}
+    # non-persistent buffers (rotary tables, causal masks) are not in a state dict and stay as they are
+    float_buffers = [n for n, b in work.named_buffers() if b.is_floating_point() and (end is None or n in end_state)]
     if mode == "interpolate" and end is not None and float_buffers:
         # buffers differ per point: evaluate one point at a time on interpolated buffers
         start_buf = {n: b.clone() for n, b in work.named_buffers()}
@@ -927,13 +961,13 @@ def line(
             for n, b in work.named_buffers():
                 if n in float_buffers:
                     b.copy_(start_buf[n] + float(tk) * (end_state[n].to(b) - start_buf[n]))
-            l, a = evaluate_points(work, (X, y), [d], np.array([[tk]]), centre=centre, fast=fast)
+            l, a = evaluate_points(work, (X, y), [d], np.array([[tk]]), centre=centre, fast=fast, **fns)
             losses[k] = l[0]
             if accs is not None:
                 accs[k] = a[0]
             emit({"type": "points", "points": [_line_point(k, tk, l[0], a)], "done": k + 1, "total": steps})
     else:
-        ev = _make_evaluator(work, centre, [d], X, y, "keep" if mode == "interpolate" else mode, DEFAULT_MEMORY_BUDGET, fast)
+        ev = _make_evaluator(work, centre, [d], X, y, "keep" if mode == "interpolate" else mode, DEFAULT_MEMORY_BUDGET, fast, loss_fn, accuracy_fn)
         bs = batch_size or _batch_size_for(ev)
         with torch.no_grad():
             for s in range(0, steps, bs):

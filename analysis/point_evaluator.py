@@ -16,18 +16,34 @@ from . import metrics
 class Evaluator:
     """Loss/accuracy at ``theta + sum_k c_k d_k`` for batches of coefficient vectors."""
 
-    def __init__(self, model, centre, directions, X, y, batchnorm, memory_budget):
+    def __init__(self, model, centre, directions, X, y, batchnorm, memory_budget, *, loss_fn=None, accuracy_fn=None):
         self.model = model
         self.centre = centre
         self.directions = directions
         self.X, self.y = X, y
         self.n = X.shape[0]
         self.classification = metrics.is_classification(y)
+        # a model's own loss (a LoadedModel's head: token losses, masked LM, ...) replaces Terrain's convention
+        self.loss_fn = loss_fn
+        self.accuracy_fn = accuracy_fn
+        if loss_fn is not None:
+            self.classification = accuracy_fn is not None and metrics.is_classification(y)
         self.batchnorm = batchnorm
         self.memory_budget = memory_budget
 
     def evaluate(self, coefs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         raise NotImplementedError
+
+    def _reduce_custom(self, outputs: torch.Tensor, y: torch.Tensor) -> tuple[float, int, int]:
+        """``(loss x weight, correct, weight)`` of one chunk at one point under the model's own loss.
+
+        The weight is the accuracy's count (label tokens for a language model) when
+        there is one, else the chunk's size, so chunked means equal the full-data mean.
+        """
+        loss = float(self.loss_fn(outputs, y))
+        acc = self.accuracy_fn(outputs, y) if self.accuracy_fn is not None else None
+        correct, weight = acc if acc is not None else (0, y.shape[0])
+        return loss * weight, correct, weight
 
     def _reduce(self, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Summed loss and correct count per point for logits of shape (B, n, C)."""

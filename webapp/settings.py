@@ -207,6 +207,12 @@ TERRAIN_MAX_UPLOAD_BYTES = int(os.environ.get("TERRAIN_MAX_UPLOAD_BYTES", str(64
 # from its headers before anything is decompressed (analysis/archives.py).
 TERRAIN_MAX_UNPACKED_BYTES = int(os.environ.get("TERRAIN_MAX_UNPACKED_BYTES", str(256 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
+# Users' own models (Hugging Face folders, LoRA adapters, ONNX graphs): limits per worker.
+TERRAIN_MAX_MODEL_PARAMETERS = int(os.environ.get("TERRAIN_MAX_MODEL_PARAMETERS", "30000000"))
+TERRAIN_MAX_SEQUENCE_LENGTH = int(os.environ.get("TERRAIN_MAX_SEQUENCE_LENGTH", "512"))
+# Multiply-adds of one landscape job (points x samples x one forward pass): keeps a job to minutes on a CPU.
+TERRAIN_MAX_JOB_MULTIPLY_ADDS = float(os.environ.get("TERRAIN_MAX_JOB_MULTIPLY_ADDS", "2e13"))
+TERRAIN_MAX_HESSIAN_PARAMETERS = int(os.environ.get("TERRAIN_MAX_HESSIAN_PARAMETERS", "5000000"))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 # Every worker announces itself in Redis (the staff status page lists them); while no
 # worker consuming "gpu" is alive, GPU-capable jobs go to "cpu".

@@ -16,6 +16,7 @@ from webapp.jobs.services import job_create, job_params_validate
 
 logger = logging.getLogger(__name__)
 
+DEMO_MINILM = True
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "terrain-demo"
 
@@ -83,6 +84,12 @@ def demo_publish(*, dev_accounts: bool = False, log=print) -> list[Experiment]:
         for run in definition["runs"]:
             _demo_run(experiment=experiment, owner=owner, raw_params=run, log=log)
         experiments.append(experiment)
+    if DEMO_MINILM:  # a real pretrained model brought in like a user's own (analysis.sources)
+        from webapp.catalog import demo_minilm
+
+        minilm = demo_minilm.publish(owner=owner, log=log)
+        if minilm is not None:
+            experiments.append(minilm)
     # Model-family trees: the real Hugging Face lineage snapshot (skipped, with a note, when absent).
     from webapp.lineage.services import hf_demo_publish
 
@@ -92,15 +99,16 @@ def demo_publish(*, dev_accounts: bool = False, log=print) -> list[Experiment]:
     return experiments
 
 
-def _demo_run(*, experiment: Experiment, owner, raw_params: dict, log) -> Job:
-    validated = job_params_validate(kind="train", data={**raw_params, "visibility": Visibility.PUBLIC}, user=owner)
-    done = Job.objects.filter(experiment=experiment, kind="train", params=validated.params, status=JobStatus.SUCCEEDED).first()
+def _demo_run(*, experiment: Experiment, owner, raw_params: dict, log, kind: str = "train") -> Job:
+    """Run one public demo job in this process, unless the same job already succeeded."""
+    validated = job_params_validate(kind=kind, data={**raw_params, "visibility": Visibility.PUBLIC}, user=owner)
+    done = Job.objects.filter(experiment=experiment, kind=kind, params=validated.params, status=JobStatus.SUCCEEDED).first()
     if done is not None:
         return done
     job = job_create(
-        kind="train", params=validated.params, owner=owner, visibility=Visibility.PUBLIC, experiment=experiment, enqueue=False
+        kind=kind, params=validated.params, owner=owner, visibility=Visibility.PUBLIC, experiment=experiment, enqueue=False
     )
-    log(f"training {job.title} ...")
+    log(f"running {job.title} ...")
     status = run_job(job.pk, device="cpu")
     if status != JobStatus.SUCCEEDED:
         job.refresh_from_db()

@@ -62,6 +62,13 @@ def checkpoint_upload_path(instance, filename):
     return f"checkpoints/{instance.slug}/{filename}"
 
 
+class ModelSource(models.TextChoices):
+    BUILTIN = "builtin", "Built-in"
+    HUGGINGFACE = "huggingface", "Hugging Face"
+    LORA = "lora", "LoRA"
+    ONNX = "onnx", "ONNX"
+
+
 class Checkpoint(models.Model):
     slug = models.CharField(max_length=32, unique=True, default=new_slug, editable=False)
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="checkpoints")
@@ -77,6 +84,9 @@ class Checkpoint(models.Model):
     merge_parents = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="merge_children")
     metrics = models.JSONField(default=dict, blank=True)
     num_parameters = models.PositiveBigIntegerField(default=0)
+    # where the model came from (analysis.sources); file is the upload as it came (a .zip folder or an .onnx)
+    source = models.CharField(max_length=12, choices=ModelSource.choices, default=ModelSource.BUILTIN)
+    model_info = models.JSONField(default=dict, blank=True, help_text="Architecture, model type, head, input kind.")
     sha256 = models.CharField(max_length=64, blank=True)
     created_by_job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="checkpoints")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -98,8 +98,11 @@ def checkpoint_create_from_file(
     merge_parents: list[Checkpoint] = (),
     created_by_job=None,
     slug: str | None = None,
+    source: str = "builtin",
+    model_info: dict | None = None,
+    suffix: str = ".safetensors",
 ) -> Checkpoint:
-    """Copy a checkpoint file (already validated by analysis.checkpoints) into the catalog.
+    """Copy a checkpoint file (already validated by analysis.checkpoints or analysis.sources) into the catalog.
 
     A merge names all its parents in ``merge_parents`` (``parent`` is the first of them).
     """
@@ -115,11 +118,13 @@ def checkpoint_create_from_file(
         relation=relation,
         created_by_job=created_by_job,
         sha256=file_sha256(path),
+        source=source,
+        model_info=model_info or {},
     )
     if slug:
         checkpoint.slug = slug
     with open(path, "rb") as handle:
-        checkpoint.file.save(f"{slugify(name) or 'model'}.safetensors", File(handle), save=False)
+        checkpoint.file.save(f"{slugify(name) or 'model'}{suffix}", File(handle), save=False)
     if trajectory_path is not None:
         with open(trajectory_path, "rb") as handle:
             checkpoint.trajectory_file.save(f"{slugify(name) or 'model'}-trajectory.safetensors", File(handle), save=False)

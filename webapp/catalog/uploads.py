@@ -14,19 +14,23 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.utils.text import slugify
 
 from webapp.bounded_json import JsonRejected, parse_json
-from webapp.catalog.models import Checkpoint, DatasetUpload, new_slug
+from webapp.catalog.models import Checkpoint, DatasetUpload, ModelSource, Relation, new_slug
 from webapp.catalog.services import checkpoint_create_from_file, experiment_sandbox_for
 
-CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
+CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".zip", ".onnx")
+MODEL_SUFFIXES = (".zip", ".onnx")  # users' own models, through analysis.sources
 DATASET_SUFFIXES = (".npz", ".safetensors")
 
 
 class UploadRejected(ValueError):
-    pass
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field  # the form field to blame, when not the file itself
 
 
 def _suffix(name: str, allowed: tuple[str, ...]) -> str:
@@ -53,6 +57,26 @@ def spool_upload(uploaded, directory: Path, suffix: str) -> Path:
     return path
 
 
+def folder_files_as_zip(files) -> SimpleUploadedFile:
+    """The files of a model folder, uploaded one by one, packed as the ``.zip`` a folder upload would be."""
+    import io
+    import zipfile
+
+    limit = settings.TERRAIN_MAX_UPLOAD_BYTES
+    names = [Path(f.name or "").name for f in files]
+    if len(set(names)) != len(names) or not all(names):
+        raise UploadRejected("the folder's files must have distinct names", field="model_files")
+    if sum(f.size or 0 for f in files) > limit:
+        raise UploadRejected(f"the files add up to more than the limit of {limit:,} bytes", field="model_files")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, f in zip(names, files):
+            with z.open(f"model/{name}", "w") as out:
+                for chunk in f.chunks():
+                    out.write(chunk)
+    return SimpleUploadedFile("model.zip", buf.getvalue())
+
+
 def parse_spec_json(text: str) -> dict | None:
     text = (text or "").strip()
     if not text:
@@ -64,6 +88,13 @@ def parse_spec_json(text: str) -> dict | None:
     if not isinstance(spec, dict):
         raise UploadRejected("architecture spec must be a JSON object such as {\"kind\": \"mlp\", ...}")
     return spec
+
+
+def _refuse_unsafe_names(name: str) -> None:
+    from analysis.sources import PT2_MESSAGE
+
+    if Path(name or "").suffix.lower() == ".pt2":
+        raise UploadRejected(PT2_MESSAGE.format(name=Path(name).name))
 
 
 class PendingUpload:
@@ -86,16 +117,35 @@ class PendingUpload:
 
 
 class PendingCheckpoint(PendingUpload):
-    """Reads like a Checkpoint (slug, name, spec, num_parameters, dataset) for form checks."""
+    """Reads like a Checkpoint (slug, name, spec, num_parameters, dataset, source, model_info) for form checks.
+
+    A Terrain checkpoint (``.safetensors`` with its spec, or a weights-only ``.pt``) is
+    stored as safetensors; a user's own model (a Hugging Face or LoRA folder as ``.zip``,
+    or an ``.onnx``) is loaded through analysis.sources to be checked, then kept as it came.
+    """
 
     trajectory_file = None
-
     experiment = None  # where store() files it: the owner's sandbox unless set
 
-    def __init__(self, uploaded, spec: dict | None):
+    def __init__(self, uploaded, spec: dict | None, *, base: Checkpoint | None = None, head: str = "",
+                 num_labels: int | None = None):
+        _refuse_unsafe_names(uploaded.name)
+        super().__init__(uploaded, CHECKPOINT_SUFFIXES)
+        self.source, self.model_info, self.parent, self.relation = ModelSource.BUILTIN, {}, None, ""
+        self.dataset = ""
+        if self.suffix in MODEL_SUFFIXES:
+            self._check_model(uploaded, base=base, head=head, num_labels=num_labels)
+        else:
+            self._check_terrain_checkpoint(uploaded, spec)
+
+    @property
+    def pending_path(self) -> Path:
+        """The file as it will be stored (model_files.load_checkpoint reads it before it is)."""
+        return self.stored_path
+
+    def _check_terrain_checkpoint(self, uploaded, spec: dict | None) -> None:
         from analysis import checkpoints
 
-        super().__init__(uploaded, CHECKPOINT_SUFFIXES)
         try:
             loaded = checkpoints.load(self.path, spec=spec, max_bytes=settings.TERRAIN_MAX_UPLOAD_BYTES)
         except checkpoints.CheckpointError as exc:
@@ -103,38 +153,62 @@ class PendingCheckpoint(PendingUpload):
         except Exception as exc:  # the spec itself may be invalid (zoo.SpecError) or the file odd
             raise UploadRejected(f"{type(exc).__name__}: {exc}") from None
         # Keep one format in the catalog: whatever came in is stored as safetensors.
-        self.stored_path = Path(self._tmp.name) / "checkpoint.safetensors"
+        self.stored_path, self.stored_suffix = Path(self._tmp.name) / "checkpoint.safetensors", ".safetensors"
         checkpoints.save(self.stored_path, loaded.model, loaded.spec, meta={**loaded.meta, "uploaded_as": Path(uploaded.name).name})
         self.spec = loaded.spec
         self.num_parameters = sum(p.numel() for p in loaded.model.parameters())
         self.dataset = str(loaded.meta.get("dataset", ""))[:64]
 
+    def _check_model(self, uploaded, *, base, head: str, num_labels) -> None:
+        from analysis.sources import SourceError
+
+        from webapp.catalog.model_files import load_path, model_info_of
+        from webapp.files import local_path
+
+        info = {k: v for k, v in (("head", head or None), ("num_labels", num_labels)) if v is not None}
+        if base is not None and base.source != ModelSource.HUGGINGFACE:
+            raise UploadRejected("the base of a LoRA adapter must be a Hugging Face checkpoint", field="base_checkpoint")
+        base_path = local_path(base.file, sha256=base.sha256) if base is not None else None
+        try:
+            with tempfile.TemporaryDirectory() as work:
+                loaded = load_path(self.path, Path(work), info=info, base_path=base_path)
+        except SourceError as exc:
+            raise UploadRejected(str(exc), field=exc.field if exc.field != "checkpoint" else None) from None
+        except Exception as exc:  # anything else a hostile file provokes is still a refusal, never a 500
+            raise UploadRejected(f"{Path(uploaded.name).name}: cannot be loaded ({type(exc).__name__}: {str(exc)[:300]})") from None
+        limit = settings.TERRAIN_MAX_MODEL_PARAMETERS
+        if loaded.num_parameters > limit:
+            raise UploadRejected(f"the model has {loaded.num_parameters:,} parameters, above this server's limit of {limit:,} (TERRAIN_MAX_MODEL_PARAMETERS)")
+        self.source = loaded.provenance["source"]
+        self.model_info = model_info_of(loaded)
+        self.spec = {"source": self.source, "model_type": self.model_info.get("model_type"),
+                     "architecture": self.model_info.get("architecture"), "head": self.model_info.get("head")}
+        self.num_parameters = loaded.num_parameters
+        if self.source == ModelSource.LORA:
+            self.parent, self.relation = base, Relation.ADAPTER
+        self.stored_path, self.stored_suffix = self.path, self.suffix  # kept as it came: checked again at every load
+
     def store(self, *, owner) -> Checkpoint:
         return checkpoint_create_from_file(
-            experiment=self.experiment or experiment_sandbox_for(user=owner), name=self.name, path=self.stored_path, spec=self.spec,
-            num_parameters=self.num_parameters, dataset=self.dataset, slug=self.slug,
+            experiment=self.experiment or experiment_sandbox_for(user=owner), name=self.name, path=self.stored_path,
+            spec=self.spec, num_parameters=self.num_parameters, dataset=self.dataset, slug=self.slug,
+            source=self.source, model_info=self.model_info, parent=self.parent, relation=self.relation,
+            suffix=self.stored_suffix,
         )
 
 
 class PendingDataset(PendingUpload):
-    def __init__(self, uploaded):
-        from analysis import data
+    """An (X, y) file, or token ids (input_ids, optional attention_mask and labels) for a user's language model."""
 
+    def __init__(self, uploaded):
         super().__init__(uploaded, DATASET_SUFFIXES)
-        limits = {"max_bytes": settings.TERRAIN_MAX_UPLOAD_BYTES, "max_array_bytes": settings.TERRAIN_MAX_UNPACKED_BYTES}
-        try:
-            X, y = data.load("file", "all", path=str(self.path), **limits)
-            self.description = data.describe("file", path=str(self.path), **limits)
-        except data.DataError as exc:
-            raise UploadRejected(str(exc)) from None
-        self.info = {
-            "samples": int(X.shape[0]),
-            "input_shape": list(X.shape[1:]),
-            "x_dtype": str(X.dtype).replace("torch.", ""),
-            "y_dtype": str(y.dtype).replace("torch.", ""),
-            "task": "regression" if y.is_floating_point() else "classification",
-            "classes": None if y.is_floating_point() else int(y.max()) + 1,
-        }
+        if _holds_token_ids(self.path):
+            self.info = _token_info(self.path)
+            self.description = {"task": "tokens", "num_samples": self.info["samples"], "num_train": self.info["samples"],
+                                "num_test": self.info["samples"], "seq_len": self.info["seq_len"]}
+        else:
+            self.info, self.description = _array_info(self.path)
+
 
     def store(self, *, owner) -> DatasetUpload:
         dataset = DatasetUpload(slug=self.slug, owner=owner, name=self.name, info=self.info)
@@ -164,9 +238,11 @@ def uploads_store(*, uploads, owner) -> list:
 
 
 @transaction.atomic
-def checkpoint_upload(*, owner, uploaded, spec: dict | None = None, name: str = "", experiment=None) -> Checkpoint:
-    """Validate an uploaded checkpoint and keep it (as safetensors) in `experiment` (default: the owner's sandbox)."""
-    pending = PendingCheckpoint(uploaded, spec)
+def checkpoint_upload(*, owner, uploaded, spec: dict | None = None, name: str = "", experiment=None,
+                      **model_options) -> Checkpoint:
+    """Validate an uploaded checkpoint and keep it in `experiment` (default: the owner's sandbox) at once
+    (the run-logging API, where the upload is the whole request). `model_options`: base, head, num_labels."""
+    pending = PendingCheckpoint(uploaded, spec, **model_options)
     pending.name = name or pending.name
     pending.experiment = experiment
     return uploads_store(uploads=[pending], owner=owner)[0]
@@ -178,3 +254,50 @@ def dataset_upload(*, owner, uploaded, name: str = "") -> DatasetUpload:
     pending = PendingDataset(uploaded)
     pending.name = name or pending.name
     return uploads_store(uploads=[pending], owner=owner)[0]
+
+
+def _holds_token_ids(path: Path) -> bool:
+    """Token data for a user's language model: arrays input_ids (+ attention_mask, labels)."""
+    import numpy as np
+
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                return "input_ids" in z.files
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="np") as f:
+            return "input_ids" in f.keys()
+    except Exception:  # unreadable files are reported by the array check that follows
+        return False
+
+
+def _token_info(path: Path) -> dict:
+    from analysis.sources import SourceError
+    from analysis.sources import data as source_data
+
+    try:
+        X, y = source_data.load_tokens(path)
+    except SourceError as exc:
+        raise UploadRejected(str(exc)) from None
+    return {"format": "tokens", "samples": int(X.shape[0]), "input_shape": [int(X.shape[1])], "x_dtype": "int64",
+            "y_dtype": "int64", "task": "tokens", "classes": None, "seq_len": int(X.shape[1])}
+
+
+def _array_info(path: Path) -> tuple[dict, dict]:
+    from analysis import data
+
+    limits = {"max_bytes": settings.TERRAIN_MAX_UPLOAD_BYTES, "max_array_bytes": settings.TERRAIN_MAX_UNPACKED_BYTES}
+    try:
+        X, y = data.load("file", "all", path=str(path), **limits)
+        description = data.describe("file", path=str(path), **limits)
+    except data.DataError as exc:
+        raise UploadRejected(str(exc)) from None
+    return {
+        "samples": int(X.shape[0]),
+        "input_shape": list(X.shape[1:]),
+        "x_dtype": str(X.dtype).replace("torch.", ""),
+        "y_dtype": str(y.dtype).replace("torch.", ""),
+        "task": "regression" if y.is_floating_point() else "classification",
+        "classes": None if y.is_floating_point() else int(y.max()) + 1,
+    }, description

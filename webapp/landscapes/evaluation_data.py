@@ -64,8 +64,19 @@ def _load(name: str, split: str, owner_id: int | None):
         upload = DatasetUpload.objects.filter(slug=name[len(UPLOAD_PREFIX):], owner_id=owner_id).first()
         if upload is None:
             raise data.DataError("the uploaded dataset no longer exists")
-        return data.load("file", split, path=local_path(upload.file))
+        return load_upload_file(local_path(upload.file), info=upload.info, split=split)
     return data.load(name, split)
+
+
+def load_upload_file(path, *, info: dict, split: str):
+    """(X, y) of an uploaded data file: token ids for a user's language model (no split), or (X, y) arrays."""
+    from analysis import data
+
+    if info.get("format") == "tokens":
+        from analysis.sources import data as source_data
+
+        return source_data.load_tokens(path)
+    return data.load("file", split, path=path)
 
 
 def describe(name: str, owner_id: int | None) -> dict:
@@ -92,7 +103,11 @@ def describe(name: str, owner_id: int | None) -> dict:
 
 def evaluation_data(*, dataset: str, split: str, size: int, owner_id: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     """(X, y) of the split, subsampled to `size` rows by a fixed permutation (seed 0), in order."""
-    X, y = _load(dataset, split, owner_id)
+    return subsample(*_load(dataset, split, owner_id), size)
+
+
+def subsample(X: torch.Tensor, y: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """At most `size` rows, chosen by a fixed permutation (seed 0), kept in order."""
     if len(X) > size:
         keep = torch.randperm(len(X), generator=torch.Generator().manual_seed(0))[:size].sort().values
         X, y = X[keep], y[keep]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 
 from webapp.catalog.selectors import checkpoint_get_visible
-from webapp.catalog.uploads import PendingCheckpoint, PendingDataset, UploadRejected, parse_spec_json
+from webapp.catalog.uploads import PendingCheckpoint, PendingDataset, UploadRejected, folder_files_as_zip, parse_spec_json
 from webapp.landscapes import evaluation_data
 from webapp.landscapes.three_model_form import ThreeModelPlaneMixin
 from webapp.training.forms import JobOptionsMixin
@@ -14,10 +15,11 @@ MAX_PLANE_RESOLUTION = 101
 MAX_LINE_STEPS = 1001
 MAX_EVAL_SIZE = 20_000
 # Multiply-adds of one job, about (points x samples x parameters): keeps a job to minutes on a CPU.
-MAX_WORK = 2e13
-MAX_HESSIAN_PARAMETERS = 5_000_000
+MAX_WORK = settings.TERRAIN_MAX_JOB_MULTIPLY_ADDS
+MAX_HESSIAN_PARAMETERS = settings.TERRAIN_MAX_HESSIAN_PARAMETERS
 # Weights of a logged run's whole trajectory loaded for PCA axes (4 GiB of float32, the trajectory-file limit).
 MAX_TRAJECTORY_VALUES = 2**30
+MATCHABLE_MODEL_TYPES = {"gpt2", "bert", "roberta", "distilbert", "llama", "gpt_neox", "resnet"}  # analysis.sources.permutations
 
 
 class EvaluationDataMixin(forms.Form):
@@ -34,9 +36,41 @@ class EvaluationDataMixin(forms.Form):
         self.fields["dataset"].choices = evaluation_data.dataset_choices(self.user)
 
 
+HEAD_CHOICES = [("", "as in config.json"), ("causal-lm", "causal LM"), ("masked-lm", "masked LM"),
+                ("sequence-classification", "sequence classification"), ("image-classification", "image classification")]
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one field (a model folder's files)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, (list, tuple)):
+            return [single(d, initial) for d in data if d]
+        return [single(data, initial)] if data else []
+
+
 class CheckpointFieldsMixin(forms.Form):
     checkpoint = forms.CharField(required=False, max_length=32, help_text="Slug of a catalog checkpoint.")
-    checkpoint_file = forms.FileField(required=False, help_text="Or upload one: .safetensors with its spec, or a weights-only .pt.")
+    checkpoint_file = forms.FileField(
+        required=False,
+        help_text="Or upload one: a Terrain .safetensors (or weights-only .pt with its spec), a Hugging Face or LoRA "
+                  "folder as .zip (config.json + model.safetensors), or an .onnx graph (lines and planes only).",
+    )
+    model_files = MultipleFileField(required=False, label="Or the folder's files",
+                                    help_text="Select config.json + model.safetensors (or adapter_config.json + adapter_model.safetensors) together.")
+    base_checkpoint = forms.CharField(required=False, max_length=32, label="LoRA base",
+                                      help_text="For a LoRA adapter upload: slug of its base (a Hugging Face checkpoint).")
+    head = forms.ChoiceField(required=False, choices=HEAD_CHOICES, help_text="Hugging Face uploads: the head to analyse.")
+    num_labels = forms.IntegerField(required=False, min_value=2, max_value=100_000, help_text="Classes of a classification head you attach.")
     spec_json = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Architecture spec (JSON)",
         help_text='Needed for a .pt upload, e.g. {"kind": "mlp", "in": 64, "hidden": [64, 64], "out": 10}.',
@@ -53,6 +87,19 @@ class CheckpointFieldsMixin(forms.Form):
         if checkpoint is None:
             self.add_error(field, f"no checkpoint {slug!r} that you can see")
         return checkpoint
+
+
+def _macs_per_sample(model, X1) -> float | None:
+    """Multiply-adds of one forward pass on one sample, counted by torch's FLOP counter (None for ONNX)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    if not model.differentiable:
+        return None
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model.module(X1)
+    return counter.get_total_flops() / 2
 
 
 def _user_ok(user) -> bool:
@@ -91,14 +138,26 @@ class AnalysisJobForm(JobOptionsMixin, CheckpointFieldsMixin, EvaluationDataMixi
         if self.errors:
             return cleaned
         upload = cleaned.get("checkpoint_file")
+        if upload is None and cleaned.get("model_files"):
+            try:
+                upload = folder_files_as_zip(cleaned["model_files"])
+            except UploadRejected as exc:
+                self.add_error("model_files", f"upload rejected: {exc}")
+                return cleaned
         if upload is not None:
             if not _user_ok(self.user):
                 self.add_error("checkpoint_file", "log in to upload")
                 return cleaned
+            base_slug = (cleaned.get("base_checkpoint") or "").strip()
+            base = self._visible_checkpoint(base_slug, "base_checkpoint") if base_slug else None
+            if self.errors:
+                return cleaned
             try:
-                self.checkpoints["checkpoint"] = self._pending(PendingCheckpoint(upload, cleaned.get("spec_json")))
+                self.checkpoints["checkpoint"] = self._pending(PendingCheckpoint(
+                    upload, cleaned.get("spec_json"), base=base, head=cleaned.get("head") or "", num_labels=cleaned.get("num_labels"),
+                ))
             except UploadRejected as exc:
-                self.add_error("checkpoint_file", f"upload rejected: {exc}")
+                self.add_error(getattr(exc, "field", None) or "checkpoint_file", f"upload rejected: {exc}")
                 return cleaned
         if "checkpoint" not in self.checkpoints:
             self.add_error("checkpoint", "choose a catalog checkpoint or upload one")
@@ -146,6 +205,9 @@ class AnalysisJobForm(JobOptionsMixin, CheckpointFieldsMixin, EvaluationDataMixi
         from analysis import data, zoo
 
         pending = getattr(self, "pending_dataset", None)
+        if any(c.source != "builtin" for c in self.checkpoints.values()):
+            self._check_model_data(cleaned, pending)
+            return
         try:
             if pending is not None and cleaned["dataset"] == evaluation_data.UPLOAD_PREFIX + pending.slug:
                 description = pending.description
@@ -160,6 +222,54 @@ class AnalysisJobForm(JobOptionsMixin, CheckpointFieldsMixin, EvaluationDataMixi
                 zoo.check_compatible(checkpoint.spec, description)
             except zoo.SpecError as exc:
                 self.add_error("dataset", f"does not fit checkpoint {checkpoint.name!r}: {exc}")
+
+    def _check_model_data(self, cleaned, pending=None):
+        """A user's own model: load it and the data, and check ids, positions and labels before queueing."""
+        import tempfile
+        from pathlib import Path
+
+        from django.conf import settings
+
+        from analysis import data
+        from analysis.sources import SourceError
+        from analysis.sources import data as source_data
+
+        from webapp.catalog.model_files import load_checkpoint
+
+        try:
+            if pending is not None and cleaned["dataset"] == evaluation_data.UPLOAD_PREFIX + pending.slug:  # not stored yet
+                X, y = evaluation_data.subsample(*evaluation_data.load_upload_file(pending.path, info=pending.info, split=cleaned["split"]),
+                                                 cleaned["eval_size"])
+            else:
+                X, y = evaluation_data.evaluation_data(dataset=cleaned["dataset"], split=cleaned["split"], size=cleaned["eval_size"],
+                                                       owner_id=getattr(self.user, "pk", None))
+        except (data.DataError, SourceError) as exc:
+            self.add_error("dataset", str(exc))
+            return
+        seq_len = int(X.shape[1]) if not X.is_floating_point() and X.dim() == 2 else 1
+        if seq_len > settings.TERRAIN_MAX_SEQUENCE_LENGTH:
+            self.add_error("dataset", f"sequences of {seq_len} tokens exceed this server's limit of {settings.TERRAIN_MAX_SEQUENCE_LENGTH} (TERRAIN_MAX_SEQUENCE_LENGTH)")
+            return
+        macs = None
+        for field, checkpoint in self.checkpoints.items():
+            with tempfile.TemporaryDirectory() as tmp:
+                try:
+                    model = load_checkpoint(checkpoint, Path(tmp))
+                    source_data.check_against(model, X, y)
+                except SourceError as exc:
+                    self.add_error("dataset" if exc.field == "data" else field, f"does not fit {checkpoint.name!r}: {exc}")
+                    continue
+                if field == "checkpoint":
+                    macs = _macs_per_sample(model, X[:1])
+        self.data_description = {"num_samples": len(X), "num_train": len(X), "num_test": len(X), "seq_len": seq_len,
+                                 "macs_per_sample": macs}
+
+    def work_per_point(self, cleaned) -> float:
+        """Multiply-adds of one evaluation of the loss: samples x (counted FLOPs of one forward / 2,
+        or tokens x parameters where they cannot be counted)."""
+        description = getattr(self, "data_description", {})
+        per_sample = description.get("macs_per_sample") or description.get("seq_len", 1) * self.checkpoints["checkpoint"].num_parameters
+        return self.eval_points(cleaned) * per_sample
 
     def eval_points(self, cleaned) -> int:
         available = self.data_description["num_train" if cleaned["split"] == "train" else "num_test" if cleaned["split"] == "test" else "num_samples"]
@@ -220,9 +330,9 @@ class LandscapeForm(ThreeModelPlaneMixin, AnalysisJobForm):
             return cleaned
         points = resolution * resolution if mode == "plane" else resolution
         points *= max(1, len(cleaned.get("tasks") or [])) if cleaned.get("axes") == "three_models" else 1
-        work = points * self.eval_points(cleaned) * self.checkpoints["checkpoint"].num_parameters
+        work = points * self.work_per_point(cleaned)
         if work > MAX_WORK:
-            self.add_error("resolution", f"this job would do about {work:.1e} multiply-adds, over the limit of {MAX_WORK:.0e}: lower the resolution or the evaluation-set size")
+            self.add_error("resolution", f"this job would do about {work:.1e} multiply-adds, over the limit of {MAX_WORK:.0e}: lower the resolution or the evaluation-set size (the worker's TERRAIN_MAX_JOB_MULTIPLY_ADDS raises the limit)")
         return cleaned
 
     def to_params(self) -> dict:
@@ -253,8 +363,13 @@ class HessianForm(AnalysisJobForm):
 
     def clean(self):
         cleaned = super().clean()
-        if not self.errors and self.checkpoints["checkpoint"].num_parameters > MAX_HESSIAN_PARAMETERS:
-            self.add_error("checkpoint", f"Hessian jobs take models of at most {MAX_HESSIAN_PARAMETERS:,} parameters")
+        if self.errors:
+            return cleaned
+        checkpoint = self.checkpoints["checkpoint"]
+        if checkpoint.source == "onnx":
+            self.add_error("checkpoint", "an ONNX graph is forward-only (lines and planes); for a Hessian upload a Hugging Face folder (.zip)")
+        elif checkpoint.num_parameters > MAX_HESSIAN_PARAMETERS:
+            self.add_error("checkpoint", f"Hessian jobs take models of at most {MAX_HESSIAN_PARAMETERS:,} parameters (TERRAIN_MAX_HESSIAN_PARAMETERS raises it)")
         return cleaned
 
     def to_params(self) -> dict:
@@ -282,10 +397,12 @@ class ConnectivityForm(AnalysisJobForm):
         if self.errors:
             return cleaned
         a, b = self.checkpoints["checkpoint"], self.checkpoints["checkpoint_b"]
-        if a.spec != b.spec:
+        if a.spec != b.spec or a.num_parameters != b.num_parameters:
             self.add_error("checkpoint_b", "must have the same architecture as the first checkpoint")
-        elif a.spec.get("kind") not in ("mlp", "cnn"):
+        elif a.source == "builtin" and a.spec.get("kind") not in ("mlp", "cnn"):
             self.add_error("checkpoint", "weight matching supports mlp and cnn checkpoints")
+        elif a.source != "builtin" and a.model_info.get("model_type") not in MATCHABLE_MODEL_TYPES:
+            self.add_error("checkpoint", f"weight matching supports built-in mlp/cnn and {', '.join(sorted(MATCHABLE_MODEL_TYPES))} models")
         return cleaned
 
     def to_params(self) -> dict:

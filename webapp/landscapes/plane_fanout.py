@@ -125,14 +125,14 @@ def run_plane_part(ctx: PartContext) -> dict:
                   resume={"loss": np.full((n, n), np.nan), "computed": ~todo})
     if coarse:
         trajectory = plane_trajectory(p, record)
-        surface = landscape.plane(loaded.model, (X, y), axes=p["axes"], span=p["span"] or None, seed=p["seed"],
+        surface = landscape.plane(loaded, (X, y), axes=p["axes"], span=p["span"] or None, seed=p["seed"],
                                   include_bias=p["include_bias"], trajectory=trajectory, **common)
         _save_directions(_directions_name(ctx.job), surface.d1, surface.d2)
         return {**surface.to_dict(), "checkpoint": record.slug, "checkpoint_name": record.name, "eval_size": int(len(X))}
     first = JobPart.objects.get(job=ctx.job, index=0).result
     span = ((first["a"][0], first["a"][-1]), (first["b"][0], first["b"][-1]))
     d1, d2 = _load_directions(_directions_name(ctx.job))
-    surface = landscape.plane(loaded.model, (X, y), axes="custom", directions=(d1, d2), span=span, **common)
+    surface = landscape.plane(loaded, (X, y), axes="custom", directions=(d1, d2), span=span, **common)
     block = surface.to_dict()
     return {"points": [[int(i), int(j), block["loss"][i][j], None if block["accuracy"] is None else block["accuracy"][i][j]]
                        for i, j in np.argwhere(todo)]}

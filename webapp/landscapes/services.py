@@ -13,10 +13,15 @@ from webapp.landscapes.three_model_plane import three_model_plane_run
 
 
 def _load_checkpoint(slug: str):
-    from analysis import checkpoints
+    """``(record, LoadedModel)`` for any source; extraction happens in a directory removed right after."""
+    import tempfile
+    from pathlib import Path
+
+    from webapp.catalog.model_files import load_checkpoint
 
     record = Checkpoint.objects.get(slug=slug)
-    return record, checkpoints.load(local_path(record.file, sha256=record.sha256))
+    with tempfile.TemporaryDirectory() as tmp:
+        return record, load_checkpoint(record, Path(tmp))
 
 
 def plane_trajectory(p: dict, record: Checkpoint):
@@ -83,15 +88,15 @@ def landscape_run(ctx: JobContext) -> dict:
             ctx.emit("points", payload, progress=event["done"] / max(1, event["total"]))
 
     if p["mode"] == "line":
-        end = _load_checkpoint(p["end_checkpoint"])[1].model if p.get("end_checkpoint") else None
+        end = _load_checkpoint(p["end_checkpoint"])[1].module if p.get("end_checkpoint") else None
         result = landscape.line(
-            loaded.model, (X, y), end=end, steps=p["resolution"], span=span, seed=p["seed"],
+            loaded, (X, y), end=end, steps=p["resolution"], span=span, seed=p["seed"],
             include_bias=p["include_bias"], on_progress=on_progress, device=ctx.device,
         ).to_dict()
     else:
         trajectory = plane_trajectory(p, record)
         surface = landscape.plane(
-            loaded.model, (X, y), axes=p["axes"], resolution=p["resolution"], span=span, seed=p["seed"],
+            loaded, (X, y), axes=p["axes"], resolution=p["resolution"], span=span, seed=p["seed"],
             include_bias=p["include_bias"], batchnorm=p["batchnorm"], trajectory=trajectory,
             resume=_resume_plane(ctx.previous_payloads("points"), p["resolution"]), on_progress=on_progress, device=ctx.device,
         )
@@ -109,7 +114,7 @@ def hessian_run(ctx: JobContext) -> dict:
     p = ctx.params
     record, loaded = _load_checkpoint(p["checkpoint"])
     X, y = _data(ctx)
-    op = curvature.HessianOperator(loaded.model, None, (X, y), device=ctx.device)
+    op = curvature.HessianOperator(loaded, None, (X, y), device=ctx.device)
     result: dict = {"checkpoint": record.slug, "checkpoint_name": record.name, "num_parameters": op.size,
                     "loss": op.loss(), "eval_size": int(len(X)), "device": ctx.device}
     ctx.emit("started", {"num_parameters": op.size, "loss": result["loss"]}, progress=0.02)
@@ -145,13 +150,13 @@ def connectivity_run(ctx: JobContext) -> dict:
                     "eval_size": int(len(X)), "device": ctx.device, "curves": {}}
 
     def curve(label: str, model_b, progress: float) -> None:
-        interpolation = connectivity.interpolate(a.model, model_b, (X, y), steps=p["steps"])
+        interpolation = connectivity.interpolate(a, model_b, (X, y), steps=p["steps"])
         data = interpolation.to_dict()
         result["curves"][label] = data
         ctx.emit("curve", {"label": label, **data}, progress=progress)
 
-    curve("naive", b.model, 0.45)
-    alignment = connectivity.weight_matching(a.model, b.model)
+    curve("naive", b.module, 0.45)
+    alignment = connectivity.weight_matching(a.module, b.module)
     result["alignment"] = {"iterations": alignment.iterations, "seconds": alignment.seconds,
                            "changed_units": {k: int((np.asarray(v) != np.arange(len(v))).sum()) for k, v in alignment.permutations.items()}}
     ctx.emit("alignment", result["alignment"], progress=0.55)

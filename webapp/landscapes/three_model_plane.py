@@ -40,8 +40,8 @@ def three_model_plane_run(ctx: JobContext, record: Checkpoint, loaded, load_chec
                 ctx.emit("points", {**payload, "task": task}, progress=fraction)
 
         surface = landscape.plane(
-            loaded.model, (X, y), axes="three_models", models=(b.state, c.state),
-            markers={r.slug: m.state for r, m in marker_records}, resolution=p["resolution"], span=p["span"] or None,
+            loaded, (X, y), axes="three_models", models=(b.state(), c.state()),
+            markers={r.slug: m.state() for r, m in marker_records}, resolution=p["resolution"], span=p["span"] or None,
             batchnorm=p["batchnorm"], on_progress=on_progress, device=ctx.device,
         )
         result = surface.to_dict()
