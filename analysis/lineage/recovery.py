@@ -54,6 +54,7 @@ from .recovery_scoring import (  # noqa: F401  (re-exported: the public scoring 
 from .recovery_tree import family_tree
 from .weight_cues import ModelStats, adapter_evidence
 from .weight_sketch import architecture_signature, weight_gram
+from .zoo_models import single_thread
 
 StateDict = Mapping[str, torch.Tensor]
 
@@ -300,6 +301,7 @@ def recover_lineage(
     n_families: int | None = None,
     direction_weight: float = 0.25,
     entropy_weight: float = 0.5,
+    centrality_weight: float = 1.5,
     min_gap_ratio: float = 2.0,
     family_similarity: float = FAMILY_SIMILARITY,
     metadata: Mapping[str, ModelMetadata | Mapping[str, Any]] | None = None,
@@ -316,6 +318,14 @@ def recover_lineage(
     """
     if direction_weight < 0:
         raise ValueError("direction_weight must be >= 0")
+    # Small SVDs and matmuls: one thread is fastest, and on a busy machine two threads were 15x slower.
+    with single_thread():
+        return _recover(checkpoints, threshold, n_families, direction_weight, entropy_weight, centrality_weight,
+                        min_gap_ratio, family_similarity, metadata, sketch_dim, on_progress)
+
+
+def _recover(checkpoints, threshold, n_families, direction_weight, entropy_weight, centrality_weight, min_gap_ratio,
+             family_similarity, metadata, sketch_dim, on_progress) -> RecoveryResult:
     names = list(checkpoints)
     if len(names) < 2:
         raise ValueError("need at least two checkpoints")
@@ -375,6 +385,7 @@ def recover_lineage(
                       "size": int(len(members))})
             tree, weights_only = family_tree(members.tolist(), Dg, wg.gram, wg.stats, group,
                                              kurtosis_weight=direction_weight, entropy_weight=entropy_weight,
+                                             centrality_weight=centrality_weight,
                                              metadata=meta,
                                              adapter_check=adapter_check)
             roots.append(group[tree.root])

@@ -54,18 +54,25 @@ def _rising(values: list[float], pairs: list[tuple[int, int]]) -> Callable[[int,
     return lambda a, b: float(np.tanh((values[b] - values[a]) / scale))
 
 
-def _tree_direction_scores(tree: nx.Graph, gram: np.ndarray, stats: list[ModelStats], names: list[str],
+def _tree_direction_scores(tree: nx.Graph, distances: np.ndarray, gram: np.ndarray, stats: list[ModelStats], names: list[str],
                            kurtosis_weight: float, metadata: Mapping[str, ModelMetadata],
-                           entropy_weight: float) -> dict[tuple[int, int], float]:
+                           entropy_weight: float, centrality_weight: float) -> dict[tuple[int, int], float]:
     pref = parent_preference(gram, {v: list(tree.neighbors(v)) for v in tree.nodes})
     kurt = _rising([s.kurtosis for s in stats], list(tree.edges))
     entropy = _rising([s.spectral_entropy for s in stats], list(tree.edges))
+    # The parent sits at the centre of its children: the further a model is from its relatives
+    # (mean squared distance), the later it tends to come.
+    members = list(tree.nodes)
+    spread = np.zeros(len(stats))
+    spread[members] = (distances[np.ix_(members, members)] ** 2).mean(axis=1)
+    outward = _rising(spread.tolist(), list(tree.edges))
     scores = {}
     for u, v in tree.edges:
         for a, b in ((u, v), (v, u)):
             # Training drives weights away from their initialisation towards heavier tails (MoTHer);
             # a short fine-tune flattens the singular-value spectrum its parent built up.
             scores[(a, b)] = (pref[(a, b)] + kurtosis_weight * kurt(a, b) + entropy_weight * entropy(a, b)
+                              + centrality_weight * outward(a, b)
                               + direction_prior(names[a], names[b], metadata))
     return scores
 
@@ -125,7 +132,7 @@ def orient_tree(tree: nx.Graph, scores: Mapping[tuple[int, int], float]) -> tupl
 
 
 def family_tree(members: list[int], distances: np.ndarray, gram: np.ndarray, stats: list[ModelStats],
-                names: list[str], *, kurtosis_weight: float, entropy_weight: float, metadata: Mapping[str, ModelMetadata],
+                names: list[str], *, kurtosis_weight: float, entropy_weight: float, centrality_weight: float, metadata: Mapping[str, ModelMetadata],
                 adapter_check: Callable[[int, int], AdapterEvidence]) -> tuple[FamilyTree, FamilyTree | None]:
     """The family's tree, and (when metadata was used) the weights-only tree for comparison."""
     members = list(members)
@@ -147,7 +154,8 @@ def family_tree(members: list[int], distances: np.ndarray, gram: np.ndarray, sta
     tree = _structure(tree_nodes, distances, stats, kurtosis_weight, entropy_weight)
 
     def build(meta: Mapping[str, ModelMetadata]) -> FamilyTree:
-        scores = _tree_direction_scores(tree, gram, stats, names, kurtosis_weight, meta, entropy_weight)
+        scores = _tree_direction_scores(tree, distances, gram, stats, names, kurtosis_weight, meta, entropy_weight,
+                                        centrality_weight)
         root, margin, arb = orient_tree(tree, scores)
         edges = []
         for p, c in arb.edges:

@@ -29,7 +29,7 @@ StateDict = Mapping[str, torch.Tensor]
 GRID_CHUNK = 32  # values tested together for a common step (inside one quantisation group)
 MAX_CHUNKS = 2048  # per tensor; spread evenly, enough to tell a grid from noise
 MAX_GRID_LEVELS = 257  # more levels than 8-bit is not a coarse grid
-MAX_SVD_ROWS = 2048  # rows kept (evenly spaced) for a matrix's spectrum: embeddings stay cheap
+MAX_SVD_SIDE = 384  # rows and columns kept (evenly spaced) for a matrix's spectrum: large matrices stay cheap
 
 
 def spectral_entropy(rows: torch.Tensor) -> float:
@@ -38,9 +38,11 @@ def spectral_entropy(rows: torch.Tensor) -> float:
     A short fine-tune adds an update that is less structured than what its
     parent learned, so the spectrum flattens and the entropy rises.
     """
-    if rows.shape[0] > MAX_SVD_ROWS:
-        rows = rows[torch.linspace(0, rows.shape[0] - 1, MAX_SVD_ROWS).long()]
-    s = torch.linalg.svdvals(rows)
+    if rows.shape[0] > MAX_SVD_SIDE:
+        rows = rows[torch.linspace(0, rows.shape[0] - 1, MAX_SVD_SIDE).long()]
+    if rows.shape[1] > MAX_SVD_SIDE:
+        rows = rows[:, torch.linspace(0, rows.shape[1] - 1, MAX_SVD_SIDE).long()]
+    s = torch.linalg.svdvals(rows.to(torch.float32)).to(torch.float64)
     p = s / s.sum().clamp_min(1e-300)
     return float(-(p * torch.log(p.clamp_min(1e-300))).sum())
 
@@ -87,7 +89,8 @@ def model_stats(state: StateDict, keys: Iterable[str]) -> ModelStats:
     for k in keys:
         t = state[k].detach().to("cpu", torch.float64).reshape(-1)
         x = t.numpy()
-        moments += [x.size, x.sum(), (x**2).sum(), (x**3).sum(), (x**4).sum()]
+        x2 = x * x
+        moments += [x.size, x.sum(), x2.sum(), np.dot(x2, x), np.dot(x2, x2)]
         if state[k].dim() < 2 or x.size < 4 * GRID_CHUNK:
             continue
         rows_t = state[k].detach().to("cpu", torch.float64).reshape(state[k].shape[0], -1)
