@@ -9,7 +9,7 @@
   var RELATION_DASH = { finetune: "solid", adapter: "dash", quantized: "dot", merge: "dashdot", unknown: "longdash" };
   var FAMILY_COLOURS = ["#2563eb", "#f97316", "#16a34a", "#9333ea", "#0891b2", "#db2777", "#ca8a04", "#4f46e5"];
 
-  function esc(text) { return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"); }
+  function esc(text) { return String(text).replace(/&/g, "&amp;").replace(/[<]/g, "&lt;").replace(/>/g, "&gt;"); }
   function percent(v) { return v === null || v === undefined ? "–" : (100 * v).toFixed(1) + "%"; }
 
   renderers.lineage_recovery = function (root) {

@@ -132,7 +132,16 @@ def recovery_run(ctx: JobContext) -> dict:
     true_parent, true_family, info, metadata = inputs.true_parent, inputs.true_family, inputs.info, inputs.metadata
     ctx.emit("stage", {"stage": "recovering", "message": "pairwise distances, families, directed trees"},
              progress=0.85)
-    result = recover_lineage(inputs.states, direction_weight=p["direction_weight"], metadata=metadata or None)
+    def on_progress(event: dict) -> None:
+        # About ten stage events however many models: progress, not a flood.
+        step = max(1, event["total"] // 10)
+        if event["done"] % step == 0 or event["done"] == event["total"]:
+            what = "weights read" if event["stage"] == "reading" else "families arranged"
+            ctx.emit("stage", {"stage": "recovering", "message": f"{event['done']} of {event['total']} {what}"},
+                     progress=(0.85 if event["stage"] == "reading" else 0.88) + 0.02 * event["done"] / event["total"])
+
+    result = recover_lineage(inputs.states, direction_weight=p["direction_weight"], metadata=metadata or None,
+                             on_progress=on_progress)
     names = result.names
     if len(names) <= MAX_MATRIX_SHOWN:
         # Models of different architectures have no distance (NaN): JSON has no NaN, so null.
