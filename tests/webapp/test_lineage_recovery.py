@@ -105,3 +105,20 @@ def test_recovered_edges_carry_relation_confidence_and_metadata_disagreements(us
     assert [(d["child"], d["kind"], d["weights_parent"], d["metadata_parent"]) for d in disagreements] == [
         ("ft-two", "declared_parent", "root", "ft-one")]
     assert result["tree"]["metadata_known"] and result["score"]["relation_accuracy"] == pytest.approx(2 / 3)
+
+
+def test_recipe_field_is_validated(user):
+    with pytest.raises(JobParamsInvalid) as invalid:
+        job_params_validate(kind="lineage_recovery", data={"source": "synthetic", "recipe": "no-such-recipe"}, user=user)
+    assert "recipe" in invalid.value.errors
+    validated = job_params_validate(kind="lineage_recovery", data={"source": "synthetic", "recipe": "merges"}, user=user)
+    assert validated.params["recipe"] == "merges"
+
+
+def test_a_recipe_zoo_job_scores_relations(user):
+    job = run(user, source="synthetic", recipe="lora_adapters", seed=0)
+    result = job.result
+    assert result["truth_known"] and result["num_models"] == 24 and result["num_families"] == 3
+    relations = {e["relation"] for e in result["tree"]["edges"]}
+    assert {"finetune", "adapter"} <= relations
+    assert result["score"]["relation_accuracy"] >= 0.8 and result["score"]["clustering_accuracy"] == 1.0

@@ -174,6 +174,8 @@ class RecoveryForm(JobOptionsMixin):
         if c["source"] == "synthetic":
             params.update(n_families=c["n_families"], children_per_root=c["children_per_root"],
                           grandchildren_per_child=c["grandchildren_per_child"])
+            if c.get("recipe"):
+                params["recipe"] = c["recipe"]
         else:
             # The set is fixed when the job is submitted: later uploads do not change a result.
             params.update(source_experiment=self.recovery_experiment.slug,
