@@ -11,11 +11,15 @@ Django, Celery or Channels.  Modules, one idea each:
 - ``layout``: tidy (Buchheim-Walker) and radial layouts, collapsing, node cap
 - ``drift``: trait transitions and change rates along edges
 - ``kinship``: similarity of weight deltas (ModelKinship)
-- ``recovery``: families and directed trees from weights alone (MoTHer-style)
-- ``synthetic_zoo``: digits MLP families with known lineage
+- ``recovery``: families and directed trees (with relations) from weights, metadata optional;
+  its cues in ``weight_cues``, the streamed/sketched Gram matrix in ``weight_sketch``, the
+  per-family tree in ``recovery_tree``, metadata in ``recovery_metadata``, scores in ``recovery_scoring``
+- ``synthetic_zoo``: digits MLP families with known lineage (the classic zoo)
+- ``zoo_recipes`` / ``zoo_models``: zoos made by many recipes (optimisers, converged roots,
+  quantised leaves, merges, LoRA adapters, widths, a CNN) with true relations
 - ``export``: JSON, GraphML, CSV
 
-The torch-based modules (``kinship``, ``recovery``, ``synthetic_zoo``) are
+The torch-based modules (``kinship``, ``recovery``, the zoos) are
 loaded on first use, so metadata-only callers do not pay for importing torch.
 """
 
@@ -58,6 +62,9 @@ _LAZY = {
     "score_recovery": "recovery",
     "RecoveryResult": "recovery",
     "build_synthetic_zoo": "synthetic_zoo",
+    "build_recipe_zoo": "zoo_recipes",
+    "RECIPES": "zoo_recipes",
+    "ModelMetadata": "recovery_metadata",
     "SyntheticZoo": "synthetic_zoo",
 }
 

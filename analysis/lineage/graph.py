@@ -6,7 +6,7 @@ cycle are refused (and the caller is told why), so every algorithm downstream
 (generations, layout, drift) can rely on a topological order existing.
 
 Families are weakly connected components.  They are maintained incrementally
-with a union-find, because the Hugging Face snapshot has ~34k nodes and the
+with networkx's union-find, because the Hugging Face snapshot has ~34k nodes and the
 web app asks for "the family of X" constantly.
 """
 
@@ -17,6 +17,8 @@ from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from networkx.utils import UnionFind
 
 RELATIONS: tuple[str, ...] = ("finetune", "adapter", "quantized", "merge", "unknown")
 
@@ -228,35 +230,6 @@ class FamilyStats:
     relation_counts: dict[str, int]
 
 
-class _UnionFind:
-    """Union by size with path halving: near-constant time per operation."""
-
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
-        self.size: dict[str, int] = {}
-
-    def add(self, item: str) -> None:
-        if item not in self.parent:
-            self.parent[item] = item
-            self.size[item] = 1
-
-    def find(self, item: str) -> str:
-        parent = self.parent
-        while parent[item] != item:
-            parent[item] = parent[parent[item]]
-            item = parent[item]
-        return item
-
-    def union(self, a: str, b: str) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra == rb:
-            return
-        if self.size[ra] < self.size[rb]:
-            ra, rb = rb, ra
-        self.parent[rb] = ra
-        self.size[ra] += self.size[rb]
-
-
 class LineageGraph:
     """Directed acyclic graph of models with O(1) parent/child lookups."""
 
@@ -265,7 +238,7 @@ class LineageGraph:
         self._children: dict[str, list[str]] = {}
         self._parents: dict[str, list[str]] = {}
         self._edges: dict[tuple[str, str], LineageEdge] = {}
-        self._components = _UnionFind()
+        self._components = UnionFind()  # networkx's union by weight with path compression
         self._families: list[Family] | None = None
         self._family_of: dict[str, int] | None = None
 
@@ -286,7 +259,7 @@ class LineageGraph:
             self._nodes[node_id] = node
             self._children[node_id] = []
             self._parents[node_id] = []
-            self._components.add(node_id)
+            self._components[node_id]  # looking an item up adds it as its own set
             self._invalidate()
         else:
             if attrs:
@@ -331,7 +304,7 @@ class LineageGraph:
         # for the vast majority of edges.  Otherwise walk *up* from the
         # parent: ancestor sets are small (lineages are shallow), while
         # descendant sets of popular base models are huge.
-        if self._components.find(parent) != self._components.find(child):
+        if self._components[parent] != self._components[child]:
             return False
         seen = {parent}
         stack = [parent]
@@ -422,7 +395,7 @@ class LineageGraph:
         """Weakly connected components, largest first (ties by label)."""
         if self._families is None:
             groups: dict[str, list[str]] = {}
-            find = self._components.find
+            find = self._components.__getitem__
             for node_id in self._nodes:
                 groups.setdefault(find(node_id), []).append(node_id)
             families = []

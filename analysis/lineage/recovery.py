@@ -1,51 +1,70 @@
-"""Recovering model trees from weights alone (no metadata).
+"""Recovering model trees from weights alone (metadata optional).
 
-Pipeline, after MoTHer (Horwitz et al., 2024, "On the Origin of Llamas:
-Model Tree Heritage Recovery"):
+MoTHer (Horwitz et al. 2024, "On the Origin of Llamas") recovers a tree from
+distances plus one direction statistic, weight kurtosis rising from parent
+to child.  That statistic holds only while a root is still drifting away
+from its initialisation: on zoos with roots trained to convergence it
+pointed the wrong way on up to half of the edges.  Here several independent
+cues are measured on their own (``weight_cues``) and combined
+(``recovery_tree``):
 
-1. Flatten each checkpoint; pairwise Euclidean distances.
-2. Families = single-linkage clusters cut at the largest multiplicative gap
-   in the merge heights.  Models of one family share a pre-training run and
-   sit within fine-tuning distance of each other; different families start
-   from independent random inits and are an order of magnitude further apart.
-   Single linkage follows chains (root -> child -> grandchild), which is what
-   a lineage is.
-3. Per family, a minimum directed spanning tree (Edmonds' algorithm, written
-   out below) over the cost ``distance + lam * [kurt(parent) > kurt(child)]``.
-   The kurtosis term only orients the tree: training pushes weight
-   distributions away from their uniform initialisation towards heavier
-   tails, so a child tends to have *higher* excess kurtosis than its parent.
-   On the synthetic zoo (``synthetic_zoo.py``, 3 x 13 models, seeds 0-4)
-   child kurtosis > parent kurtosis held for 35-36 of 36 edges.  This is
-   the sign MoTHer reports for fine-tuning, but it is not a law: it comes
-   from weights still drifting away from their (uniform, kurtosis -1.2)
-   initialisation.  With the zoo's roots trained 600 instead of 150 steps
-   it held for only 17-24 of 36 edges and directed-edge accuracy fell to
-   0.72-0.78.  Treat recovered directions as a hint, not a fact.
+1. Architectures: models whose tensor names and shapes differ are never
+   relatives; each architecture is recovered on its own.
+2. Families: two models are relatives when their (per-tensor centred)
+   weights are correlated.  Independent random initialisations give a
+   cosine near 0 (about 1/sqrt(parameters)); a fine-tune keeps most of its
+   parent's weights, so relatives sit far above.  Families are the
+   connected components of "cosine above ``family_similarity``" (single
+   linkage: chains of fine-tunes stay together).  With ``threshold`` or
+   ``n_families`` the older distance-gap clustering is used instead.
+3. Per family: quantised leaves (values on a coarse grid), merges (convex
+   combinations of two relatives), a minimum spanning tree of distances for
+   the rest, oriented by sibling geometry + a small kurtosis term +
+   metadata (upload order, declared parents), with networkx's Edmonds.
+4. Relations: quantized / merge from their detectors, adapter when the
+   update is low rank in every matrix it touches, finetune otherwise.
 
-Without the kurtosis term the undirected tree is the same but its root is
-arbitrary; on the zoo the term lifts root accuracy from 0 to 0.67-1.0.
+Distances and cosines come from one streamed Gram matrix, count-sketched
+for large models (``weight_sketch``), so 1,000 models fit in memory.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
+import networkx as nx
 import numpy as np
 import torch
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
+from scipy.stats import kurtosis as scipy_kurtosis
 
 from .graph import LineageGraph
+from .recovery_metadata import Disagreement, ModelMetadata, disagreements
+from .recovery_scoring import (  # noqa: F401  (re-exported: the public scoring API lives here too)
+    RecoveryScore,
+    adjusted_rand_index,
+    pairwise_clustering_accuracy,
+    score_recovery,
+)
+from .recovery_tree import family_tree
+from .weight_cues import ModelStats, adapter_evidence
+from .weight_sketch import architecture_signature, weight_gram
+from .zoo_models import single_thread
 
 StateDict = Mapping[str, torch.Tensor]
 
+FAMILY_SIMILARITY = 0.3
+
 
 # ---------------------------------------------------------------------------
-# Weight statistics
+# Weight statistics and the older distance-gap clustering
 # ---------------------------------------------------------------------------
+
 
 
 def flatten_checkpoints(checkpoints: Mapping[str, StateDict]) -> tuple[list[str], np.ndarray, list[str]]:
@@ -92,11 +111,7 @@ def pairwise_distances(X: np.ndarray) -> np.ndarray:
 
 def excess_kurtosis(X: np.ndarray) -> np.ndarray:
     """Excess kurtosis of each row's values (0 for a Gaussian, -1.2 for a uniform)."""
-    centred = X - X.mean(axis=1, keepdims=True)
-    m2 = (centred**2).mean(axis=1)
-    m4 = (centred**4).mean(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(m2 > 0, m4 / (m2**2) - 3.0, 0.0)
+    return np.nan_to_num(scipy_kurtosis(X, axis=1, fisher=True, bias=True), nan=0.0)
 
 
 # ---------------------------------------------------------------------------
@@ -147,113 +162,67 @@ def _largest_gap_threshold(heights: np.ndarray, min_gap_ratio: float) -> float:
     return float(math.sqrt(positive[i] * positive[i + 1]))
 
 
+
+def families_by_shared_init(cosines: np.ndarray, similarity: float = FAMILY_SIMILARITY) -> np.ndarray:
+    """Connected components of "weight cosine above ``similarity``"; labels in order of first member."""
+    n = cosines.shape[0]
+    graph = nx.Graph()
+    graph.add_nodes_from(range(n))
+    i, j = np.nonzero(np.triu(cosines > similarity, k=1))
+    graph.add_edges_from(zip(i.tolist(), j.tolist()))
+    labels = np.empty(n, dtype=int)
+    for k, comp in enumerate(sorted(nx.connected_components(graph), key=min)):
+        labels[list(comp)] = k
+    return labels
+
+
 # ---------------------------------------------------------------------------
-# Edmonds' minimum spanning arborescence
+# Spanning arborescences (networkx's Edmonds)
 # ---------------------------------------------------------------------------
 
 
-def _find_cycle(pred: np.ndarray, root: int) -> list[int] | None:
-    n = len(pred)
-    state = np.zeros(n, dtype=np.int8)  # 0 new, 1 on current walk, 2 done
-    for start in range(n):
-        if state[start]:
-            continue
-        walk = []
-        v = start
-        while v != -1 and state[v] == 0:
-            state[v] = 1
-            walk.append(v)
-            v = int(pred[v]) if v != root else -1
-        if v != -1 and state[v] == 1:
-            return walk[walk.index(v):]
-        for w in walk:
-            state[w] = 2
-    return None
+def _cost_digraph(cost: np.ndarray, skip_into: int | None = None) -> nx.DiGraph:
+    n = cost.shape[0]
+    if cost.shape != (n, n):
+        raise ValueError("cost must be a square matrix")
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(n))
+    for u, v in zip(*np.nonzero(np.isfinite(cost))):
+        if u != v and v != skip_into:
+            graph.add_edge(int(u), int(v), weight=float(cost[u, v]))
+    return graph
+
+
+def _parents_of(arborescence: nx.DiGraph, n: int) -> np.ndarray:
+    parent = np.full(n, -1, dtype=int)
+    for u, v in arborescence.edges:
+        parent[v] = u
+    return parent
 
 
 def min_spanning_arborescence(cost: np.ndarray, root: int) -> np.ndarray:
-    """Parent array of the minimum-cost arborescence rooted at ``root``.
-
-    ``cost[u, v]`` is the cost of edge u -> v (``inf`` = no edge).  Chu-Liu /
-    Edmonds: take every node's cheapest incoming edge; while that contains
-    a cycle, contract it (incoming costs reduced by the cycle edge they would
-    replace) and repeat; then expand the contractions in reverse.
-    Iterative, O(n^3) on a dense matrix.  Raises ``ValueError`` when some
-    node is unreachable from ``root``.
-    """
-    W = np.array(cost, dtype=float)
-    n = W.shape[0]
-    if W.shape != (n, n):
-        raise ValueError("cost must be a square matrix")
+    """Parent array of the minimum-cost arborescence rooted at ``root`` (``cost[u, v]``: u -> v, inf = none)."""
+    n = cost.shape[0]
     if not 0 <= root < n:
         raise ValueError("root out of range")
-    np.fill_diagonal(W, np.inf)
-    levels = []
-    r = root
-    while True:
-        m = W.shape[0]
-        incoming = W.copy()
-        incoming[:, r] = np.inf
-        pred = np.argmin(incoming, axis=0)
-        best = incoming[pred, np.arange(m)]
-        pred[r] = -1
-        unreachable = [v for v in range(m) if v != r and not np.isfinite(best[v])]
-        if unreachable:
-            raise ValueError("some nodes cannot be reached from the root")
-        cycle = _find_cycle(pred, r)
-        if cycle is None:
-            break
-        cycle_arr = np.array(cycle)
-        in_cycle = np.zeros(m, dtype=bool)
-        in_cycle[cycle_arr] = True
-        others = np.flatnonzero(~in_cycle)
-        k = len(others)
-        W2 = np.full((k + 1, k + 1), np.inf)
-        W2[:k, :k] = W[np.ix_(others, others)]
-        # Entering the cycle at v replaces v's cycle edge: pay only the difference.
-        enter = W[np.ix_(others, cycle_arr)] - W[pred[cycle_arr], cycle_arr][None, :]
-        best_entry = np.argmin(enter, axis=1)
-        W2[:k, k] = enter[np.arange(k), best_entry]
-        leave = W[np.ix_(cycle_arr, others)]
-        best_exit = np.argmin(leave, axis=0)
-        W2[k, :k] = leave[best_exit, np.arange(k)]
-        levels.append((others, cycle_arr, pred.copy(), best_entry, best_exit))
-        r = int(np.searchsorted(others, r))
-        W = W2
-    parent = pred
-    for others, cycle_arr, pred_level, best_entry, best_exit in reversed(levels):
-        k = len(others)
-        expanded = np.full(k + len(cycle_arr), -1, dtype=int)
-        expanded[cycle_arr] = pred_level[cycle_arr]
-        for j in range(k):
-            pj = int(parent[j])
-            if pj == -1:
-                expanded[others[j]] = -1
-            elif pj < k:
-                expanded[others[j]] = others[pj]
-            else:
-                expanded[others[j]] = cycle_arr[best_exit[j]]
-        pk = int(parent[k])
-        expanded[cycle_arr[best_entry[pk]]] = others[pk]
-        parent = expanded
-    return parent.astype(int)
+    graph = _cost_digraph(np.asarray(cost, dtype=float), skip_into=root)
+    if n == 1:
+        return np.array([-1])
+    try:
+        arb = nx.minimum_spanning_arborescence(graph, attr="weight")
+    except nx.NetworkXException as exc:
+        raise ValueError("some nodes cannot be reached from the root") from exc
+    return _parents_of(arb, n)
 
 
 def min_spanning_arborescence_any_root(cost: np.ndarray) -> np.ndarray:
-    """Like ``min_spanning_arborescence`` but the algorithm picks the root.
-
-    A virtual root reaches every node at a cost above any possible tree, so
-    exactly one of those edges is used and the rest is an ordinary minimum
-    arborescence.
-    """
+    """Like ``min_spanning_arborescence`` but Edmonds picks the root too."""
     n = cost.shape[0]
-    finite = cost[np.isfinite(cost)]
-    big = (float(np.abs(finite).sum()) + 1.0) if finite.size else 1.0
-    full = np.full((n + 1, n + 1), np.inf)
-    full[:n, :n] = cost
-    full[n, :n] = big
-    parent = min_spanning_arborescence(full, n)[:n]
-    return np.where(parent == n, -1, parent)
+    try:
+        arb = nx.minimum_spanning_arborescence(_cost_digraph(np.asarray(cost, dtype=float)), attr="weight")
+    except nx.NetworkXException as exc:
+        raise ValueError("no spanning arborescence exists") from exc
+    return _parents_of(arb, n)
 
 
 # ---------------------------------------------------------------------------
@@ -266,18 +235,25 @@ class RecoveredEdge:
     parent: str
     child: str
     distance: float
+    relation: str = "finetune"
+    confidence: float = 1.0
+    evidence: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass
 class RecoveryResult:
     names: list[str]
-    distances: np.ndarray
+    distances: np.ndarray  # NaN between models of different architectures
     kurtosis: np.ndarray
     labels: np.ndarray  # family label per model
-    threshold: float  # clustering distance cut
+    threshold: float  # the family cut: cosine similarity, or the distance of the gap clustering
     edges: list[RecoveredEdge]
     roots: list[str]
-    direction_weight: float  # lam actually used (in distance units)
+    direction_weight: float  # weight of the kurtosis cue beside sibling geometry
+    stats: dict[str, ModelStats] = field(default_factory=dict)
+    architecture: list[int] = field(default_factory=list)  # architecture group per model
+    disagreements: list[Disagreement] = field(default_factory=list)
+    sketched: bool = False
 
     @property
     def families(self) -> list[list[str]]:
@@ -286,19 +262,36 @@ class RecoveryResult:
             groups.setdefault(int(label), []).append(name)
         return [groups[k] for k in sorted(groups)]
 
-    def parent_of(self) -> dict[str, str | None]:
-        parents: dict[str, str | None] = {n: None for n in self.names}
+    def parents_of(self) -> dict[str, tuple[str, ...]]:
+        parents: dict[str, tuple[str, ...]] = {n: () for n in self.names}
         for e in self.edges:
-            parents[e.child] = e.parent
+            parents[e.child] = parents[e.child] + (e.parent,)
         return parents
+
+    def parent_of(self) -> dict[str, str | None]:
+        """One parent per model (a merge's heavier parent first)."""
+        return {n: (ps[0] if ps else None) for n, ps in self.parents_of().items()}
 
     def to_graph(self) -> LineageGraph:
         graph = LineageGraph()
         for name, label, k in zip(self.names, self.labels, self.kurtosis):
-            graph.add_node(name, {"recovered_family": int(label), "kurtosis": float(k)})
+            attrs = {"recovered_family": int(label), "kurtosis": float(k)}
+            if name in self.stats and self.stats[name].bits is not None:
+                attrs["quantized_bits"] = self.stats[name].bits
+            graph.add_node(name, attrs)
         for e in self.edges:
-            graph.add_edge(e.parent, e.child, "unknown", "weights")
+            graph.add_edge(e.parent, e.child, e.relation, "weights")
         return graph
+
+
+def _architecture_groups(checkpoints: Mapping[str, StateDict], names: list[str]) -> list[list[str]]:
+    groups: dict[tuple, list[str]] = {}
+    for name in names:
+        signature = architecture_signature(checkpoints[name])
+        if not signature:
+            raise ValueError(f"{name!r} has no floating-point tensors")
+        groups.setdefault(signature, []).append(name)
+    return list(groups.values())
 
 
 def recover_lineage(
@@ -306,112 +299,102 @@ def recover_lineage(
     *,
     threshold: float | None = None,
     n_families: int | None = None,
-    direction_weight: float = 0.05,
+    direction_weight: float = 0.25,
+    entropy_weight: float = 0.5,
+    centrality_weight: float = 1.5,
     min_gap_ratio: float = 2.0,
+    family_similarity: float = FAMILY_SIMILARITY,
+    metadata: Mapping[str, ModelMetadata | Mapping[str, Any]] | None = None,
+    sketch_dim: int | None = 1 << 14,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> RecoveryResult:
-    """Families and parent -> child edges from same-architecture checkpoints.
+    """Families and parent -> child edges (with relation and confidence) from checkpoints.
 
-    ``direction_weight`` is the kurtosis penalty as a fraction of the median
-    nearest-neighbour distance inside the family.  Kept small on purpose:
-    distances decide the shape of the tree, kurtosis mostly decides which
-    way it points (with a small penalty, the result is the minimum spanning
-    tree of the distances, rooted where the fewest edges go against the
-    kurtosis order).  On the default zoo 0.05-0.5 score alike; on a zoo
-    with a weaker kurtosis signal (roots trained 300 steps) 0.5 bent the
-    tree towards kurtosis noise and lost 10-20 points of edge accuracy.
+    ``direction_weight`` weighs the kurtosis cue against sibling geometry
+    (one pair of siblings with orthogonal deltas counts 1); 0 turns it off.
+    ``metadata`` (name -> ``ModelMetadata`` or a dict with
+    ``declared_parents`` / ``uploaded_at``) adds direction evidence, and the
+    result lists where the weights-only tree disagrees with it.
     """
     if direction_weight < 0:
         raise ValueError("direction_weight must be >= 0")
-    names, X, _ = flatten_checkpoints(checkpoints)
-    D = pairwise_distances(X)
-    kurt = excess_kurtosis(X)
-    labels, cut = cluster_families(D, threshold=threshold, n_families=n_families, min_gap_ratio=min_gap_ratio)
+    # Small SVDs and matmuls: one thread is fastest, and on a busy machine two threads were 15x slower.
+    with single_thread():
+        return _recover(checkpoints, threshold, n_families, direction_weight, entropy_weight, centrality_weight,
+                        min_gap_ratio, family_similarity, metadata, sketch_dim, on_progress)
+
+
+def _recover(checkpoints, threshold, n_families, direction_weight, entropy_weight, centrality_weight, min_gap_ratio,
+             family_similarity, metadata, sketch_dim, on_progress) -> RecoveryResult:
+    names = list(checkpoints)
+    if len(names) < 2:
+        raise ValueError("need at least two checkpoints")
+    if (threshold is not None or n_families is not None) and len(_architecture_groups(checkpoints, names)) > 1:
+        raise ValueError("a distance threshold or family count needs checkpoints of one tensor shape")
+    meta = {k: ModelMetadata.coerce(v) for k, v in (metadata or {}).items()}
+    index = {n: i for i, n in enumerate(names)}
+    n = len(names)
+    D = np.full((n, n), np.nan)
+    kurt = np.zeros(n)
+    labels = np.zeros(n, dtype=int)
+    arch = np.zeros(n, dtype=int)
+    stats: dict[str, ModelStats] = {}
     edges: list[RecoveredEdge] = []
     roots: list[str] = []
-    lam_used = 0.0
-    for label in np.unique(labels):
-        idx = np.flatnonzero(labels == label)
-        if len(idx) == 1:
-            roots.append(names[idx[0]])
-            continue
-        Df = D[np.ix_(idx, idx)]
-        nn = np.where(np.eye(len(idx), dtype=bool), np.inf, Df).min(axis=1)
-        lam = direction_weight * float(np.median(nn))
-        lam_used = max(lam_used, lam)
-        k = kurt[idx]
-        against = (k[:, None] > k[None, :]).astype(float)  # parent more kurtotic than child
-        cost = Df + lam * against
-        np.fill_diagonal(cost, np.inf)
-        parent = min_spanning_arborescence_any_root(cost)
-        for j, p in enumerate(parent):
-            if p < 0:
-                roots.append(names[idx[j]])
-            else:
-                edges.append(RecoveredEdge(names[idx[p]], names[idx[j]], float(Df[p, j])))
-    return RecoveryResult(names, D, kurt, labels, cut, edges, roots, lam_used)
+    weights_parents: dict[str, tuple[str, ...]] = {}
+    sketched = False
+    cut = family_similarity
+    next_label = 0
+    groups = _architecture_groups(checkpoints, names)
+    read = 0
 
+    def progress(event: dict[str, Any]) -> None:
+        if on_progress is not None:
+            on_progress(event)
 
-# ---------------------------------------------------------------------------
-# Scoring against known lineage
-# ---------------------------------------------------------------------------
+    for g, group in enumerate(groups):
+        def read_progress(done: int, total: int, _base=read) -> None:
+            progress({"stage": "reading", "done": _base + done, "total": n})
 
+        wg = weight_gram(checkpoints, group, sketch_dim=sketch_dim, on_progress=read_progress)
+        read += len(group)
+        sketched |= wg.sketched
+        idx = np.array([index[m] for m in group])
+        Dg = wg.distances()
+        D[np.ix_(idx, idx)] = Dg
+        arch[idx] = g
+        for m, s in zip(group, wg.stats):
+            stats[m] = s
+            kurt[index[m]] = s.kurtosis
+        if len(group) == 1:
+            local = np.zeros(1, dtype=int)
+        elif threshold is not None or n_families is not None:
+            local, cut = cluster_families(Dg, threshold=threshold, n_families=n_families, min_gap_ratio=min_gap_ratio)
+        else:
+            local = families_by_shared_init(wg.cosines(), family_similarity)
+        labels[idx] = local + next_label
+        next_label += int(local.max()) + 1
 
-@dataclass(frozen=True)
-class RecoveryScore:
-    pairwise_clustering_accuracy: float  # Rand index: pairs whose same/different family call is right
-    adjusted_rand_index: float  # chance-corrected; 1 = identical partitions
-    directed_edge_accuracy: float  # true parent->child edges recovered with the right direction
-    undirected_edge_accuracy: float  # true edges recovered in either direction
-    root_accuracy: float  # true roots recovered as roots
-    true_edges: int
+        @functools.lru_cache(maxsize=None)
+        def adapter_check(p: int, c: int, _group=group, _keys=tuple(wg.keys)):
+            return adapter_evidence(checkpoints[_group[p]], checkpoints[_group[c]], _keys)
 
-
-def adjusted_rand_index(a: Sequence[int], b: Sequence[int]) -> float:
-    """Hubert-Arabie adjusted Rand index from the contingency table."""
-    a = np.asarray(a)
-    b = np.asarray(b)
-    n = len(a)
-    _, ai = np.unique(a, return_inverse=True)
-    _, bi = np.unique(b, return_inverse=True)
-    table = np.zeros((ai.max() + 1, bi.max() + 1), dtype=np.int64)
-    np.add.at(table, (ai, bi), 1)
-
-    def pairs(x: np.ndarray) -> float:
-        return float((x * (x - 1) // 2).sum())
-
-    sum_ij = pairs(table)
-    sum_a = pairs(table.sum(axis=1))
-    sum_b = pairs(table.sum(axis=0))
-    total = n * (n - 1) / 2
-    expected = sum_a * sum_b / total if total else 0.0
-    maximum = (sum_a + sum_b) / 2
-    if maximum == expected:
-        return 1.0
-    return (sum_ij - expected) / (maximum - expected)
-
-
-def pairwise_clustering_accuracy(a: Sequence[int], b: Sequence[int]) -> float:
-    a = np.asarray(a)
-    b = np.asarray(b)
-    same_a = a[:, None] == a[None, :]
-    same_b = b[:, None] == b[None, :]
-    upper = np.triu(np.ones_like(same_a, dtype=bool), k=1)
-    return float((same_a == same_b)[upper].mean()) if upper.any() else 1.0
-
-
-def score_recovery(result: RecoveryResult, true_parent: Mapping[str, str | None],
-                   true_family: Mapping[str, int]) -> RecoveryScore:
-    names = result.names
-    truth = [true_family[n] for n in names]
-    true_edges = {(p, c) for c, p in true_parent.items() if p is not None}
-    found = {(e.parent, e.child) for e in result.edges}
-    found_undirected = found | {(c, p) for p, c in found}
-    true_roots = {n for n, p in true_parent.items() if p is None}
-    return RecoveryScore(
-        pairwise_clustering_accuracy=pairwise_clustering_accuracy(result.labels, truth),
-        adjusted_rand_index=adjusted_rand_index(result.labels, truth),
-        directed_edge_accuracy=len(true_edges & found) / len(true_edges) if true_edges else 1.0,
-        undirected_edge_accuracy=len(true_edges & found_undirected) / len(true_edges) if true_edges else 1.0,
-        root_accuracy=len(true_roots & set(result.roots)) / len(true_roots) if true_roots else 1.0,
-        true_edges=len(true_edges),
-    )
+        families = [np.flatnonzero(local == k) for k in range(int(local.max()) + 1)]
+        for k, members in enumerate(families):
+            progress({"stage": "family", "architecture": g, "done": k + 1, "total": len(families),
+                      "size": int(len(members))})
+            tree, weights_only = family_tree(members.tolist(), Dg, wg.gram, wg.stats, group,
+                                             kurtosis_weight=direction_weight, entropy_weight=entropy_weight,
+                                             centrality_weight=centrality_weight,
+                                             metadata=meta,
+                                             adapter_check=adapter_check)
+            roots.append(group[tree.root])
+            for e in tree.edges:
+                edges.append(RecoveredEdge(group[e.parent], group[e.child], float(Dg[e.parent, e.child]),
+                                           e.relation, round(e.confidence, 4), e.evidence))
+            for e in (weights_only or tree).edges:
+                weights_parents[group[e.child]] = weights_parents.get(group[e.child], ()) + (group[e.parent],)
+            weights_parents.setdefault(group[(weights_only or tree).root], ())
+    found = disagreements(weights_parents, meta) if meta else []
+    return RecoveryResult(names, D, kurt, labels, float(cut), edges, roots, direction_weight, stats,
+                          arch.tolist(), found, sketched)

@@ -6,9 +6,10 @@
   var renderers = (window.TerrainRenderers = window.TerrainRenderers || {});
   var CONFIG = { responsive: true, displaylogo: false };
   var STATUS_COLOURS = { correct: "#16a34a", reversed: "#f59e0b", wrong: "#dc2626", unscored: "#64748b" };
+  var RELATION_DASH = { finetune: "solid", adapter: "dash", quantized: "dot", merge: "dashdot", unknown: "longdash" };
   var FAMILY_COLOURS = ["#2563eb", "#f97316", "#16a34a", "#9333ea", "#0891b2", "#db2777", "#ca8a04", "#4f46e5"];
 
-  function esc(text) { return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"); }
+  function esc(text) { return String(text).replace(/&/g, "&amp;").replace(/[<]/g, "&lt;").replace(/>/g, "&gt;"); }
   function percent(v) { return v === null || v === undefined ? "–" : (100 * v).toFixed(1) + "%"; }
 
   renderers.lineage_recovery = function (root) {
@@ -16,6 +17,7 @@
     var treeEl = root.querySelector("#recovery-tree");
     var distEl = root.querySelector("#recovery-distances");
     var scoreEl = root.querySelector("#recovery-score");
+    var disagreeEl = root.querySelector("#recovery-disagreements");
     var log = root.querySelector("#events-log");
     var trained = 0;
 
@@ -27,19 +29,46 @@
       log.scrollTop = log.scrollHeight;
     }
 
+    function listDisagreements(tree) {
+      if (!disagreeEl || !tree.metadata_known) return;
+      disagreeEl.hidden = false;
+      var list = disagreeEl.querySelector("ul");
+      list.innerHTML = "";
+      var items = tree.disagreements || [];
+      if (!items.length) { var ok = document.createElement("li"); ok.textContent = "Weights and metadata agree on every edge."; list.appendChild(ok); }
+      items.forEach(function (d) { var li = document.createElement("li"); li.textContent = d.message; li.dataset.kind = d.kind; list.appendChild(li); });
+      disagreeEl.dataset.count = String(items.length);
+    }
+
     function drawTree(tree) {
       var pos = {};
+      var disagreeing = {};
+      (tree.disagreements || []).forEach(function (d) { disagreeing[d.child] = d.message; });
       tree.nodes.forEach(function (n) { pos[n.id] = n; });
       var traces = [];
+      // One line trace per (status, relation): colour says whether it matches the truth, dash says
+      // how the child was derived; the width grows with the recovery's confidence in the edge.
       ["correct", "reversed", "wrong", "unscored"].forEach(function (status) {
-        var x = [], y = [];
-        tree.edges.filter(function (e) { return e.status === status; }).forEach(function (e) {
-          var p = pos[e.parent], c = pos[e.child];
-          x.push(p.x, c.x, null); y.push(p.y, c.y, null);
+        Object.keys(RELATION_DASH).forEach(function (relation) {
+          var picked = tree.edges.filter(function (e) { return e.status === status && (e.relation || "finetune") === relation; });
+          picked.forEach(function (e) {
+            var p = pos[e.parent], c = pos[e.child];
+            var conf = e.confidence === undefined ? 1 : e.confidence;
+            traces.push({ type: "scatter", mode: "lines", x: [p.x, c.x], y: [p.y, c.y], hoverinfo: "skip", showlegend: false,
+                          line: { color: STATUS_COLOURS[status], width: 1 + 3 * conf, dash: RELATION_DASH[relation] } });
+          });
+          if (picked.length) traces.push({ type: "scatter", mode: "lines", x: [null], y: [null], name: status + " · " + relation,
+                                           line: { color: STATUS_COLOURS[status], width: 2.5, dash: RELATION_DASH[relation] } });
         });
-        if (x.length) traces.push({ type: "scatter", mode: "lines", x: x, y: y, hoverinfo: "skip", name: status + " edge",
-                                    line: { color: STATUS_COLOURS[status], width: 2.5 } });
       });
+      var mid = tree.edges.map(function (e) { var p = pos[e.parent], c = pos[e.child]; return [(p.x + c.x) / 2, (p.y + c.y) / 2]; });
+      traces.push({ type: "scatter", mode: "markers", x: mid.map(function (m) { return m[0]; }), y: mid.map(function (m) { return m[1]; }),
+                    marker: { size: 9, opacity: 0 }, hoverinfo: "text", showlegend: false, name: "edges",
+                    hovertext: tree.edges.map(function (e) {
+                      return esc(e.parent) + " → " + esc(e.child) + "<br>" + esc(e.relation || "finetune") +
+                        (e.confidence === undefined ? "" : " · confidence " + Number(e.confidence).toFixed(2)) +
+                        "<br>" + e.status + (disagreeing[e.child] ? "<br>metadata disagrees: " + esc(disagreeing[e.child]) : "");
+                    }) });
       if (tree.missed && tree.missed.length) {
         var mx = [], my = [];
         tree.missed.forEach(function (e) { var p = pos[e[0]], c = pos[e[1]]; if (p && c) { mx.push(p.x, c.x, null); my.push(p.y, c.y, null); } });
@@ -51,7 +80,8 @@
         text: tree.nodes.map(function (n) { return esc(n.id); }), textposition: "bottom center", textfont: { size: 10 },
         hovertext: tree.nodes.map(function (n) {
           return esc(n.id) + "<br>recovered family " + n.family + (n.true_family !== null && n.true_family !== undefined ? " · true family " + n.true_family : "") +
-            "<br>kurtosis " + n.kurtosis + (n.task ? "<br>" + esc(n.task) : "");
+            "<br>kurtosis " + n.kurtosis + (n.quantized_bits ? "<br>quantised: " + n.quantized_bits + " bits" : "") +
+            (n.task ? "<br>" + esc(n.task) : "");
         }),
         hoverinfo: "text", name: "models", showlegend: false,
         marker: { size: 13, color: tree.nodes.map(function (n) { return FAMILY_COLOURS[n.family % FAMILY_COLOURS.length]; }), line: { width: 1, color: "#fff" } }
@@ -62,6 +92,7 @@
       }, CONFIG);
       treeEl.dataset.state = "drawn";
       treeEl.dataset.edges = String(tree.edges.length);
+      listDisagreements(tree);
     }
 
     function drawDistances(p) {
@@ -80,6 +111,8 @@
       root.querySelector("#score-directed").textContent = percent(s.directed_edge_accuracy);
       root.querySelector("#score-undirected").textContent = percent(s.undirected_edge_accuracy);
       root.querySelector("#score-roots").textContent = percent(s.root_accuracy);
+      var rel = root.querySelector("#score-relations");
+      if (rel) rel.textContent = percent(s.relation_accuracy);
       scoreEl.dataset.directed = String(s.directed_edge_accuracy);
     }
 

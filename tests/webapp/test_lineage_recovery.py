@@ -76,3 +76,49 @@ def test_catalog_checkpoints_recovery_and_its_validation(user, other_user, tmp_p
         job_params_validate(kind="lineage_recovery", data={"source": "experiment", "source_experiment": too_few.slug},
                             user=user)
     assert "at least 3 checkpoints" in invalid.value.errors["source_experiment"][0]
+
+
+def test_recovered_edges_carry_relation_confidence_and_metadata_disagreements(user, tmp_path):
+    """A root, two fine-tunes and an 8-bit copy of the root; the catalog (the metadata) wrongly files
+    the second fine-tune under the first.  The tree keeps the weights' answer and lists the disagreement."""
+    import torch
+
+    from analysis.lineage.zoo_models import quantize_state
+
+    spec = {"kind": "mlp", "in": 64, "hidden": [32], "out": 10}  # rows long enough to see a value grid
+    exp = experiment(user, Visibility.PRIVATE, title="metadata check")
+    base = tiny_state(0, spec)
+    root = saved_checkpoint(exp, "root", base, tmp_path, spec=spec)
+    first = saved_checkpoint(exp, "ft-one", {k: v + 0.02 * tiny_state(11, spec)[k] for k, v in base.items()}, tmp_path,
+                             parent=root, relation="finetune", spec=spec)
+    saved_checkpoint(exp, "ft-two", {k: v + 0.02 * tiny_state(12, spec)[k] for k, v in base.items()}, tmp_path,
+                     parent=first, relation="finetune", spec=spec)  # wrong on purpose: the weights say root
+    saved_checkpoint(exp, "root-int8", quantize_state({k: v.to(torch.float32) for k, v in base.items()}, 8), tmp_path,
+                     parent=root, relation="quantize", spec=spec)
+    result = run(user, source="experiment", source_experiment=exp.slug).result
+    edges = {(e["parent"], e["child"]): e for e in result["tree"]["edges"]}
+    assert set(edges) == {("root", "ft-one"), ("root", "ft-two"), ("root", "root-int8")}
+    assert edges[("root", "root-int8")]["relation"] == "quantized"
+    assert edges[("root", "ft-one")]["relation"] == "finetune"
+    assert all(0.0 <= e["confidence"] <= 1.0 for e in edges.values())
+    disagreements = result["tree"]["disagreements"]
+    assert [(d["child"], d["kind"], d["weights_parent"], d["metadata_parent"]) for d in disagreements] == [
+        ("ft-two", "declared_parent", "root", "ft-one")]
+    assert result["tree"]["metadata_known"] and result["score"]["relation_accuracy"] == pytest.approx(2 / 3)
+
+
+def test_recipe_field_is_validated(user):
+    with pytest.raises(JobParamsInvalid) as invalid:
+        job_params_validate(kind="lineage_recovery", data={"source": "synthetic", "recipe": "no-such-recipe"}, user=user)
+    assert "recipe" in invalid.value.errors
+    validated = job_params_validate(kind="lineage_recovery", data={"source": "synthetic", "recipe": "merges"}, user=user)
+    assert validated.params["recipe"] == "merges"
+
+
+def test_a_recipe_zoo_job_scores_relations(user):
+    job = run(user, source="synthetic", recipe="lora_adapters", seed=0)
+    result = job.result
+    assert result["truth_known"] and result["num_models"] == 24 and result["num_families"] == 3
+    relations = {e["relation"] for e in result["tree"]["edges"]}
+    assert {"finetune", "adapter"} <= relations
+    assert result["score"]["relation_accuracy"] >= 0.8 and result["score"]["clustering_accuracy"] == 1.0

@@ -80,24 +80,24 @@ def hf_independent_counts(directory: Path) -> dict:
     }
 
 
-def tiny_state(seed: int = 0) -> dict:
-    """Weights of the SPEC MLP, seeded."""
+def tiny_state(seed: int = 0, spec: dict = SPEC) -> dict:
+    """Weights of the SPEC MLP (or another spec), seeded."""
     import torch
 
     from analysis import zoo
 
     torch.manual_seed(seed)
-    return {k: v.detach().clone() for k, v in zoo.build(SPEC).state_dict().items()}
+    return {k: v.detach().clone() for k, v in zoo.build(spec).state_dict().items()}
 
 
 def saved_checkpoint(experiment, name: str, state: dict, tmp_path: Path, *, parent=None, relation: str = "",
-                     dataset: str = "digits"):
-    """A real safetensors checkpoint of the tiny SPEC MLP in the catalog."""
+                     dataset: str = "digits", spec: dict = SPEC):
+    """A real safetensors checkpoint of the tiny SPEC MLP (or another spec) in the catalog."""
     from analysis import checkpoints
 
     path = tmp_path / f"{name}.safetensors"
-    checkpoints.save(path, state, SPEC)
-    return checkpoint_create_from_file(experiment=experiment, name=name, path=path, spec=SPEC, dataset=dataset,
+    checkpoints.save(path, state, spec)
+    return checkpoint_create_from_file(experiment=experiment, name=name, path=path, spec=spec, dataset=dataset,
                                        num_parameters=sum(t.numel() for t in state.values()), parent=parent,
                                        relation=relation)
 

@@ -113,21 +113,31 @@ class RecoveryForm(JobOptionsMixin):
         help_text="Slug of an experiment you can see; its checkpoints of the most common architecture are used. "
                   "Their parent links, if any, are the truth the result is scored against.",
     )
+    recipe = forms.ChoiceField(
+        required=False, initial="", label="Zoo: recipe",
+        choices=[("", "the classic zoo (families, children and grandchildren below)")],  # + recipes, in __init__
+        help_text="A recipe from the zoo generator: optimisers, converged roots, quantised leaves, merges, LoRA "
+                  "adapters, a CNN. The family-size fields below apply to the classic zoo only.",
+    )
     n_families = forms.IntegerField(initial=3, min_value=1, max_value=6, label="Zoo: families")
     children_per_root = forms.IntegerField(initial=4, min_value=1, max_value=6, label="Zoo: children per root")
     grandchildren_per_child = forms.IntegerField(initial=2, min_value=0, max_value=3, label="Zoo: grandchildren per child")
     seed = forms.IntegerField(initial=0, min_value=0, max_value=2**31 - 1)
     direction_weight = forms.FloatField(
-        initial=0.05, min_value=0.0, max_value=2.0,
-        help_text="Weight of the kurtosis direction hint, as a fraction of the typical parent-child distance.",
+        initial=0.25, min_value=0.0, max_value=2.0,
+        help_text="Weight of the weight-kurtosis direction cue beside sibling geometry (1 = one pair of siblings).",
     )
 
-    field_order = ["source", "source_experiment", "n_families", "children_per_root", "grandchildren_per_child", "seed",
+    field_order = ["source", "source_experiment", "recipe", "n_families", "children_per_root", "grandchildren_per_child", "seed",
                    "direction_weight", "visibility", "experiment"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["experiment"].help_text = "Slug of one of your experiments to file this job under (optional)."
+        from analysis.lineage.zoo_recipes import RECIPES  # torch: imported when the form is used, not at startup
+
+        self.fields["recipe"].choices = self.fields["recipe"].choices + [
+            (name, f"{name}: {r.description}") for name, r in RECIPES.items()]
 
     def clean(self):
         cleaned = super().clean()
@@ -164,6 +174,8 @@ class RecoveryForm(JobOptionsMixin):
         if c["source"] == "synthetic":
             params.update(n_families=c["n_families"], children_per_root=c["children_per_root"],
                           grandchildren_per_child=c["grandchildren_per_child"])
+            if c.get("recipe"):
+                params["recipe"] = c["recipe"]
         else:
             # The set is fixed when the job is submitted: later uploads do not change a result.
             params.update(source_experiment=self.recovery_experiment.slug,
