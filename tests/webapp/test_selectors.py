@@ -60,3 +60,18 @@ def test_snapshot_has_events_after(user):
     snapshot = selectors.job_snapshot(job_id=job.pk, after=3)
     assert [e["seq"] for e in snapshot["events"]] == [4, 5]
     assert snapshot["job"]["last_seq"] == 5
+
+
+def test_staff_see_checkpoints_made_by_jobs_and_strangers_do_not(user, other_user, staff_user, tmp_path):
+    # Regression: staff's "everything" must not collapse to "only checkpoints no job made" (Q(a) | Q() is Q(a)).
+    from tests.webapp.landscape_fixtures import trained_checkpoint
+    from webapp.catalog.selectors import checkpoint_get_visible
+    from webapp.catalog.visibility import Visibility
+    from webapp.jobs.models import Job
+
+    checkpoint = trained_checkpoint(user, tmp_path, visibility=Visibility.PRIVATE, with_trajectory=False)
+    checkpoint.created_by_job = Job.objects.create(kind="train", owner=user, visibility=Visibility.PRIVATE)
+    checkpoint.save()
+    assert checkpoint_get_visible(slug=checkpoint.slug, user=staff_user) == checkpoint
+    assert checkpoint_get_visible(slug=checkpoint.slug, user=user) == checkpoint
+    assert checkpoint_get_visible(slug=checkpoint.slug, user=other_user) is None

@@ -65,7 +65,7 @@ def test_publish_queues_one_job_per_kind_once_and_prefills_run_this_yourself(tin
     assert set(jobs) == {e.key for e in definitions.ENTRIES}
     assert jobs["grokking"].status == JobStatus.SUCCEEDED and jobs["load-temperature"] is None  # no file for it here
     queued = {key: job for key, job in jobs.items() if job is not None and job.status == JobStatus.QUEUED}
-    assert {job.kind for job in queued.values()} == {"landscape", "hessian", "connectivity", "lineage_recovery"}
+    assert {job.kind for job in queued.values()} == {"landscape", "hessian", "connectivity", "lineage_recovery", "train"}
     assert all(job.visibility == Visibility.PUBLIC for job in queued.values())
 
     services.showcase_publish(owner=owner, objects=tiny_demo, log=lambda line: None)  # queued jobs are re-made (a new broker

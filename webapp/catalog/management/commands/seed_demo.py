@@ -25,6 +25,11 @@ class Command(BaseCommand):
         from webapp.lineage.services import HF_GRAPH_SLUG
         from webapp.showcase.services import demo_objects, showcase_publish
 
-        objects = demo_objects(seeds_experiment="digits-mlp-seeds", hf_graph=LineageGraph.objects.filter(slug=HF_GRAPH_SLUG).first())
-        showcase_publish(owner=demo_user(dev_accounts=dev_accounts), objects=objects, log=log)
+        from webapp.catalog import demo_minilm
+        from webapp.showcase.demo_family import family_publish
+
+        owner = demo_user(dev_accounts=dev_accounts)
+        objects = demo_objects(seeds_experiment="digits-mlp-seeds", hf_graph=LineageGraph.objects.filter(slug=HF_GRAPH_SLUG).first(),
+                               family=family_publish(owner=owner), minilm_experiment=demo_minilm.SLUG)
+        showcase_publish(owner=owner, objects=objects, log=log)
         self.stdout.write(self.style.SUCCESS(f"demo content ready: {len(experiments)} experiments in {time.monotonic() - started:.1f}s"))
