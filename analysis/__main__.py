@@ -298,8 +298,8 @@ def cmd_landscape(args) -> dict:
     if args.axes == "three_models":
         if not args.models or len(args.models) != 2:
             raise CLIError("--axes three_models needs --models B C (the checkpoint is the origin A)")
-        corners = tuple(_load_checkpoint(path, _spec_arg(args.spec)).state for path in args.models)
-        markers = {Path(path).stem: _load_checkpoint(path, _spec_arg(args.spec)).state for path in args.markers or []}
+        corners = tuple(_load_checkpoint(path, _spec_arg(args.spec)).state() for path in args.models)
+        markers = {Path(path).stem: _load_checkpoint(path, _spec_arg(args.spec)).state() for path in args.markers or []}
     bar = _bar(args.resolution**2, f"plane ({args.axes})")
 
     def progress(event):
@@ -417,8 +417,9 @@ def cmd_merge(args) -> dict:
     method = merging.get_method(args.method)
     if method.needs_base and not args.base:
         raise CLIError(f"--method {args.method} needs --base")
-    loaded = [_load_checkpoint(path, spec) for path in args.models]
-    base = _load_checkpoint(args.base, spec) if args.base else None
+    # Terrain checkpoints (the merged file is one too); merging other sources is analysis.merging's Python API.
+    loaded = [checkpoints.load(path, spec=spec) for path in args.models]
+    base = checkpoints.load(args.base, spec=spec) if args.base else None
     for path, checkpoint in zip([*args.models, args.base], [*loaded, base]):
         if checkpoint is not None and checkpoint.spec != loaded[0].spec:
             raise CLIError(f"{path} has a different architecture from {args.models[0]}")

@@ -32,7 +32,7 @@ def check_zip(path: str | Path, *, max_unpacked_bytes: int | None, max_ratio: fl
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise ArchiveRejected(f"not a readable zip archive: {exc}") from None
+        raise ArchiveRejected(f"corrupt or not a zip archive: {exc}") from None
     total = sum(m.file_size for m in members)
     if max_unpacked_bytes is not None and total > max_unpacked_bytes:
         raise ArchiveRejected(f"archive unpacks to {total:,} bytes, more than the limit of {max_unpacked_bytes:,}")

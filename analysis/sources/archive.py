@@ -54,7 +54,7 @@ def extract_model_zip(
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
-        raise SourceError(f"{name}: not a readable zip archive ({e})") from None
+        raise SourceError(f"{name}: corrupt or not a zip archive ({e})") from None
     with zf:
         infos = zf.infolist()
         if len(infos) > max_entries:

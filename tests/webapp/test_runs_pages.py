@@ -54,4 +54,4 @@ def test_the_job_form_over_the_limit_says_so_with_retry_after(client, user, sett
     assert client.post("/jobs/new/train/", form).status_code == 302
     response = client.post("/jobs/new/train/", form)
     assert response.status_code == 429 and int(response["Retry-After"]) >= 1
-    assert b"at most 1 job submissions a minute" in response.content
+    assert b"at most 1 jobs per minute" in response.content

@@ -163,6 +163,7 @@ def openapi_schema() -> dict:
             "/api/jobs/{slug}/cancel/": {"post": {"parameters": [slug], "responses": {
                 "200": {"description": "cancelled or cancelling"}, "403": {"description": "not the owner"}, "404": not_found}}},
             "/api/experiments/": {"get": {"responses": {"200": {"description": "the public catalog"}}}},
+            "/api/showcase/": {"get": {"responses": {"200": {"description": "the demo's finished result of every kind: key, kind, status, url"}}}},
             "/api/kinds/": {"get": {"responses": {"200": {"description": "job kinds and their parameters"}}}},
             **_run_paths(slug, json_of, {"$ref": "#/components/schemas/Error"}),
         },
