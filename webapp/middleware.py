@@ -26,6 +26,13 @@ class RejectRequestFloods:
                 request.POST  # noqa: B018
         except FLOODS as exc:
             return _bad_request(request, field, str(exc))
+        # No NUL in a query string: PostgreSQL refuses it in text (a 500 from any query that carries it).
+        # Form bodies are checked where they are validated (job_params_validate, Django's CharField).
+        for data in (request.GET,):
+            for key, values in data.lists():
+                if "\x00" in key or any("\x00" in value for value in values):
+                    name = key.replace("\x00", "")
+                    return _bad_request(request, name, f"{name}: contains a NUL character")
         return self.get_response(request)
 
 

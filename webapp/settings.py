@@ -160,6 +160,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
 AXES_LOCKOUT_CALLABLE = "webapp.accounts.views.locked_out"
+AXES_USERNAME_CALLABLE = "webapp.accounts.services.axes_username"
 TERRAIN_MAX_SIGNUPS_PER_IP_PER_HOUR = int(os.environ.get("TERRAIN_MAX_SIGNUPS_PER_IP_PER_HOUR", "5"))
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"

@@ -114,10 +114,9 @@ def test_landscape_on_an_uploaded_checkpoint_runs_from_the_bucket(transactional_
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{store.endpoint}/{store.bucket}/{checkpoint.file.name}")
     assert refused.value.code == 403
-    get_user_model().objects.create_user("stranger", password="pw-stranger-1")
-    client.login(username="stranger", password="pw-stranger-1")
+    client.force_login(get_user_model().objects.create_user("stranger", password="pw-stranger-1"))
     assert client.get(f"/c/{checkpoint.slug}/download").status_code == 404
-    client.login(username="remote-owner", password="pw-remote-1")
+    client.force_login(owner)
     response = client.get(f"/c/{checkpoint.slug}/download")
     assert response.status_code == 302 and "X-Amz-Signature=" in response["Location"] and "X-Amz-Expires=300" in response["Location"]
     with urllib.request.urlopen(response["Location"]) as signed:

@@ -22,7 +22,7 @@ def _wait(predicate, timeout=60):
 
 def test_status_page_shows_the_live_worker_and_its_running_job(live_stack, client, staff_user, user):
     worker = live_stack["worker"]
-    job = _submit(user, dataset="digits", hidden="64,64", epochs=200, batch_size=8, snapshots=2)
+    job = _submit(user, dataset="digits", hidden="64,64", epochs=200, batch_size=8, snapshots=2, track_sharpness=False)
     assert _wait(lambda: job.__class__.objects.get(pk=job.pk).status == "running"), worker.log()
 
     client.force_login(user)

@@ -38,3 +38,13 @@ def signup_create(*, form, ip_address: str):
     user = form.save()
     SignupRecord.objects.create(ip_address=ip_address)
     return user
+
+
+def axes_username(request, credentials) -> str:
+    """The username django-axes records a failed login under (AXES_USERNAME_CALLABLE): as typed,
+    cut to the length a username may have and without NUL, which PostgreSQL refuses in text
+    (a 200 KB or NUL-laden username is a failed login, never a 500)."""
+    name = (credentials or {}).get("username")
+    if name is None and request is not None:
+        name = request.POST.get("username", "")
+    return str(name or "").replace("\x00", "")[:150]

@@ -47,6 +47,7 @@ def job_params_validate(*, kind: str, data, user=None, files=None) -> ValidatedJ
         job_kind = kinds.get(kind)
     except kinds.UnknownJobKind as exc:
         raise JobParamsInvalid({"kind": [str(exc)]}) from None
+    _refuse_nul(job_kind, data, user)
     if not hasattr(data, "getlist"):  # JSON or code, not an HTML form (whose unchecked boxes are simply absent)
         data = _with_defaults(job_kind.form_class, data)
     form = job_kind.form_class(data=data, files=files, user=user)
@@ -54,6 +55,22 @@ def job_params_validate(*, kind: str, data, user=None, files=None) -> ValidatedJ
         _discard(getattr(form, "pending_uploads", ()))
         raise JobParamsInvalid({field: [str(message) for message in messages] for field, messages in form.errors.items()}, form=form)
     return ValidatedJob(kind=kind, params=form.to_params(), uploads=tuple(getattr(form, "pending_uploads", ())), **form.job_options())
+
+
+def _refuse_nul(job_kind, data, user) -> None:
+    """PostgreSQL refuses NUL in text, and a form may query with a raw value before it validates
+    it: refuse NUL here, naming each field, before anything reaches the database."""
+    items = data.lists() if hasattr(data, "lists") else dict(data or {}).items()
+    bad = [str(key).replace("\x00", "") for key, value in items
+           if "\x00" in str(key) or any("\x00" in v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str))]
+    if not bad:
+        return
+    form = job_kind.form_class(user=user)  # unbound: the page shows the form again, with the errors
+    form.full_clean()
+    form.cleaned_data = {}
+    for name in bad:
+        form.add_error(name if name in form.fields else None, f"{name}: contains a NUL character")
+    raise JobParamsInvalid({name: ["contains a NUL character"] for name in bad}, form=form)
 
 
 def _with_defaults(form_class, data) -> dict:
