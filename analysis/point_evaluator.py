@@ -3,20 +3,43 @@
 A point is ``theta + sum_k c_k d_k`` for a centre ``theta`` and directions
 ``d_k``; an evaluator turns a batch of coefficient vectors ``c`` into the mean
 loss and accuracy over the evaluation data at each of them.
+
+Loss and accuracy default to cross-entropy and argmax accuracy for integer
+targets (per sample, averaged over any token positions) and mean squared error
+for floating targets.  A caller may pass ``loss_fn(outputs, y)`` and
+``accuracy_fn(outputs, y)`` instead (batch means, as a model source provides
+them); a chunk of ``m`` samples then counts ``m`` times its mean.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 import torch
 
 from . import metrics
 
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def model_output(out) -> torch.Tensor:
+    """The prediction tensor of a forward pass (a tensor, a Hugging Face output's logits, or a tuple's first item)."""
+    if isinstance(out, torch.Tensor):
+        return out
+    logits = getattr(out, "logits", None)
+    if isinstance(logits, torch.Tensor):
+        return logits
+    return out[0]
+
 
 class Evaluator:
     """Loss/accuracy at ``theta + sum_k c_k d_k`` for batches of coefficient vectors."""
 
-    def __init__(self, model, centre, directions, X, y, batchnorm, memory_budget):
+    thread_safe = False  # may evaluate() run in several threads at once?
+
+    def __init__(self, model, centre, directions, X, y, batchnorm, memory_budget, loss_fn: LossFn | None = None,
+                 accuracy_fn: LossFn | None = None):
         self.model = model
         self.centre = centre
         self.directions = directions
@@ -25,12 +48,41 @@ class Evaluator:
         self.classification = metrics.is_classification(y)
         self.batchnorm = batchnorm
         self.memory_budget = memory_budget
+        self.loss_fn = loss_fn
+        self.accuracy_fn = accuracy_fn
+        self.has_accuracy = accuracy_fn is not None or (loss_fn is None and self.classification)
 
     def evaluate(self, coefs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         raise NotImplementedError
 
+    def _score(self, out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Summed loss (float64) and summed accuracy over the samples of one point's outputs ``out``."""
+        m = y.shape[0]
+        if self.loss_fn is not None:
+            loss = self.loss_fn(out, y).to(torch.float64) * m
+        elif self.classification:
+            # per sample: the mean over its positions (one position for plain classification)
+            positions = y.numel() // max(1, m)
+            flat = out.reshape(-1, out.shape[-1])
+            loss = torch.nn.functional.cross_entropy(flat, y.reshape(-1), reduction="sum").to(torch.float64) / positions
+        else:
+            loss, _ = self._reduce(out.unsqueeze(0), y)
+            loss = loss[0].to(torch.float64)
+        if self.accuracy_fn is not None:
+            return loss, self.accuracy_fn(out, y).to(torch.float64) * m
+        if self.has_accuracy:
+            hits = (out.argmax(-1) == y).reshape(m, -1)
+            correct = hits.sum() if hits.shape[1] == 1 else hits.to(torch.float64).mean(1).sum()
+            return loss, correct
+        return loss, None
+
     def _reduce(self, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Summed loss and correct count per point for logits of shape (B, n, C)."""
+        if self.loss_fn is not None or (self.classification and y.dim() > 1):
+            scores = [self._score(out, y) for out in logits]
+            loss = torch.stack([s[0] for s in scores])
+            correct = torch.stack([s[1] for s in scores]) if scores[0][1] is not None else None
+            return loss, correct
         if self.classification:
             logp = torch.log_softmax(logits, dim=-1)
             yy = y.view(1, -1, 1).expand(logits.shape[0], -1, 1)
