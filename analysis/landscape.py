@@ -301,6 +301,8 @@ def _plane(
         num_points=total,
         seconds=time.perf_counter() - t0,
         coarse_seconds=coarse_seconds,
+        evaluator=type(ev).__name__,
+        point_threads=parallel.workers,
         d1=d1,
         d2=d2,
     )

@@ -32,6 +32,8 @@ class Surface:
     num_points: int = 0
     seconds: float = 0.0
     coarse_seconds: float | None = None  # time until the first full coarse surface
+    evaluator: str = ""  # which evaluator computed the points (see analysis.evaluators)
+    point_threads: int = 1  # threads the points were split between
     d1: dict[str, torch.Tensor] | None = field(default=None, repr=False)
     d2: dict[str, torch.Tensor] | None = field(default=None, repr=False)
 
@@ -62,6 +64,8 @@ class Surface:
             "num_points": self.num_points,
             "seconds": self.seconds,
             "coarse_seconds": self.coarse_seconds,
+            "evaluator": self.evaluator,
+            "point_threads": self.point_threads,
         }
 
 

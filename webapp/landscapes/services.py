@@ -4,6 +4,7 @@ loads inputs, streams progress and shapes results."""
 from __future__ import annotations
 
 import numpy as np
+from django.conf import settings
 
 from webapp.catalog.models import Checkpoint
 from webapp.jobs.context import JobContext
@@ -57,7 +58,7 @@ def landscape_run(ctx: JobContext) -> dict:
         end = _load_checkpoint(p["end_checkpoint"])[1].model if p.get("end_checkpoint") else None
         result = landscape.line(
             loaded.model, (X, y), end=end, steps=p["resolution"], span=span, seed=p["seed"],
-            include_bias=p["include_bias"], on_progress=on_progress, device=ctx.device,
+            include_bias=p["include_bias"], on_progress=on_progress, device=ctx.device, threads=settings.TERRAIN_WORKER_THREADS,
         ).to_dict()
     else:
         trajectory = None
@@ -67,6 +68,7 @@ def landscape_run(ctx: JobContext) -> dict:
             loaded.model, (X, y), axes=p["axes"], resolution=p["resolution"], span=span, seed=p["seed"],
             include_bias=p["include_bias"], batchnorm=p["batchnorm"], trajectory=trajectory,
             resume=_resume_plane(ctx.previous_payloads("points"), p["resolution"]), on_progress=on_progress, device=ctx.device,
+            threads=settings.TERRAIN_WORKER_THREADS,
         )
         result = surface.to_dict()
         if surface.trajectory is not None:
