@@ -304,8 +304,8 @@ def task_eigen_ours(threads: int, path: str) -> dict:
     }
 
 
-def task_eigen_pyhessian(threads: int, path: str) -> dict:
-    torch, model, X, y = _setup(threads, path)
+def counted_pyhessian():
+    """PyHessian's module with its Hessian-vector product wrapped by a counter: (module, [count])."""
     import warnings
 
     import pyhessian  # noqa: F401
@@ -319,8 +319,14 @@ def task_eigen_pyhessian(threads: int, path: str) -> dict:
         return original(*args, **kwargs)
 
     ph.hessian_vector_product = counting  # runtime patch only: count products
-    torch.manual_seed(0)
     warnings.filterwarnings("ignore", message="Using backward\\(\\) with create_graph=True")
+    return ph, count
+
+
+def task_eigen_pyhessian(threads: int, path: str) -> dict:
+    torch, model, X, y = _setup(threads, path)
+    ph, count = counted_pyhessian()
+    torch.manual_seed(0)
     work = copy.deepcopy(model)
     with PeakRSS() as mem:
         t0 = time.perf_counter()
@@ -390,6 +396,7 @@ def main() -> None:
     parser.add_argument("--trace-budget", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3, help="alternating repetitions of (a) and (b); best run is kept")
     parser.add_argument("--parts", default="abcef", help="which parts to run (subset of 'abcef'; (d) reports on those run)")
+    parser.add_argument("--eigen-samples", type=int, default=512, help="samples (sequences) for the Hessian in (f)")
     parser.add_argument("--res", default="mlp=51,cnn=21,resnet=15,gpt2=15", help="plane resolution per model in (e)")
     args = parser.parse_args()
 
@@ -399,24 +406,12 @@ def main() -> None:
 
     threads = args.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
-    from analysis import checkpoints, data, train
-
     print(f"# Terrain analysis benchmark  (torch {torch.__version__}, numpy {np.__version__}, threads={threads}, "
           f"cpus={os.cpu_count()}, load average {os.getloadavg()[0]:.2f})")
     tmp = Path(tempfile.mkdtemp(prefix="terrain-bench-"))
-    tr, te = data.load("digits", "train"), data.load("digits", "test")
-    t0 = time.perf_counter()
-    big = train.train(SPEC, tr, test_data=te, epochs=args.epochs, lr=0.05, seed=0)
-    print(f"model: digits MLP 64-256-256-10 ({sum(p.numel() for p in big.model.parameters()):,} params), "
-          f"{args.epochs} epochs in {time.perf_counter() - t0:.1f}s, test accuracy {big.history[-1]['test_accuracy']:.4f}")
-    small = train.train(SMALL_SPEC, tr, test_data=te, epochs=10, lr=0.05, seed=0)
-    path = str(checkpoints.save(tmp / "big.safetensors", big.model, SPEC))
-    small_path = str(checkpoints.save(tmp / "small.safetensors", small.model, SMALL_SPEC))
-    X, _ = data.load("digits", "all")
-    n = X.shape[0]
+    if set(args.parts) & set("abc"):
+        path, small_path, n = train_digits_models(args, tmp)
     res = args.resolution
-
-
     if "a" in args.parts:
         part_a(args, threads, path, n, res)
     if "b" in args.parts:
@@ -426,12 +421,27 @@ def main() -> None:
     if "e" in args.parts or "f" in args.parts:
         import plane_architectures as arch
 
-        paths = arch.prepare_models(tmp)
+        paths = arch.prepare_models(tmp, args.epochs)
         if "e" in args.parts:
             resolutions = {k: int(v) for k, v in (kv.split("=") for kv in args.res.split(","))}
             arch.part_planes(run_isolated, paths, resolutions, threads)
         if "f" in args.parts:
-            arch.part_eigen(run_isolated, paths, threads)
+            arch.part_eigen(run_isolated, paths, threads, args.eigen_samples)
+
+
+def train_digits_models(args, tmp):
+    """The digits MLPs of parts (a)-(c), trained and saved; (path, small_path, number of samples)."""
+    from analysis import checkpoints, data, train
+
+    tr, te = data.load("digits", "train"), data.load("digits", "test")
+    t0 = time.perf_counter()
+    big = train.train(SPEC, tr, test_data=te, epochs=args.epochs, lr=0.05, seed=0)
+    print(f"model: digits MLP 64-256-256-10 ({sum(p.numel() for p in big.model.parameters()):,} params), "
+          f"{args.epochs} epochs in {time.perf_counter() - t0:.1f}s, test accuracy {big.history[-1]['test_accuracy']:.4f}")
+    small = train.train(SMALL_SPEC, tr, test_data=te, epochs=10, lr=0.05, seed=0)
+    path = str(checkpoints.save(tmp / "big.safetensors", big.model, SPEC))
+    small_path = str(checkpoints.save(tmp / "small.safetensors", small.model, SMALL_SPEC))
+    return path, small_path, data.load("digits", "all")[0].shape[0]
 
 
 def part_a(args, threads, path, n, res) -> None:

@@ -121,7 +121,7 @@ def scoring(kind: str) -> dict:
     return {"loss_fn": next_token_loss, "accuracy_fn": next_token_accuracy} if kind == "gpt2" else {}
 
 
-def prepare_models(tmp) -> dict[str, str]:
+def prepare_models(tmp, epochs: int) -> dict[str, str]:
     """Train the zoo models briefly, save every model's weights; {kind: path}."""
     import torch
 
@@ -131,7 +131,7 @@ def prepare_models(tmp) -> dict[str, str]:
     tr = data.load("digits", "train")
     for kind in MODELS:
         if kind in ("mlp", "cnn"):
-            model = train.train(MLP_SPEC if kind == "mlp" else CNN_SPEC, tr, epochs=10, lr=0.05, seed=0).model
+            model = train.train(MLP_SPEC if kind == "mlp" else CNN_SPEC, tr, epochs=epochs, lr=0.05, seed=0).model
         else:
             model = build(kind)
         paths[kind] = str(tmp / f"{kind}.pt")
@@ -201,10 +201,11 @@ def task_plane_peer(kind: str, path: str, resolution: int, threads: int) -> dict
     return {"seconds": wall, "points": resolution**2, "rss": mem.increase}
 
 
-def task_eigen_ours(kind: str, path: str, threads: int, tol: float) -> dict:
+def task_eigen_ours(kind: str, path: str, threads: int, tol: float, samples: int) -> dict:
     from landscape_and_curvature import PeakRSS
 
     torch, model, X, y = load(kind, path, threads)
+    X, y = X[:samples], y[:samples]
     from analysis import curvature
 
     with PeakRSS() as mem:
@@ -215,25 +216,12 @@ def task_eigen_ours(kind: str, path: str, threads: int, tol: float) -> dict:
     return {"eigenvalues": res.eigenvalues.tolist(), "num_matvecs": res.num_matvecs, "seconds": wall, "rss": mem.increase}
 
 
-def task_eigen_pyhessian(kind: str, path: str, threads: int) -> dict:
-    import sys
-    import warnings
-
-    from landscape_and_curvature import PeakRSS
+def task_eigen_pyhessian(kind: str, path: str, threads: int, samples: int) -> dict:
+    from landscape_and_curvature import PeakRSS, counted_pyhessian
 
     torch, model, X, y = load(kind, path, threads)
-    import pyhessian  # noqa: F401
-
-    ph = sys.modules["pyhessian.hessian"]
-    count = [0]
-    original = ph.hessian_vector_product
-
-    def counting(*args, **kwargs):
-        count[0] += 1
-        return original(*args, **kwargs)
-
-    ph.hessian_vector_product = counting  # runtime patch only: count products
-    warnings.filterwarnings("ignore", message="Using backward\\(\\) with create_graph=True")
+    X, y = X[:samples], y[:samples]
+    ph, count = counted_pyhessian()
     torch.manual_seed(0)
     criterion = next_token_loss if kind == "gpt2" else torch.nn.CrossEntropyLoss()
     with PeakRSS() as mem:
@@ -274,15 +262,16 @@ def part_planes(run_isolated, paths: dict, resolutions: dict, cores: int) -> lis
     return rows
 
 
-def part_eigen(run_isolated, paths: dict, threads: int) -> list[dict]:
+def part_eigen(run_isolated, paths: dict, threads: int, samples: int) -> list[dict]:
     import numpy as np
 
     rows = []
-    print("\n## (f) top-5 Hessian eigenvalues to 1e-3 relative: Hessian-vector products, Terrain / PyHessian")
+    print(f"\n## (f) top-5 Hessian eigenvalues to 1e-3 relative on the first {samples} samples: Hessian-vector products, "
+          "Terrain / PyHessian")
     for kind in ("cnn", "gpt2"):
-        ref = run_isolated(task_eigen_ours, kind, paths[kind], threads, 1e-9)
-        ours = run_isolated(task_eigen_ours, kind, paths[kind], threads, 1e-3)
-        peer = run_isolated(task_eigen_pyhessian, kind, paths[kind], threads)
+        ref = run_isolated(task_eigen_ours, kind, paths[kind], threads, 1e-9, samples)
+        ours = run_isolated(task_eigen_ours, kind, paths[kind], threads, 1e-3, samples)
+        peer = run_isolated(task_eigen_pyhessian, kind, paths[kind], threads, samples)
         r = np.array(ref["eigenvalues"])
         err = lambda e: float(np.max(np.abs(np.array(e) - r) / np.abs(r)))  # noqa: E731
         row = {"model": kind, "ours_hvp": ours["num_matvecs"], "peer_hvp": peer["num_matvecs"],
