@@ -281,10 +281,13 @@ def _plane(
                 coarse_seconds = time.perf_counter() - t0
 
     # centre and trajectory values
-    centre_loss, centre_acc = evaluate_points(work, (X, y), [d1, d2], np.zeros((1, 2)), fast=fast, batchnorm=batchnorm, **scoring)
+    # on the plane's own evaluator: building a second one (replicas, first layer) costs more than the points
+    with torch.no_grad():
+        centre_loss, centre_acc = parallel.evaluate(np.zeros((1, 2)))
     traj_loss = None
     if traj_coords is not None and len(traj_coords) <= 1000:
-        traj_loss, _ = evaluate_points(work, (X, y), [d1, d2], traj_coords, fast=fast, batchnorm=batchnorm, **scoring)
+        with torch.no_grad():
+            traj_loss, _ = parallel.evaluate(np.asarray(traj_coords, dtype=np.float64))
     return Surface(
         a=a,
         b=b,

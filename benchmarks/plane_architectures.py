@@ -241,7 +241,7 @@ def part_planes(run_isolated, paths: dict, resolutions: dict, cores: int) -> lis
     print("\n## (e) planes across architectures: points/s, Terrain / loss-landscapes random_plane")
     print(f"{'model':8s}{'setting':>10s}{'res':>5s}{'terrain pts/s':>15s}{'peer pts/s':>12s}{'ratio':>7s}"
           f"{'GEMM frac':>11s}{'peer frac':>11s}{'RSS MB':>9s}{'peer MB':>9s}{'coarse/job':>12s}  evaluator")
-    for kind in MODELS:
+    for kind in [k for k in MODELS if k in resolutions]:
         res = resolutions[kind]
         for setting, torch_threads, point_threads in (("default", 1, cores), ("1 thread", 1, None)):
             peer_threads = cores if setting == "default" else 1

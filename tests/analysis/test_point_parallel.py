@@ -57,9 +57,10 @@ def _in_fork(job, timeout: float):
             return None
     finally:
         os.close(read)
-        if os.waitpid(pid, os.WNOHANG) == (0, 0):
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        if reaped == 0:  # still running (hung): end it
             os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+            os.waitpid(pid, 0)
     status, value = pickle.loads(b"".join(chunks))
     assert status == "ok", value
     return value
