@@ -49,6 +49,7 @@ _IN_PLACE = {nn.ReLU: torch.Tensor.relu_, nn.Tanh: torch.Tensor.tanh_, nn.Sigmoi
 class MLPEvaluator(Evaluator):
     """Fast path for ``nn.Sequential`` MLPs (Linear / activation / BatchNorm1d in eval mode)."""
 
+    thread_safe = True  # every buffer it writes is per thread
     MIN_SEGMENT_POINTS = 5  # the shared products cost four dense points
     # A unit that changes sign costs four sparse rank-one updates of width h2; at
     # sparse speed (a seventh of GEMM, measured) that is worth ~28 h2 dense multiply-adds.

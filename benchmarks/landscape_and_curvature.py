@@ -5,8 +5,8 @@ Run on demand (it is not part of the test suite)::
     .venv/bin/python benchmarks/landscape_and_curvature.py [--threads N] [--resolution 51]
 
 It pip-installs the peers (``loss-landscapes==3.0.6``, ``pyhessian==0.1``,
-with ``--no-deps`` so torch/numpy stay as they are) into the current
-interpreter if they are missing, then measures, on the same model (digits MLP
+with ``--no-deps`` so torch/numpy stay as they are) into ``var/benchmark-peers``
+(never into the shared virtualenv) if they are missing, then measures, on the same model (digits MLP
 64-256-256-10 trained 30 epochs, seed 0) and all 1797 digits samples:
 
 (a) a 51x51 random filter-normalised plane: our points/s vs loss-landscapes'
@@ -42,8 +42,6 @@ site-packages is edited.
 from __future__ import annotations
 
 import os
-
-os.environ.setdefault("TERRAIN_POINT_PARALLEL", "1")  # split plane batches between points on every core
 import argparse
 import copy
 import importlib.util
@@ -65,11 +63,20 @@ SPEC = {"kind": "mlp", "in": 64, "hidden": [256, 256], "out": 10}
 SMALL_SPEC = {"kind": "mlp", "in": 64, "hidden": [16], "out": 10}
 
 
+PEER_DIR = ROOT / "var" / "benchmark-peers"  # the peers live here, never in the shared virtualenv
+
+
 def ensure_peers() -> None:
+    """Install the peers into PEER_DIR (``--no-deps``: torch and numpy stay the venv's) and put it on the path;
+    spawned measurement processes inherit the path."""
+    if str(PEER_DIR) not in sys.path:
+        sys.path.insert(0, str(PEER_DIR))
     missing = [pkg for mod, pkg in PEERS.items() if importlib.util.find_spec(mod) is None]
     if missing:
-        print(f"installing peers: {' '.join(missing)}", flush=True)
-        subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *missing])
+        print(f"installing peers into {PEER_DIR}: {' '.join(missing)}", flush=True)
+        subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(PEER_DIR),
+                               *missing])
+        importlib.invalidate_caches()
 
 
 # --------------------------------------------------------------------------- child-process helpers
@@ -182,7 +189,9 @@ def task_plane_ours(threads: int, path: str, resolution: int) -> dict:
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with PeakRSS() as mem:
         t0, c0 = time.perf_counter(), time.process_time()
-        surf = landscape.plane(model, (X, y), axes="random", resolution=resolution, span=1.0, seed=0)
+        # as a worker runs it: points split between the threads, torch single-threaded in each
+        surf = landscape.plane(model, (X, y), axes="random", resolution=resolution, span=1.0, seed=0,
+                               threads=threads if threads > 1 else None)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     unchanged = all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
     # correctness: several points, on and off the centre, against a freshly built model at the coordinates
@@ -295,8 +304,8 @@ def task_eigen_ours(threads: int, path: str) -> dict:
     }
 
 
-def task_eigen_pyhessian(threads: int, path: str) -> dict:
-    torch, model, X, y = _setup(threads, path)
+def counted_pyhessian():
+    """PyHessian's module with its Hessian-vector product wrapped by a counter: (module, [count])."""
     import warnings
 
     import pyhessian  # noqa: F401
@@ -310,8 +319,14 @@ def task_eigen_pyhessian(threads: int, path: str) -> dict:
         return original(*args, **kwargs)
 
     ph.hessian_vector_product = counting  # runtime patch only: count products
-    torch.manual_seed(0)
     warnings.filterwarnings("ignore", message="Using backward\\(\\) with create_graph=True")
+    return ph, count
+
+
+def task_eigen_pyhessian(threads: int, path: str) -> dict:
+    torch, model, X, y = _setup(threads, path)
+    ph, count = counted_pyhessian()
+    torch.manual_seed(0)
     work = copy.deepcopy(model)
     with PeakRSS() as mem:
         t0 = time.perf_counter()
@@ -380,7 +395,9 @@ def main() -> None:
     parser.add_argument("--trace-seeds", type=int, default=20)
     parser.add_argument("--trace-budget", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3, help="alternating repetitions of (a) and (b); best run is kept")
-    parser.add_argument("--parts", default="abc", help="which parts to run (subset of 'abc'; (d) reports on those run)")
+    parser.add_argument("--parts", default="abcef", help="which parts to run (subset of 'abcef'; (d) reports on those run)")
+    parser.add_argument("--eigen-samples", type=int, default=512, help="samples (sequences) for the Hessian in (f)")
+    parser.add_argument("--res", default="mlp=51,cnn=21,resnet=15,gpt2=15", help="plane resolution per model in (e)")
     args = parser.parse_args()
 
     ensure_peers()
@@ -389,11 +406,33 @@ def main() -> None:
 
     threads = args.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
-    from analysis import checkpoints, data, train
-
     print(f"# Terrain analysis benchmark  (torch {torch.__version__}, numpy {np.__version__}, threads={threads}, "
           f"cpus={os.cpu_count()}, load average {os.getloadavg()[0]:.2f})")
     tmp = Path(tempfile.mkdtemp(prefix="terrain-bench-"))
+    if set(args.parts) & set("abc"):
+        path, small_path, n = train_digits_models(args, tmp)
+    res = args.resolution
+    if "a" in args.parts:
+        part_a(args, threads, path, n, res)
+    if "b" in args.parts:
+        part_b(args, threads, path)
+    if "c" in args.parts:
+        part_c(args, threads, small_path)
+    if "e" in args.parts or "f" in args.parts:
+        import plane_architectures as arch
+
+        paths = arch.prepare_models(tmp, args.epochs)
+        if "e" in args.parts:
+            resolutions = {k: int(v) for k, v in (kv.split("=") for kv in args.res.split(","))}
+            arch.part_planes(run_isolated, paths, resolutions, threads)
+        if "f" in args.parts:
+            arch.part_eigen(run_isolated, paths, threads, args.eigen_samples)
+
+
+def train_digits_models(args, tmp):
+    """The digits MLPs of parts (a)-(c), trained and saved; (path, small_path, number of samples)."""
+    from analysis import checkpoints, data, train
+
     tr, te = data.load("digits", "train"), data.load("digits", "test")
     t0 = time.perf_counter()
     big = train.train(SPEC, tr, test_data=te, epochs=args.epochs, lr=0.05, seed=0)
@@ -402,17 +441,7 @@ def main() -> None:
     small = train.train(SMALL_SPEC, tr, test_data=te, epochs=10, lr=0.05, seed=0)
     path = str(checkpoints.save(tmp / "big.safetensors", big.model, SPEC))
     small_path = str(checkpoints.save(tmp / "small.safetensors", small.model, SMALL_SPEC))
-    X, _ = data.load("digits", "all")
-    n = X.shape[0]
-    res = args.resolution
-
-
-    if "a" in args.parts:
-        part_a(args, threads, path, n, res)
-    if "b" in args.parts:
-        part_b(args, threads, path)
-    if "c" in args.parts:
-        part_c(args, threads, small_path)
+    return path, small_path, data.load("digits", "all")[0].shape[0]
 
 
 def part_a(args, threads, path, n, res) -> None:

@@ -237,6 +237,14 @@ TERRAIN_FANOUT_STALE_SECONDS = float(os.environ.get("TERRAIN_FANOUT_STALE_SECOND
 TERRAIN_PLANE_PARTS = os.environ.get("TERRAIN_PLANE_PARTS", "auto").strip().lower()
 if TERRAIN_PLANE_PARTS != "auto" and not TERRAIN_PLANE_PARTS.isdigit():
     raise ImproperlyConfigured(f"TERRAIN_PLANE_PARTS must be 'auto' or a whole number, got {TERRAIN_PLANE_PARTS!r}")
+# The Celery worker's thread budget, in one place (webapp/jobs/tasks.py applies it after fork).
+# Landscapes split their points between TERRAIN_WORKER_THREADS threads that each run torch
+# single-threaded (fork-safe, see analysis/point_parallel.py): every core by default.  Other jobs
+# use torch's intra-op threads, TERRAIN_TORCH_THREADS, leaving one core to the web server, Redis
+# and a browser: OpenMP's spinning barriers collapse (10x slower, seen) when a thread loses its core.
+TERRAIN_WORKER_CONCURRENCY = max(1, int(os.environ.get("TERRAIN_WORKER_CONCURRENCY", "1")))
+TERRAIN_WORKER_THREADS = max(1, int(os.environ.get("TERRAIN_WORKER_THREADS") or (os.cpu_count() or 1) // TERRAIN_WORKER_CONCURRENCY))
+TERRAIN_TORCH_THREADS = max(1, int(os.environ.get("TERRAIN_TORCH_THREADS") or ((os.cpu_count() or 1) - 1) // TERRAIN_WORKER_CONCURRENCY))
 
 # --- production hardening (checked by `manage.py check --deploy`) -------------------------
 if not DEBUG:

@@ -200,18 +200,17 @@ def test_bad_arguments(xy):
         L.plane(model, (X, y), span=-1)
 
 
-def test_point_parallel_plane_equals_serial_and_restores_threads(monkeypatch):
+def test_point_parallel_plane_equals_serial_and_restores_threads():
     """With several torch threads the MLP fast path splits batches between points;
     the grid must be the same as the serial one, and the thread count restored."""
     from analysis import data, landscape, zoo
 
-    monkeypatch.setenv("TERRAIN_POINT_PARALLEL", "1")
     X, y = data.load("digits", "train")
     model = zoo.build({"kind": "mlp", "in": 64, "hidden": [16], "out": 10})
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        parallel = landscape.plane(model, (X[:300], y[:300]), resolution=9, seed=3)
+        parallel = landscape.plane(model, (X[:300], y[:300]), resolution=9, seed=3, threads=2)
         assert torch.get_num_threads() == 2
         torch.set_num_threads(1)
         serial = landscape.plane(model, (X[:300], y[:300]), resolution=9, seed=3)

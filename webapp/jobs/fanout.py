@@ -315,7 +315,9 @@ def _after_landing(*, job: Job, part: JobPart) -> None:
     job.refresh_from_db(fields=["status"])
     if job.is_finished:
         return
-    stage = JobPart.objects.filter(job=job).exclude(status__in=FINISHED_STATUSES)
+    pending = JobPart.objects.filter(job=job).exclude(status__in=FINISHED_STATUSES)
+    # the current stage only: a later stage's parts (the finaliser) wait queued for this one
+    stage = pending.filter(stage=pending.order_by("stage").values_list("stage", flat=True).first())
     if not stage.filter(status=JobStatus.QUEUED).exists():
         # Every remaining part is held by another worker: if that worker is dead and took the
         # watch task with it, nobody else would notice; this countdown task makes sure someone does.

@@ -1,9 +1,7 @@
 """Celery tasks: thin adapters from a message to the job runner."""
 
-import os
-
 from celery import shared_task
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 
 from webapp.jobs import fanout
 from webapp.jobs.devices import worker_device
@@ -26,17 +24,24 @@ def fanout_watch_task(job_id: int) -> None:
     fanout.fanout_watch(job_id=job_id)
 
 
-@worker_process_init.connect
-def prepare_worker_process(**kwargs):
-    # N prefork children each using every core would thrash a small machine.
+@worker_init.connect
+def keep_parent_single_threaded(**kwargs):
+    # GNU OpenMP's thread pool does not survive fork: if this parent process ever ran a torch op
+    # on several threads, every prefork child would hang on its first multi-threaded op
+    # (analysis/point_parallel.py).  The parent does no numeric work, so one thread costs nothing.
     import torch
 
-    concurrency = max(1, int(os.environ.get("TERRAIN_WORKER_CONCURRENCY", "1")))
-    threads = os.environ.get("TERRAIN_TORCH_THREADS")  # several workers on one machine: 1 each
-    # One core is left to the web server, Redis and the browser by default: OpenMP's
-    # spinning barriers collapse (10x slower, seen) when a thread loses its core.
-    default = max(1, ((os.cpu_count() or 1) - 1) // concurrency)
-    torch.set_num_threads(int(threads) if threads else default)
+    torch.set_num_threads(1)
+
+
+@worker_process_init.connect
+def prepare_worker_process(**kwargs):
+    # N prefork children each using every core would thrash a small machine: the budget
+    # per child lives in settings (TERRAIN_TORCH_THREADS, TERRAIN_WORKER_THREADS).
+    import torch
+    from django.conf import settings
+
+    torch.set_num_threads(settings.TERRAIN_TORCH_THREADS)
     warm_up()
 
 
@@ -50,4 +55,11 @@ def warm_up() -> None:
 
     X, y = data.load("digits", "all")  # also imports scikit-learn, the slow part
     tiny = zoo.build({"kind": "mlp", "in": 64, "hidden": [4], "out": 10})
-    landscape.plane(tiny, (X[:8], y[:8]), resolution=3)
+    landscape.plane(tiny, (X[:8], y[:8]), resolution=3, threads=point_threads())
+
+
+def point_threads() -> int:
+    """Threads a landscape's points are split between in this worker process."""
+    from django.conf import settings
+
+    return settings.TERRAIN_WORKER_THREADS

@@ -122,7 +122,7 @@ def run_plane_part(ctx: PartContext) -> dict:
                             "levels": event["levels"]}, progress=seen[0] / size)
 
     common = dict(resolution=n, batchnorm=p["batchnorm"], on_progress=on_progress, device=ctx.device,
-                  resume={"loss": np.full((n, n), np.nan), "computed": ~todo})
+                  resume={"loss": np.full((n, n), np.nan), "computed": ~todo}, threads=settings.TERRAIN_WORKER_THREADS)
     if coarse:
         trajectory = plane_trajectory(p, record)
         surface = landscape.plane(loaded, (X, y), axes=p["axes"], span=p["span"] or None, seed=p["seed"],

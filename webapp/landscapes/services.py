@@ -4,6 +4,7 @@ loads inputs, streams progress and shapes results."""
 from __future__ import annotations
 
 import numpy as np
+from django.conf import settings
 
 from webapp.catalog.models import Checkpoint
 from webapp.files import local_path
@@ -91,7 +92,7 @@ def landscape_run(ctx: JobContext) -> dict:
         end = _load_checkpoint(p["end_checkpoint"])[1].module if p.get("end_checkpoint") else None
         result = landscape.line(
             loaded, (X, y), end=end, steps=p["resolution"], span=span, seed=p["seed"],
-            include_bias=p["include_bias"], on_progress=on_progress, device=ctx.device,
+            include_bias=p["include_bias"], on_progress=on_progress, device=ctx.device, threads=settings.TERRAIN_WORKER_THREADS,
         ).to_dict()
     else:
         trajectory = plane_trajectory(p, record)
@@ -99,6 +100,7 @@ def landscape_run(ctx: JobContext) -> dict:
             loaded, (X, y), axes=p["axes"], resolution=p["resolution"], span=span, seed=p["seed"],
             include_bias=p["include_bias"], batchnorm=p["batchnorm"], trajectory=trajectory,
             resume=_resume_plane(ctx.previous_payloads("points"), p["resolution"]), on_progress=on_progress, device=ctx.device,
+            threads=settings.TERRAIN_WORKER_THREADS,
         )
         result = surface.to_dict()
         if surface.trajectory is not None:

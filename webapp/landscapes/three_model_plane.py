@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+
 from webapp.catalog.models import Checkpoint
 from webapp.jobs.context import JobContext
 
@@ -42,7 +44,7 @@ def three_model_plane_run(ctx: JobContext, record: Checkpoint, loaded, load_chec
         surface = landscape.plane(
             loaded, (X, y), axes="three_models", models=(b.state(), c.state()),
             markers={r.slug: m.state() for r, m in marker_records}, resolution=p["resolution"], span=p["span"] or None,
-            batchnorm=p["batchnorm"], on_progress=on_progress, device=ctx.device,
+            batchnorm=p["batchnorm"], on_progress=on_progress, device=ctx.device, threads=settings.TERRAIN_WORKER_THREADS,
         )
         result = surface.to_dict()
         result["markers"] = _named(result["markers"], names)
