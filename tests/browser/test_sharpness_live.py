@@ -29,11 +29,11 @@ def test_training_job_draws_loss_and_sharpness_live_with_the_threshold_line(page
     page.click("text=Train")
     assert page.is_checked("#id_track_sharpness")  # on by default
     page.fill("#id_hidden", "32")
-    page.fill("#id_epochs", "60")  # long enough (seconds, on an idle machine) for the page to watch it run
+    page.fill("#id_epochs", "200")  # long enough (seconds, on an idle machine) for the page to watch it run
     page.fill("#id_batch_size", "32")
     page.fill("#id_lr", str(LR))
     page.fill("#id_momentum", "0")
-    page.fill("#id_sharpness_every", "60")
+    page.fill("#id_sharpness_every", "200")
     page.click("#start-job")
     page.wait_for_url("**/r/*/")
     page.evaluate(WATCH_SHARPNESS)
@@ -46,7 +46,7 @@ def test_training_job_draws_loss_and_sharpness_live_with_the_threshold_line(page
     job = Job.objects.get(owner__username="curvy")
     measured = [e.payload for e in job.events.filter(kind="sharpness").order_by("seq")]
     total_steps = job.events.get(kind="started").payload["total_steps"]
-    assert len(measured) == total_steps // 60 + 1 + (1 if total_steps % 60 else 0)
+    assert len(measured) == total_steps // 200 + 1 + (1 if total_steps % 200 else 0)
 
     # Live: the sharpness curve grew in several batches while the job was still running, beside a growing loss curve.
     history = page.evaluate("window.__sharpnessHistory")
