@@ -26,7 +26,6 @@ weights on the same machine and thread count.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ import torch
 from torch import nn
 
 from .graph import LineageGraph
+from .zoo_models import single_thread
 
 TASK_KINDS = ("class_subset", "permuted_labels", "noisy_inputs", "data_subset")
 
@@ -154,19 +154,6 @@ def _grandchild_task(g: int, Xc: torch.Tensor, yc: torch.Tensor, rng: np.random.
     return Xc, torch.from_numpy(perm)[yc], f"labels {a} and {b} swapped"
 
 
-@contextlib.contextmanager
-def _single_thread():
-    # Tiny matmuls run fastest on one thread, and the machine is shared;
-    # restore the caller's setting afterwards.  (torch's thread count is
-    # process-wide: not meant to run beside other torch work in threads.)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def build_synthetic_zoo(
     *,
     n_families: int = 3,
@@ -183,7 +170,7 @@ def build_synthetic_zoo(
     on_progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> SyntheticZoo:
     """Train the zoo.  Names: ``f{family}``, ``f{family}.c{i}``, ``f{family}.c{i}.g{j}``."""
-    with _single_thread():
+    with single_thread():
         return _build(n_families, children_per_root, grandchildren_per_child, hidden, root_steps, child_steps,
                       grandchild_steps, root_lr, child_lr, grandchild_lr, seed, on_progress)
 
