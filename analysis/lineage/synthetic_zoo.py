@@ -37,6 +37,7 @@ from torch import nn
 
 from .graph import LineageGraph
 from .zoo_models import single_thread
+from .zoo_models import train as zoo_train
 
 TASK_KINDS = ("class_subset", "permuted_labels", "noisy_inputs", "data_subset")
 
@@ -103,19 +104,8 @@ def make_mlp(hidden: int, seed: int) -> nn.Module:
 
 def train(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, steps: int, lr: float, seed: int,
           batch_size: int = 128) -> float:
-    """Adam on random minibatches; returns accuracy on (X, y) afterwards."""
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    for _ in range(steps):
-        idx = torch.randint(0, len(X), (min(batch_size, len(X)),), generator=generator)
-        loss = nn.functional.cross_entropy(model(X[idx]), y[idx])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    model.eval()
-    with torch.no_grad():
-        return float((model(X).argmax(1) == y).float().mean())
+    """Adam on random minibatches; returns accuracy on (X, y) afterwards (the recipe zoo's training)."""
+    return zoo_train(model, X, y, steps=steps, lr=lr, seed=seed, optimizer="adam", batch_size=batch_size)
 
 
 def _task_data(kind: str, X: torch.Tensor, y: torch.Tensor, rng: np.random.Generator, *, n_classes: int = 5
