@@ -120,10 +120,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 EMBEDDED_REDIS_PORT = int(os.environ.get("TERRAIN_EMBEDDED_REDIS_PORT", "6390"))
 REDIS_URL = os.environ.get("REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
 
+CHANNEL_LAYER_SOCKET_TIMEOUT = 30.0  # seconds; must exceed channels_redis's 5 s blocking read
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("TERRAIN_CHANNEL_PREFIX", "terrain")},
+        # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s that channels_redis
+        # blocks in BZPOPMIN waiting for a message: an idle websocket then died with 1011.
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT}],
+            "prefix": os.environ.get("TERRAIN_CHANNEL_PREFIX", "terrain"),
+        },
     }
 }
 

@@ -84,10 +84,10 @@ def test_plane_survives_a_killed_worker(transactional_db, monkeypatch, process_l
         events = [by_seq[seq] for seq in sorted(by_seq)]
         streamed = [(p["i"], p["j"]) for e in events if e["kind"] == "points" for p in e["payload"]["points"]]
         assert len(streamed) == len(set(streamed))  # no point streamed twice, across the takeover
-        # Known issue (seen in about half of the runs on PostgreSQL): after the takeover a whole row block can be
-        # missing from the stream although the stored result has it (checked below against a single-worker plane);
-        # until that is found, the stream is held to "never twice" and the result to "every point, exact".
-        assert set(streamed) <= {(i, j) for i in range(N) for j in range(N)}
+        # (Streams that stopped half-way here were the socket dying in the idle wait for the takeover:
+        # a Redis read timeout in the channel layer, fixed in settings.CHANNEL_LAYERS.)
+        assert sorted(streamed) == [(i, j) for i in range(N) for j in range(N)]  # and every point once
+        assert events[-1]["kind"] == "status" and events[-1]["payload"]["status"] == "succeeded"
         assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
 
         single = _plane_job(owner, checkpoint, parts=1)  # the reference: one worker, the classic path

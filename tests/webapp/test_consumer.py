@@ -92,3 +92,17 @@ async def test_final_status_reaches_clients_only_once_committed(user):
     assert event["payload"]["status"] == "cancelled"
     assert (await database_sync_to_async(Job.objects.get)(pk=job.pk)).status == "cancelled"
     await comm.disconnect()
+
+
+async def test_an_idle_socket_stays_open_past_the_layers_blocking_read(user):
+    """channels_redis waits 5 s per blocking read; with redis-py's 5 s socket timeout an idle
+    socket (a finished job left open in a tab) died with 1011. Idle for three such reads."""
+    job = await new_job(user, Visibility.PUBLIC, events=2)
+    comm = communicator(job.slug, AnonymousUser())
+    await comm.connect()
+    await comm.receive_json_from(timeout=5)
+    assert await comm.receive_nothing(timeout=16, interval=0.5)
+    await comm.send_json_to({"type": "resync", "after": 1})
+    again = await comm.receive_json_from(timeout=5)
+    assert [e["seq"] for e in again["events"]] == [2]
+    await comm.disconnect()
