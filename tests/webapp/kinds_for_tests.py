@@ -2,6 +2,7 @@
 
 from django import forms
 
+from webapp.jobs.event_types import EventPayload
 from webapp.jobs.kinds import JobKind, register
 from webapp.training.forms import JobOptionsMixin
 
@@ -14,6 +15,14 @@ class StepsForm(JobOptionsMixin):
         return {"steps": self.cleaned_data["steps"], "fail_at": self.cleaned_data["fail_at"]}
 
 
+class Tick(EventPayload):
+    step: int
+
+
+class Square(EventPayload):
+    x: int
+
+
 def run_steps(ctx):
     for step in range(1, ctx.params["steps"] + 1):
         if ctx.params.get("fail_at") == step:
@@ -22,7 +31,7 @@ def run_steps(ctx):
     return {"steps": ctx.params["steps"]}
 
 
-STEPS = register(JobKind(name="test-steps", label="Test steps", form_class=StepsForm, run=run_steps))
+STEPS = register(JobKind(name="test-steps", label="Test steps", form_class=StepsForm, run=run_steps, events={"tick": Tick}))
 
 
 def run_squares(ctx):
@@ -57,4 +66,5 @@ def _fanout():
     return FanOut(run_part=square_part, finish=add_squares)
 
 
-SQUARES = register(JobKind(name="test-squares", label="Test squares", form_class=StepsForm, run=run_squares, fanout=_fanout()))
+SQUARES = register(JobKind(name="test-squares", label="Test squares", form_class=StepsForm, run=run_squares, fanout=_fanout(),
+                          events={"square": Square}))

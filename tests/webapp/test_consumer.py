@@ -8,6 +8,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
 from webapp.catalog.visibility import Visibility
+from tests.webapp import kinds_for_tests  # noqa: F401  (registers test-steps)
 from webapp.jobs.events import job_event_append
 from webapp.jobs.models import Job
 from webapp.jobs.routing import websocket_urlpatterns
@@ -24,9 +25,9 @@ def communicator(slug, user, after=None):
 
 @database_sync_to_async
 def new_job(owner, visibility, events=0):
-    job = Job.objects.create(kind="train", owner=owner, visibility=visibility)
+    job = Job.objects.create(kind="test-steps", owner=owner, visibility=visibility)
     for i in range(events):
-        job_event_append(job=job, kind="tick", payload={"i": i})
+        job_event_append(job=job, kind="tick", payload={"step": i})
     return job
 
 
@@ -38,9 +39,9 @@ async def test_snapshot_then_live_events(user):
     snapshot = await comm.receive_json_from(timeout=5)
     assert snapshot["type"] == "snapshot"
     assert [e["seq"] for e in snapshot["events"]] == [2, 3]
-    await sync_to_async(job_event_append)(job=job, kind="tick", payload={"i": 99}, progress=0.5)
+    await sync_to_async(job_event_append)(job=job, kind="tick", payload={"step": 99}, progress=0.5)
     event = await comm.receive_json_from(timeout=5)
-    assert event == {"type": "event", "seq": 4, "kind": "tick", "payload": {"i": 99}, "status": "queued", "progress": 0.5}
+    assert event == {"type": "event", "seq": 4, "kind": "tick", "payload": {"step": 99}, "status": "queued", "progress": 0.5}
     await comm.disconnect()
 
 

@@ -52,11 +52,12 @@ def test_curated_order_breaks_ties(user):
 
 
 def test_snapshot_has_events_after(user):
+    from tests.webapp import kinds_for_tests  # noqa: F401  (registers test-steps)
     from webapp.jobs.events import job_event_append
 
-    job = Job.objects.create(kind="train", owner=user)
+    job = Job.objects.create(kind="test-steps", owner=user)
     for i in range(5):
-        job_event_append(job=job, kind="tick", payload={"i": i})
+        job_event_append(job=job, kind="tick", payload={"step": i})
     snapshot = selectors.job_snapshot(job_id=job.pk, after=3)
     assert [e["seq"] for e in snapshot["events"]] == [4, 5]
     assert snapshot["job"]["last_seq"] == 5

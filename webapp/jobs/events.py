@@ -3,6 +3,7 @@
 from django.db import transaction
 from django.db.models import F
 
+from webapp.jobs.event_types import event_payload_check
 from webapp.jobs.models import Job, JobEvent
 from webapp.jobs.publisher import publish
 
@@ -24,7 +25,10 @@ def job_event_append(*, job: Job, kind: str, payload: dict, progress: float | No
 
     Extra keyword arguments update the job row in the same transaction, so a
     snapshot never shows an event without the state change it announces.
+    Raises EventRefused (nothing stored) when the job's kind does not declare
+    this event or the payload does not fit its model.
     """
+    event_payload_check(job_kind=job.kind, kind=kind, payload=payload)
     updates = {"last_seq": F("last_seq") + 1, **job_fields}
     if progress is not None:
         updates["progress"] = max(0.0, min(1.0, float(progress)))

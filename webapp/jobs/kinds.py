@@ -1,13 +1,14 @@
 """The registry of job kinds.
 
 A job kind is what a Celery worker knows how to run: a form that validates its
-parameters into JSON, a function that does the work given a JobContext, and
-whether it can use a GPU.  Apps declare theirs in a `job_kinds.py` module.
+parameters into JSON, a function that does the work given a JobContext, the
+events it emits (one pydantic model per event kind, in the app's event_types.py),
+and whether it can use a GPU.  Apps declare theirs in a `job_kinds.py` module.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from django import forms
@@ -44,6 +45,8 @@ class JobKind:
     to_csv: Callable[[dict], str] | None = None
     # How the kind's parts run when its run() fans out (webapp.jobs.fanout.FanOut; None: it never does).
     fanout: Any = None
+    # Event kind -> its payload model (webapp.jobs.event_types.EventPayload); an undeclared event is refused.
+    events: dict[str, type] = field(default_factory=dict)
 
     def title_for(self, params: dict) -> str:
         return self.label

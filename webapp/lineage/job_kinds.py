@@ -1,4 +1,5 @@
 from webapp.jobs.kinds import JobKind, register
+from webapp.lineage.event_types import RECOVERY_EVENTS
 from webapp.lineage.forms import RecoveryForm
 from webapp.lineage.recovery import recovery_csv, recovery_run
 
@@ -16,6 +17,6 @@ class RecoveryKind(JobKind):
 LINEAGE_RECOVERY = register(
     RecoveryKind(
         name="lineage_recovery", label="Recover lineage from weights", form_class=RecoveryForm, run=recovery_run,
-        template="lineage/result_recovery.html", to_csv=recovery_csv,
+        template="lineage/result_recovery.html", to_csv=recovery_csv, events=RECOVERY_EVENTS,
     )
 )

@@ -1,4 +1,5 @@
 from webapp.jobs.kinds import JobKind, register
+from webapp.merging.event_types import GREEDY_EVENTS, MERGE_EVENTS
 from webapp.merging.exports import merge_csv
 from webapp.merging.forms import MergeForm
 from webapp.merging.greedy import GreedyMergeForm, greedy_run
@@ -17,7 +18,7 @@ class MergeKind(JobKind):
 
 MERGE = register(
     MergeKind(name="merge", label="Merge models", form_class=MergeForm, run=merge_run,
-              template="merging/result_merge.html", to_csv=merge_csv)
+              template="merging/result_merge.html", to_csv=merge_csv, events=MERGE_EVENTS)
 )
 
 
@@ -28,5 +29,5 @@ class GreedyMergeKind(JobKind):
 
 MERGE_GREEDY = register(
     GreedyMergeKind(name="merge_greedy", label="Greedy merging by kinship", form_class=GreedyMergeForm, run=greedy_run,
-                    template="merging/result_greedy.html")
+                    template="merging/result_greedy.html", events=GREEDY_EVENTS)
 )

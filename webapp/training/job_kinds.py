@@ -1,4 +1,5 @@
 from webapp.jobs.kinds import JobKind, register
+from webapp.training.event_types import TRAIN_EVENTS
 from webapp.training.forms import TrainForm
 from webapp.training.services import training_run
 
@@ -17,5 +18,6 @@ TRAIN = register(
         run=training_run,
         gpu_capable=True,
         template="training/result_train.html",
+        events=TRAIN_EVENTS,
     )
 )
