@@ -2,8 +2,10 @@
 
 Modules (one idea each):
 
-* :mod:`~analysis.phases.sweep` -- :class:`SweepSpec`, :func:`validate_sweep`,
-  :func:`sweep_cells`, :func:`run_configs`, :data:`LIMITS`, :data:`AXES`;
+* :mod:`~analysis.phases.sweep` -- :class:`SweepSpec`, :func:`sweep_cells`,
+  :func:`run_configs`, :data:`LIMITS`, :data:`AXES`;
+* :mod:`~analysis.phases.params` -- :class:`SweepParams` (pydantic: every rule of a
+  sweep definition, errors located by field), :func:`validate_sweep`, :class:`SweepError`;
 * :mod:`~analysis.phases.tasks` -- the trainable tasks (data + model + defaults);
 * :mod:`~analysis.phases.runs` -- :func:`train_run` -> :class:`RunResult`;
 * :mod:`~analysis.phases.comparison` -- :func:`mode_connectivity`,
@@ -60,12 +62,11 @@ from .sweep import (
     Axis,
     Cell,
     RunConfig,
-    SweepError,
     SweepSpec,
     run_configs,
     sweep_cells,
-    validate_sweep,
 )
+from .params import SweepError, SweepParams, validate_sweep
 from .tasks import TASKS
 
 __all__ = [
@@ -87,6 +88,7 @@ __all__ = [
     "RunConfig",
     "RunResult",
     "SweepError",
+    "SweepParams",
     "SweepResult",
     "SweepSpec",
     "TASKS",

@@ -60,7 +60,8 @@ from __future__ import annotations
 
 import copy
 
-from .sweep import SweepSpec, validate_sweep
+from .params import validate_sweep
+from .sweep import SweepSpec
 
 __all__ = ["PRESETS", "PRESET_INFO", "preset"]
 

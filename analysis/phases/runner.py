@@ -30,7 +30,8 @@ import torch
 from .cells import CellResult, aggregate_cell
 from .comparison import PAIR_METRICS, between_seed_metrics
 from .runs import RunResult, train_run
-from .sweep import SweepSpec, run_configs, sweep_cells, validate_sweep
+from .params import validate_sweep
+from .sweep import SweepSpec, run_configs, sweep_cells
 
 __all__ = ["SweepResult", "evaluate_cell", "run_cell", "run_sweep", "MC_STEPS"]
 

@@ -1,9 +1,10 @@
 """Sweep definitions: a grid over two hyperparameters, several seeds per cell.
 
-A sweep is given as a JSON-able dict and checked by :func:`validate_sweep`,
-which returns a frozen :class:`SweepSpec` or raises :class:`SweepError` whose
-message starts with the offending field (``x.values[2]``, ``budget``,
-``rules.taxonomy.cka_threshold`` ...)::
+A sweep is given as a JSON-able dict and checked by the pydantic models of
+:mod:`analysis.phases.params` (:func:`~analysis.phases.params.validate_sweep`),
+which return a frozen :class:`SweepSpec` or raise a ``SweepError`` whose
+``loc`` names the offending field (``("x", "values", 2)``, ``("budget",)``,
+``("rules", "taxonomy", "cka_threshold")`` ...)::
 
     {
       "task": "modular-addition-mlp",            # or {"name": ..., "p": 31, "depth": 1}
@@ -34,15 +35,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-import numpy as np
-
-from .. import train as _train
-from .. import zoo
 from . import tasks as _tasks
-from .rules import GrokkingRule, TaxonomyRule, TAXONOMY_TABLE
+from .rules import GrokkingRule, TaxonomyRule
 
 __all__ = [
-    "SweepError",
     "AxisInfo",
     "AXES",
     "Axis",
@@ -51,14 +47,9 @@ __all__ = [
     "RunConfig",
     "LIMITS",
     "METRICS",
-    "validate_sweep",
     "sweep_cells",
     "run_configs",
 ]
-
-
-class SweepError(ValueError):
-    """A sweep definition is malformed or too large; the message names the field."""
 
 
 LIMITS = {
@@ -215,7 +206,7 @@ class SweepSpec:
         return self.num_cells * len(self.seeds)
 
     def to_dict(self) -> dict:
-        """A dict that :func:`validate_sweep` accepts and turns back into an equal spec."""
+        """A dict that ``validate_sweep`` accepts and turns back into an equal spec."""
         return {
             "name": self.name,
             "task": {"name": self.task, **self.task_options},
@@ -230,330 +221,6 @@ class SweepSpec:
             "data_seed": self.data_seed,
             "mc_alignment": self.mc_alignment,
         }
-
-
-# --------------------------------------------------------------------------- validation helpers
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _int(v: Any, where: str, lo: int, hi: int) -> int:
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise SweepError(f"{where} must be an integer, got {v!r}")
-    if not lo <= v <= hi:
-        raise SweepError(f"{where} must be between {lo} and {hi}, got {v}")
-    return v
-
-
-def _number(v: Any, where: str, lo: float, hi: float, lo_inclusive: bool = True) -> float:
-    if not _is_number(v):
-        raise SweepError(f"{where} must be a finite number, got {v!r}")
-    v = float(v)
-    if v > hi or v < lo or (v == lo and not lo_inclusive):
-        bound = "between" if lo_inclusive else "greater than"
-        rng = f"{lo:g} and {hi:g}" if lo_inclusive else f"{lo:g} and at most {hi:g}"
-        raise SweepError(f"{where} must be {bound} {rng}, got {v:g}")
-    return v
-
-
-def _axis_value(info: AxisInfo, v: Any, where: str):
-    if info.integer:
-        if _is_number(v) and not float(v).is_integer():
-            v = int(round(float(v)))
-        return _int(v, where, int(info.lo), int(info.hi))
-    return _number(v, where, info.lo, info.hi, info.lo_inclusive)
-
-
-def _check_keys(d: Mapping, allowed: set, where: str) -> None:
-    unknown = sorted(set(d) - allowed)
-    if unknown:
-        prefix = f"{where}." if where else ""
-        raise SweepError(f"{prefix}{unknown[0]} is not a known field (allowed: {', '.join(sorted(allowed))})")
-
-
-def _axis(raw: Any, where: str) -> Axis:
-    if not isinstance(raw, Mapping):
-        raise SweepError(f"{where} must be an object like {{\"name\": \"lr\", \"values\": [...]}}, got {type(raw).__name__}")
-    _check_keys(raw, {"name", "values", "log", "start", "stop", "num", "scale"}, where)
-    name = raw.get("name")
-    if name not in AXES:
-        raise SweepError(f"{where}.name must be one of {', '.join(AXES)}, got {name!r}")
-    info = AXES[name]
-    n_max = LIMITS["max_axis_values"]
-    has_values = "values" in raw
-    has_range = any(k in raw for k in ("start", "stop", "num"))
-    if has_values and has_range:
-        raise SweepError(f"{where} gives both values and a range (start/stop/num); give one")
-    if has_values:
-        vals = raw["values"]
-        if not isinstance(vals, (list, tuple)) or not vals:
-            raise SweepError(f"{where}.values must be a non-empty list, got {vals!r}")
-        if len(vals) > n_max:
-            raise SweepError(f"{where}.values has {len(vals)} entries, more than the limit of {n_max}")
-        values = [_axis_value(info, v, f"{where}.values[{k}]") for k, v in enumerate(vals)]
-        log = raw.get("log", False)
-        if not isinstance(log, bool):
-            raise SweepError(f"{where}.log must be true or false, got {log!r}")
-        scale = raw.get("scale")
-        if scale is None:
-            scale = "log" if log else "linear"
-    else:
-        for key in ("start", "stop", "num"):
-            if key not in raw:
-                raise SweepError(f"{where}.{key} is required for a range (or give {where}.values)")
-        log = raw.get("log", False)
-        if not isinstance(log, bool):
-            raise SweepError(f"{where}.log must be true or false, got {log!r}")
-        num = _int(raw["num"], f"{where}.num", 1, n_max)
-        lo_incl = info.lo_inclusive and not log
-        start = _number(raw["start"], f"{where}.start", info.lo, info.hi, lo_incl)
-        stop = _number(raw["stop"], f"{where}.stop", info.lo, info.hi, lo_incl)
-        if log and (start <= 0 or stop <= 0):
-            raise SweepError(f"{where}.start and {where}.stop must be > 0 for a log range")
-        if num == 1:
-            grid = np.array([start])
-        elif log:
-            grid = np.geomspace(start, stop, num)
-        else:
-            grid = np.linspace(start, stop, num)
-        values = []
-        for k, v in enumerate(grid):
-            v = float(v)
-            if not info.integer:
-                v = float(f"{v:.12g}")  # 0.30000000000000004 -> 0.3: stable keys and labels
-            values.append(_axis_value(info, v, f"{where} value {k}"))
-        scale = "log" if log else "linear"
-    if scale not in ("linear", "log"):
-        raise SweepError(f"{where}.scale must be 'linear' or 'log', got {scale!r}")
-    if len(set(values)) != len(values):
-        dup = next(v for v in values if values.count(v) > 1)
-        raise SweepError(f"{where} values must be distinct, {dup!r} appears twice (integer axes are rounded)")
-    return Axis(name=name, values=tuple(values), scale=scale)
-
-
-def _task(raw: Any) -> tuple[str, dict]:
-    if isinstance(raw, str):
-        raw = {"name": raw}
-    if not isinstance(raw, Mapping):
-        raise SweepError(f"task must be a task name or an object with a name, got {type(raw).__name__}")
-    name = raw.get("name")
-    if name not in _tasks.TASKS:
-        raise SweepError(f"task.name must be one of {', '.join(_tasks.TASKS)}, got {name!r}")
-    t = _tasks.TASKS[name]
-    _check_keys(raw, {"name", *t.options}, "task")
-    options = {}
-    for key, default in t.options.items():
-        lo, hi = t.option_bounds[key]
-        options[key] = _int(raw.get(key, default), f"task.{key}", lo, hi)
-    return name, options
-
-
-def _budget(raw: Any) -> tuple[int, str]:
-    if isinstance(raw, Mapping):
-        _check_keys(raw, {"steps", "epochs"}, "budget")
-        if len(raw) != 1:
-            raise SweepError("budget must give exactly one of steps or epochs")
-        unit, value = next(iter(raw.items()))
-    else:
-        unit, value = "steps", raw
-    if unit == "steps":
-        return _int(value, "budget" if not isinstance(raw, Mapping) else "budget.steps", 1, LIMITS["max_budget_steps"]), unit
-    return _int(value, "budget.epochs", 1, LIMITS["max_budget_steps"]), unit
-
-
-def _fixed(raw: Any, task: str, axes: tuple[str, str]) -> dict:
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, Mapping):
-        raise SweepError(f"fixed must be an object of hyperparameters, got {type(raw).__name__}")
-    _check_keys(raw, set(_tasks.HYPERPARAMETERS), "fixed")
-    out = {}
-    for key, value in raw.items():
-        where = f"fixed.{key}"
-        if key in axes:
-            raise SweepError(f"{where} is also a sweep axis; remove it from fixed")
-        if key == "optimizer":
-            if value not in _train.OPTIMIZERS:
-                raise SweepError(f"{where} must be one of {', '.join(_train.OPTIMIZERS)}, got {value!r}")
-            out[key] = value
-        elif key == "momentum":
-            out[key] = _number(value, where, 0.0, 0.999)
-        elif key == "batch_size" and value in (None, "full"):
-            out[key] = None
-        else:
-            out[key] = _axis_value(AXES[key], value, where)
-    return out
-
-
-def _seeds(raw: Any) -> tuple[int, ...]:
-    n_max = LIMITS["max_seeds"]
-    if isinstance(raw, (list, tuple)):
-        if not raw:
-            raise SweepError("seeds must not be empty")
-        if len(raw) > n_max:
-            raise SweepError(f"seeds has {len(raw)} entries, more than the limit of {n_max}")
-        seeds = tuple(_int(s, f"seeds[{k}]", 0, 2**31 - 1) for k, s in enumerate(raw))
-        if len(set(seeds)) != len(seeds):
-            raise SweepError("seeds must be distinct")
-        return seeds
-    n = _int(raw, "seeds", 1, n_max)
-    return tuple(range(n))
-
-
-def _metrics(raw: Any) -> tuple[str, ...]:
-    if raw is None:
-        return DEFAULT_METRICS
-    if not isinstance(raw, (list, tuple)):
-        raise SweepError(f"metrics must be a list drawn from {', '.join(METRICS)}, got {raw!r}")
-    for k, m in enumerate(raw):
-        if m not in METRICS:
-            raise SweepError(f"metrics[{k}] must be one of {', '.join(METRICS)}, got {m!r}")
-    return tuple(m for m in METRICS if m in raw)  # canonical order, no duplicates
-
-
-def _rules(raw: Any) -> tuple[GrokkingRule, TaxonomyRule]:
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, Mapping):
-        raise SweepError(f"rules must be an object, got {type(raw).__name__}")
-    _check_keys(raw, {"grokking", "taxonomy"}, "rules")
-    g = raw.get("grokking") or {}
-    t = raw.get("taxonomy") or {}
-    if not isinstance(g, Mapping):
-        raise SweepError("rules.grokking must be an object")
-    if not isinstance(t, Mapping):
-        raise SweepError("rules.taxonomy must be an object")
-    _check_keys(g, {"accuracy_threshold", "gap_fraction", "gap_steps", "tie_order"}, "rules.grokking")
-    _check_keys(t, {"loss_threshold", "mc_tolerance", "cka_threshold"}, "rules.taxonomy")
-    gk: dict[str, Any] = {}
-    if "accuracy_threshold" in g:
-        gk["accuracy_threshold"] = _number(g["accuracy_threshold"], "rules.grokking.accuracy_threshold", 0.0, 1.0, False)
-    if "gap_fraction" in g:
-        gk["gap_fraction"] = _number(g["gap_fraction"], "rules.grokking.gap_fraction", 0.0, 1.0)
-    if g.get("gap_steps") is not None:
-        gk["gap_steps"] = _int(g["gap_steps"], "rules.grokking.gap_steps", 0, LIMITS["max_budget_steps"])
-    if "tie_order" in g:
-        order = g["tie_order"]
-        default = GrokkingRule().tie_order
-        if not isinstance(order, (list, tuple)) or sorted(order) != sorted(default):
-            raise SweepError(f"rules.grokking.tie_order must be a permutation of {list(default)}, got {order!r}")
-        gk["tie_order"] = tuple(order)
-    tk: dict[str, Any] = {}
-    if "loss_threshold" in t:
-        tk["loss_threshold"] = _number(t["loss_threshold"], "rules.taxonomy.loss_threshold", 0.0, 1e6, False)
-    if "mc_tolerance" in t:
-        tk["mc_tolerance"] = _number(t["mc_tolerance"], "rules.taxonomy.mc_tolerance", 0.0, 1.0)
-    if "cka_threshold" in t:
-        tk["cka_threshold"] = _number(t["cka_threshold"], "rules.taxonomy.cka_threshold", 0.0, 1.0)
-    return GrokkingRule(**gk), TaxonomyRule(**tk, table=dict(TAXONOMY_TABLE))
-
-
-# --------------------------------------------------------------------------- public API
-
-
-def validate_sweep(raw: Any) -> SweepSpec:
-    """Check a sweep definition (see the module docstring) and return a :class:`SweepSpec`.
-
-    Raises :class:`SweepError` (a ``ValueError``) whose message starts with
-    the offending field.  Limits (:data:`LIMITS`): at most 12 values per axis,
-    5 seeds, 400 runs, 20,000 steps per run (an epoch budget is converted per
-    run) and 2M parameters per model; the two axes must differ.
-    """
-    if not isinstance(raw, Mapping):
-        raise SweepError(f"sweep must be a JSON object (dict), got {type(raw).__name__}")
-    _check_keys(
-        raw,
-        {"name", "task", "x", "y", "seeds", "budget", "fixed", "metrics", "rules", "eval_points", "data_seed", "mc_alignment"},
-        "",
-    )
-    for key in ("task", "x", "y", "budget"):
-        if key not in raw:
-            raise SweepError(f"{key} is required")
-    name = raw.get("name", "") or ""
-    if not isinstance(name, str) or len(name) > 200:
-        raise SweepError("name must be a string of at most 200 characters")
-    task, task_options = _task(raw["task"])
-    x = _axis(raw["x"], "x")
-    y = _axis(raw["y"], "y")
-    if x.name == y.name:
-        raise SweepError(f"y.name must differ from x.name (both are {x.name!r})")
-    seeds = _seeds(raw.get("seeds", 3))
-    budget, unit = _budget(raw["budget"])
-    fixed = _fixed(raw.get("fixed"), task, (x.name, y.name))
-    metrics = _metrics(raw.get("metrics"))
-    grokking, taxonomy = _rules(raw.get("rules"))
-    eval_points = _int(raw.get("eval_points", 200), "eval_points", LIMITS["min_eval_points"], LIMITS["max_eval_points"])
-    data_seed = _int(raw.get("data_seed", 0), "data_seed", 0, 2**31 - 1)
-    mc_alignment = raw.get("mc_alignment", "weight_matching")
-    if mc_alignment not in ("weight_matching", "none"):
-        raise SweepError(f"mc_alignment must be 'weight_matching' or 'none', got {mc_alignment!r}")
-    runs = len(x.values) * len(y.values) * len(seeds)
-    if runs > LIMITS["max_runs"]:
-        raise SweepError(
-            f"seeds: {len(x.values)} x {len(y.values)} cells x {len(seeds)} seeds = {runs} runs, "
-            f"more than the limit of {LIMITS['max_runs']} (use fewer seeds or fewer x/y values)"
-        )
-    spec = SweepSpec(
-        task=task,
-        x=x,
-        y=y,
-        seeds=seeds,
-        budget=budget,
-        budget_unit=unit,
-        task_options=task_options,
-        fixed=fixed,
-        metrics=metrics,
-        grokking=grokking,
-        taxonomy=taxonomy,
-        eval_points=eval_points,
-        data_seed=data_seed,
-        name=name,
-        mc_alignment=mc_alignment,
-    )
-    _check_runs(spec)
-    return spec
-
-
-def _axis_field(spec: SweepSpec, hp: str) -> str:
-    if spec.x.name == hp:
-        return "x.values"
-    if spec.y.name == hp:
-        return "y.values"
-    return f"fixed.{hp}"
-
-
-def _check_runs(spec: SweepSpec) -> None:
-    """Per-run limits that depend on the combination of hyperparameters."""
-    t = _tasks.TASKS[spec.task]
-    widths = spec.x.values if spec.x.name == "width" else spec.y.values if spec.y.name == "width" else [spec.fixed.get("width", t.defaults["width"])]
-    for w in widths:
-        try:
-            n = zoo.count_parameters(_tasks.model_spec(spec.task, spec.task_options, w))
-        except zoo.SpecError as exc:
-            raise SweepError(f"{_axis_field(spec, 'width')}: width {w} does not fit task {spec.task!r}: {exc}") from None
-        if n > LIMITS["max_parameters"]:
-            raise SweepError(
-                f"{_axis_field(spec, 'width')}: width {w} gives {n:,} parameters, more than the limit of {LIMITS['max_parameters']:,}"
-            )
-    if spec.budget_unit == "epochs":
-        worst = max(c.steps for c in run_configs(spec))
-        if worst > LIMITS["max_budget_steps"]:
-            raise SweepError(
-                f"budget.epochs: {spec.budget} epochs is {worst:,} steps for the smallest batch, more than the limit of "
-                f"{LIMITS['max_budget_steps']:,} steps per run"
-            )
-    if spec.task.startswith("modular-addition"):
-        p = spec.task_options["p"]
-        fractions = spec.x.values if spec.x.name == "data_fraction" else spec.y.values if spec.y.name == "data_fraction" else [spec.fixed.get("data_fraction", t.defaults["data_fraction"])]
-        for f in fractions:
-            if f < 0.01:
-                raise SweepError(f"{_axis_field(spec, 'data_fraction')}: data fraction {f:g} is below 0.01 (the dataset's minimum)")
-            if round(f * p * p) >= p * p:
-                raise SweepError(f"{_axis_field(spec, 'data_fraction')}: data fraction {f:g} leaves no test pairs for p={p}")
 
 
 def sweep_cells(spec: SweepSpec) -> list[Cell]:

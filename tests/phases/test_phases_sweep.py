@@ -101,23 +101,23 @@ def test_round_trip_through_to_dict():
         ({"x": {"name": "momentum", "values": [0.9]}}, "x.name"),
         ({"x": {"name": "lr", "values": [0.1, -1]}}, "x.values[1]"),
         ({"x": {"name": "lr", "values": []}}, "x.values"),
-        ({"x": {"name": "lr", "values": [0.1, 0.1]}}, "x values must be distinct"),
+        ({"x": {"name": "lr", "values": [0.1, 0.1]}}, "x.values"),
         ({"x": {"name": "lr", "values": [0.1, "fast"]}}, "x.values[1]"),
         ({"y": {"name": "lr", "log": True, "start": 0, "stop": 1, "num": 3}}, "y.start"),
         ({"y": {"name": "lr", "start": 0.1, "stop": 1}}, "y.num"),
         ({"y": {"name": "lr", "log": "yes", "start": 0.1, "stop": 1, "num": 3}}, "y.log"),
-        ({"y": {"name": "weight_decay", "values": [1, 2]}}, "y.name must differ"),
-        ({"y": {"name": "lr", "values": [0.1], "start": 0.1}}, "y gives both"),
+        ({"y": {"name": "weight_decay", "values": [1, 2]}}, "y.name"),
+        ({"y": {"name": "lr", "values": [0.1], "start": 0.1}}, "y"),
         ({"y": {"name": "label_noise", "values": [0.95]}}, "y.values[0]"),
         ({"y": {"name": "data_fraction", "values": [0, 0.5]}}, "y.values[0]"),
         ({"seeds": 0}, "seeds"),
-        ({"seeds": [1, 1]}, "seeds must be distinct"),
+        ({"seeds": [1, 1]}, "seeds"),
         ({"seeds": [0, -1]}, "seeds[1]"),
-        ({"budget": 0}, "budget"),
+        ({"budget": 0}, "budget.steps"),
         ({"budget": "long"}, "budget"),
         ({"budget": {"steps": 100, "epochs": 2}}, "budget"),
-        ({"budget": None}, "budget is required"),
-        ({"fixed": {"lr": 0.1}}, "fixed.lr is also a sweep axis"),
+        ({"budget": None}, "budget"),
+        ({"fixed": {"lr": 0.1}}, "fixed.lr"),
         ({"fixed": {"optimizer": "lion"}}, "fixed.optimizer"),
         ({"fixed": {"width": 0}}, "fixed.width"),
         ({"fixed": {"temperature": 1}}, "fixed.temperature"),
@@ -128,31 +128,70 @@ def test_round_trip_through_to_dict():
         ({"rules": {"grokking": {"tie_order": ["grokking"]}}}, "rules.grokking.tie_order"),
         ({"eval_points": 5}, "eval_points"),
         ({"mc_alignment": "git-rebasin"}, "mc_alignment"),
-        ({"colour": "red"}, "colour is not a known field"),
+        ({"colour": "red"}, "colour"),
     ],
 )
 def test_errors_name_the_field(changes, field):
     with pytest.raises(SweepError) as err:
         validate_sweep(sweep(**changes))
-    assert str(err.value).startswith(field), str(err.value)
+    assert err.value.field == field, err.value.errors
+    assert str(err.value).startswith(f"{field}: ")
     assert isinstance(err.value, ValueError)
 
 
+@pytest.mark.parametrize(
+    "changes, loc, words",
+    [
+        ({"x": {"name": "lr", "values": [0.1, 0.1]}}, ("x", "values"), "must be distinct, 0.1 appears twice"),
+        ({"y": {"name": "weight_decay", "values": [1, 2]}}, ("y", "name"), "must differ from x.name"),
+        ({"y": {"name": "lr", "values": [0.1], "start": 0.1}}, ("y",), "gives both values and a range"),
+        ({"y": {"name": "lr", "start": 0.1, "stop": 1}}, ("y", "num"), "is required for a range"),
+        ({"seeds": [1, 1]}, ("seeds",), "must be distinct"),
+        ({"budget": None}, ("budget",), "Field required"),
+        ({"budget": {"steps": 100, "epochs": 2}}, ("budget",), "exactly one of steps or epochs"),
+        ({"fixed": {"lr": 0.1}}, ("fixed", "lr"), "is also a sweep axis"),
+        ({"colour": "red"}, ("colour",), "Extra inputs are not permitted"),
+        ({"task": {"name": "digits-mlp", "p": 7}}, ("task", "p"), "not an option of task digits-mlp"),
+        ({"x": {"name": "lr", "values": [0.1, True]}}, ("x", "values", 1), "valid number"),
+        ({"seeds": "3"}, ("seeds",), "valid list"),
+    ],
+)
+def test_error_locations_and_messages(changes, loc, words):
+    with pytest.raises(SweepError) as err:
+        validate_sweep(sweep(**changes))
+    assert err.value.loc == loc and words in err.value.errors[0]["msg"], err.value.errors
+
+
+def test_every_problem_is_reported_with_its_location():
+    with pytest.raises(SweepError) as err:
+        validate_sweep(sweep(eval_points=5, data_seed=-1, mc_alignment="git-rebasin"))
+    assert [e["loc"] for e in err.value.errors] == [("eval_points",), ("data_seed",), ("mc_alignment",)]
+
+
+def test_short_forms_and_whole_floats():
+    spec = validate_sweep(sweep(task={"name": "modular-addition-mlp"}, seeds=2.0, budget={"steps": 500.0}, metrics=None))
+    assert spec == validate_sweep(sweep(task="modular-addition-mlp", seeds=[0, 1], budget=500))
+    assert spec.task_options == {"p": 31, "depth": 1} and spec.metrics == ("mode_connectivity", "cka", "l2_distance")
+    assert validate_sweep(sweep(fixed={"batch_size": "full"})).fixed == {"batch_size": None}
+    assert validate_sweep(sweep(fixed={"width": 31.6})).fixed == {"width": 32}  # integer axes are rounded
+
+
 def test_not_a_dict():
-    with pytest.raises(SweepError, match="JSON object"):
+    with pytest.raises(SweepError) as err:
         validate_sweep([1, 2])
+    assert err.value.loc == () and err.value.field == "sweep" and "dictionary" in str(err.value)
 
 
 def test_limits_are_enforced():
     n = LIMITS["max_axis_values"]
     validate_sweep(sweep(x={"name": "weight_decay", "start": 0, "stop": 1, "num": n}, seeds=1))
-    with pytest.raises(SweepError, match=r"^x.num must be between 1 and 12"):
+    with pytest.raises(SweepError, match=r"^x.num: Input should be less than or equal to 12"):
         validate_sweep(sweep(x={"name": "weight_decay", "start": 0, "stop": 1, "num": n + 1}))
-    with pytest.raises(SweepError, match=r"^x.values has 13 entries, more than the limit of 12"):
+    with pytest.raises(SweepError, match=r"^x.values: List should have at most 12 items after validation, not 13"):
         validate_sweep(sweep(x={"name": "weight_decay", "values": [k / 10 for k in range(13)]}))
-    with pytest.raises(SweepError, match=r"^seeds has 6 entries"):
+    with pytest.raises(SweepError, match=r"^seeds: Value should have at most 5 items after validation, not 6"):
         validate_sweep(sweep(seeds=[0, 1, 2, 3, 4, 5]))
-    with pytest.raises(SweepError, match=r"^seeds must be between 1 and 5"):
+    with pytest.raises(SweepError, match=r"^seeds: must be between 1 and 5, got 6"):
         validate_sweep(sweep(seeds=6))
     # 12 x 12 cells x 3 seeds = 432 runs > 400
     big = dict(
@@ -163,7 +202,7 @@ def test_limits_are_enforced():
     with pytest.raises(SweepError, match=r"^seeds: 12 x 12 cells x 3 seeds = 432 runs, more than the limit of 400"):
         validate_sweep(sweep(**big, seeds=3))
     validate_sweep(sweep(budget=LIMITS["max_budget_steps"]))
-    with pytest.raises(SweepError, match=r"^budget must be between 1 and 20000"):
+    with pytest.raises(SweepError, match=r"^budget.steps: Input should be less than or equal to 20000"):
         validate_sweep(sweep(budget=LIMITS["max_budget_steps"] + 1))
     with pytest.raises(SweepError, match=r"^budget.epochs: 500 epochs is 90,000 steps"):
         validate_sweep(
