@@ -13,7 +13,7 @@ from webapp.showcase import views as showcase
 
 urlpatterns = [
     path("", showcase.home, name="home"),
-    path("e/<slug:slug>/", catalog.experiment_detail, name="experiment_detail"),
+    path("e/<slug:slug>/", showcase.experiment_detail, name="experiment_detail"),
     path("c/<str:slug>/", catalog.checkpoint_detail, name="checkpoint_detail"),
     path("c/<str:slug>/download", catalog.checkpoint_download, name="checkpoint_download"),
     path("jobs/new/<slug:kind>/", jobs.job_new, name="job_new"),

@@ -1,8 +1,8 @@
 import pytest
 
-from webapp.catalog import demo
 from webapp.catalog.models import Checkpoint, Experiment
 from webapp.jobs.models import Job
+from webapp.showcase import demo
 
 pytestmark = pytest.mark.django_db
 
@@ -13,7 +13,6 @@ def test_demo_publish_is_idempotent(monkeypatch):
         "runs": [{"dataset": "digits", "hidden": "8", "epochs": 1, "seed": seed} for seed in (0, 1)],
     }]
     monkeypatch.setattr(demo, "DEMO_EXPERIMENTS", tiny)
-    monkeypatch.setattr(demo, "DEMO_MINILM", False)  # covered by test_demo_minilm.py
     demo.demo_publish()
     experiment = Experiment.objects.get(slug="tiny-demo")
     assert experiment.visibility == "public" and experiment.featured

@@ -4,15 +4,16 @@ import math
 
 import pytest
 
-from webapp.catalog import demo, demo_minilm
+from webapp.accounts.demo_account import demo_user
 from webapp.catalog.models import Checkpoint, Experiment
 from webapp.jobs.models import Job
+from webapp.showcase import demo_minilm
 
 pytestmark = pytest.mark.django_db
 
 
 def test_minilm_demo_has_a_finished_landscape():
-    owner = demo.demo_user(dev_accounts=False)
+    owner = demo_user(dev_accounts=False)
     experiment = demo_minilm.publish(owner=owner, resolution=3)
     assert experiment.visibility == "public"
     checkpoint = Checkpoint.objects.get(experiment=experiment)

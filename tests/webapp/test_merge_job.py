@@ -120,7 +120,7 @@ def test_merge_forms_offer_the_family_and_the_family_page_links_them(client, use
 
 
 def test_evaluation_sets_from_class_lists_or_the_checkpoints_own_data(user, tmp_path):
-    from webapp.merging import evaluation_sets
+    from webapp.landscapes import evaluation_sets
 
     assert evaluation_sets.parse_class_lists(" 0,1 ,2; 9 ;") == [[0, 1, 2], [9]]
     for bad in ("0,x", "10", "1;2;3;4;5;6;7"):

@@ -4,13 +4,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from webapp.catalog import demo
+from webapp.accounts.demo_account import demo_user
 from webapp.catalog.visibility import Visibility
 from webapp.jobs.models import Job, JobStatus
 from webapp.jobs.services import job_create, job_params_validate
 from webapp.phases.models import SweepCell, SweepRun
 from webapp.phases.services import sweep_run_inline
 from webapp.showcase import definitions, services
+from webapp.showcase import demo
 from webapp.showcase.models import ShowcaseEntry
 from webapp.showcase.precomputed import sweep_import, sweep_write
 
@@ -58,7 +59,7 @@ def test_a_precomputed_sweep_loads_as_the_same_finished_diagram(user, tmp_path, 
 def test_publish_queues_one_job_per_kind_once_and_prefills_run_this_yourself(tiny_demo, monkeypatch, client, tmp_path):
     monkeypatch.setattr(definitions, "PRECOMPUTED_DIR", tmp_path)
     monkeypatch.setattr(services, "PRECOMPUTED_DIR", tmp_path)
-    owner = demo.demo_user(dev_accounts=False)
+    owner = demo_user(dev_accounts=False)
     sweep_write(job=finished_sweep(owner), path=tmp_path / "grokking.json.gz")
     services.showcase_publish(owner=owner, objects=tiny_demo, log=lambda line: None)
     jobs = {e.key: e.job for e in ShowcaseEntry.objects.all()}
@@ -84,7 +85,7 @@ def test_publish_queues_one_job_per_kind_once_and_prefills_run_this_yourself(tin
 
 
 def test_home_and_api_show_every_family_with_its_results(tiny_demo, client):
-    owner = demo.demo_user(dev_accounts=False)
+    owner = demo_user(dev_accounts=False)
     services.showcase_publish(owner=owner, objects=tiny_demo, log=lambda line: None)
     Job.objects.filter(pk=ShowcaseEntry.objects.get(key="plane-random").job_id).update(status=JobStatus.SUCCEEDED)
     page = client.get("/").content.decode()

@@ -3,23 +3,6 @@ from django.shortcuts import redirect, render
 
 from webapp.catalog import selectors
 from webapp.files import download_url
-from webapp.jobs.selectors import jobs_of_experiment
-
-
-def experiment_detail(request, slug):
-    experiment = selectors.experiment_get_visible(slug=slug, user=request.user)
-    if experiment is None:
-        raise Http404("No such experiment")
-    return render(
-        request,
-        "catalog/experiment_detail.html",
-        {
-            "experiment": experiment,
-            "checkpoints": selectors.checkpoints_of_experiment(experiment=experiment, user=request.user).select_related("parent"),
-            "jobs": jobs_of_experiment(experiment=experiment, user=request.user)[:100],
-            "logged_runs": experiment.runs.all()[:100],
-        },
-    )
 
 
 def checkpoint_detail(request, slug):

@@ -40,7 +40,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from webapp.jobs import kinds
+from webapp.jobs import dispatch, kinds
 from webapp.jobs.context import JobCancelled, JobContext
 from webapp.jobs.events import job_event_append
 from webapp.jobs.models import FINISHED_STATUSES, Job, JobEvent, JobPart, JobStatus
@@ -222,11 +222,9 @@ _inline = contextvars.ContextVar("terrain_fanout_inline", default=False)
 
 
 def _send(*, part_id: int, queue: str) -> None:
-    from webapp.jobs.tasks import run_part_task  # tasks import Celery; keep this module importable without it
-
     if _inline.get():
         return
-    transaction.on_commit(lambda: run_part_task.apply_async(args=[part_id], queue=queue))
+    transaction.on_commit(lambda: dispatch.send(dispatch.RUN_PART, args=[part_id], queue=queue))
 
 
 # --------------------------------------------------------------------------- one part
@@ -335,8 +333,6 @@ def watch_soon(*, job: Job, force: bool = False) -> None:
     """Schedule the watch task once per stale period (force: regardless of one already pending)."""
     import redis
 
-    from webapp.jobs.tasks import fanout_watch_task
-
     period = settings.TERRAIN_FANOUT_STALE_SECONDS + 1
     if _inline.get():
         return
@@ -348,7 +344,7 @@ def watch_soon(*, job: Job, force: bool = False) -> None:
         except redis.RedisError:
             logger.warning("could not reach Redis to de-duplicate the fan-out watch; scheduling one anyway")
     queue = job.queue
-    transaction.on_commit(lambda: fanout_watch_task.apply_async(args=[job.pk], countdown=period, queue=queue))
+    transaction.on_commit(lambda: dispatch.send(dispatch.FANOUT_WATCH, args=[job.pk], countdown=period, queue=queue))
 
 
 def fanout_watch(*, job_id: int) -> None:

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from webapp.catalog.models import Experiment
 from webapp.catalog.visibility import Visibility
-from webapp.jobs import kinds
+from webapp.jobs import dispatch, kinds
 from webapp.jobs.events import job_event_append
 from webapp.jobs.limits import LimitExceeded, check_job_submission  # noqa: F401  (LimitExceeded: for callers)
 from webapp.jobs.models import FINISHED_STATUSES, Job, JobStatus
@@ -139,9 +139,7 @@ def job_create(
 
 
 def job_enqueue(*, job: Job) -> None:
-    from webapp.jobs.tasks import run_job_task  # tasks import Celery; keep services importable without it
-
-    run_job_task.apply_async(args=[job.pk], queue=job.queue)
+    dispatch.send(dispatch.RUN_JOB, args=[job.pk], queue=job.queue)
 
 
 def job_cancel(*, job: Job, user) -> Job:

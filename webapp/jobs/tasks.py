@@ -3,23 +3,23 @@
 from celery import shared_task
 from celery.signals import worker_init, worker_process_init
 
-from webapp.jobs import fanout
+from webapp.jobs import dispatch, fanout
 from webapp.jobs.devices import worker_device
 from webapp.jobs import workers  # noqa: F401  (connects the heartbeat and running-task signals)
 from webapp.jobs.runner import run_job
 
 
-@shared_task(name="terrain.run_job", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(name=dispatch.RUN_JOB, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_job_task(job_id: int) -> str:
     return run_job(job_id, device=worker_device())
 
 
-@shared_task(name="terrain.run_part", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(name=dispatch.RUN_PART, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_part_task(part_id: int) -> str:
     return fanout.part_run(part_id=part_id, device=worker_device())
 
 
-@shared_task(name="terrain.fanout_watch", acks_late=True, ignore_result=True)
+@shared_task(name=dispatch.FANOUT_WATCH, acks_late=True, ignore_result=True)
 def fanout_watch_task(job_id: int) -> None:
     fanout.fanout_watch(job_id=job_id)
 

@@ -47,7 +47,7 @@ def _task_data(ctx: JobContext, classes: list[int] | None):
     """A digits subset (one task of a three-model plane), or the job's data set when no classes are given."""
     if classes is None:
         return _data(ctx)
-    from webapp.merging.evaluation_sets import tasks_for
+    from webapp.landscapes.evaluation_sets import tasks_for
 
     (task,) = tasks_for(class_lists=[classes], datasets=[], split=ctx.params["split"], size=ctx.params["eval_size"], owner_id=None)
     return task.X, task.y

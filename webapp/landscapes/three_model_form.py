@@ -18,7 +18,7 @@ class ThreeModelPlaneMixin(forms.Form):
                             help_text='One surface per digits task, e.g. "0,1,2,3,4; 5,6,7,8,9"; empty: the data set above.')
 
     def clean_tasks(self):
-        from webapp.merging.evaluation_sets import EvaluationSetError, parse_class_lists
+        from webapp.landscapes.evaluation_sets import EvaluationSetError, parse_class_lists
 
         try:
             return parse_class_lists(self.cleaned_data.get("tasks", ""))
@@ -54,7 +54,7 @@ class ThreeModelPlaneMixin(forms.Form):
     def three_model_params(self) -> dict:
         if self.cleaned_data.get("axes") != "three_models" or self.cleaned_data.get("mode") != "plane":
             return {}
-        from webapp.merging.evaluation_sets import format_class_lists
+        from webapp.landscapes.evaluation_sets import format_class_lists
 
         return {"checkpoint_b": self.checkpoints["checkpoint_b"].slug, "checkpoint_c": self.checkpoints["checkpoint_c"].slug,
                 "markers": [m.slug for m in self.marker_checkpoints], "tasks": format_class_lists(self.cleaned_data["tasks"])}

@@ -18,7 +18,7 @@ def _named(markers: list[dict] | None, names: dict[str, str]) -> list[dict] | No
 def three_model_plane_run(ctx: JobContext, record: Checkpoint, loaded, load_checkpoint, data_for) -> dict:
     """``data_for(class_list or None) -> (X, y)``; ``load_checkpoint(slug) -> (record, loaded)``."""
     from analysis import landscape
-    from webapp.merging.evaluation_sets import parse_class_lists
+    from webapp.landscapes.evaluation_sets import parse_class_lists
 
     p = ctx.params
     b_record, b = load_checkpoint(p["checkpoint_b"])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django import forms
 
-from webapp.landscapes import evaluation_data
+from webapp.landscapes import evaluation_data, evaluation_sets
 from webapp.landscapes.forms import MAX_EVAL_SIZE
-from webapp.merging import evaluation_sets, selectors
+from webapp.merging import selectors
 from webapp.training.forms import JobOptionsMixin
 
 MAX_MODELS = 8

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from webapp.jobs.context import JobContext
-from webapp.merging import evaluation_sets
+from webapp.landscapes import evaluation_sets
 from webapp.merging.forms import MAX_MODELS, MergeForm
 
 

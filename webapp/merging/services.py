@@ -11,7 +11,8 @@ from webapp.catalog.models import Checkpoint, Experiment, Relation
 from webapp.catalog.services import checkpoint_create_from_file, experiment_sandbox_for
 from webapp.files import local_path
 from webapp.jobs.context import JobContext
-from webapp.merging import evaluation_sets, selectors
+from webapp.landscapes import evaluation_sets
+from webapp.merging import selectors
 
 SWEEP_SHARE = 0.9  # of the progress bar; loading and saving share the rest
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from webapp.catalog.demo import demo_user
+from webapp.accounts.demo_account import demo_user
 from webapp.catalog.models import Experiment
 from webapp.catalog.services import experiment_create
 from webapp.catalog.visibility import Visibility

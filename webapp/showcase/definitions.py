@@ -28,7 +28,7 @@ class DemoObjects:
     seeds: list  # the digits-MLP checkpoints of three seeds, each with its training trajectory
     hf_graph: object | None  # the Hugging Face lineage graph, when imported
     family: dict | None = None  # demo_family: base, fine-tunes a and b, their merge
-    minilm_plane: dict | None = None  # the real MiniLM's landscape parameters (catalog.demo_minilm)
+    minilm_plane: dict | None = None  # the real MiniLM's landscape parameters (showcase.demo_minilm)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from django.db import transaction
 from django.urls import reverse
 
-from webapp.catalog import demo_minilm
+from webapp.showcase import demo_minilm
 from webapp.catalog.models import Checkpoint, Experiment
 from webapp.catalog.services import experiment_create
 from webapp.catalog.visibility import Visibility

@@ -1,6 +1,11 @@
+"""The public front pages: the home page (showcase and catalog) and an experiment's page, which lists
+what the apps below (catalog, jobs, runs) hold for it."""
+
+from django.http import Http404
 from django.shortcuts import render
 
 from webapp.catalog import selectors as catalog
+from webapp.jobs.selectors import jobs_of_experiment
 from webapp.showcase.models import Family
 from webapp.showcase.selectors import showcase_by_family
 
@@ -35,3 +40,19 @@ def home(request):
         "query": query,
         "active_tag": tag,
     })
+
+
+def experiment_detail(request, slug):
+    experiment = catalog.experiment_get_visible(slug=slug, user=request.user)
+    if experiment is None:
+        raise Http404("No such experiment")
+    return render(
+        request,
+        "catalog/experiment_detail.html",
+        {
+            "experiment": experiment,
+            "checkpoints": catalog.checkpoints_of_experiment(experiment=experiment, user=request.user).select_related("parent"),
+            "jobs": jobs_of_experiment(experiment=experiment, user=request.user)[:100],
+            "logged_runs": experiment.runs.all()[:100],
+        },
+    )

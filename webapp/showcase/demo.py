@@ -1,12 +1,10 @@
-"""The demo content: real small models, trained for real, published as a featured experiment."""
+"""The demo experiments: real small models, trained for real in this process, published as featured experiments."""
 
 from __future__ import annotations
 
-import logging
-
-from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from webapp.accounts.demo_account import demo_user
 from webapp.catalog.models import Experiment
 from webapp.catalog.services import experiment_create
 from webapp.catalog.visibility import Visibility
@@ -14,11 +12,6 @@ from webapp.jobs.models import Job, JobStatus
 from webapp.jobs.runner import run_job
 from webapp.jobs.services import job_create, job_params_validate
 
-logger = logging.getLogger(__name__)
-
-DEMO_MINILM = True
-DEMO_USERNAME = "demo"
-DEMO_PASSWORD = "terrain-demo"
 
 DEMO_EXPERIMENTS = [
     {
@@ -52,19 +45,8 @@ DEMO_EXPERIMENTS = [
 ]
 
 
-def demo_user(*, dev_accounts: bool):
-    User = get_user_model()
-    user, created = User.objects.get_or_create(username=DEMO_USERNAME)
-    if created or dev_accounts:
-        # On the local quick start the demo user may curate the catalog in the admin.
-        user.is_staff = user.is_superuser = dev_accounts
-        user.set_password(DEMO_PASSWORD)
-        user.save()
-    return user
-
-
 def demo_publish(*, dev_accounts: bool = False, log=print) -> list[Experiment]:
-    """Create (or complete) every demo experiment; runs that already succeeded are kept."""
+    """Create (or complete) every demo training experiment; runs that already succeeded are kept."""
     owner = demo_user(dev_accounts=dev_accounts)
     experiments = []
     for definition in DEMO_EXPERIMENTS:
@@ -82,24 +64,12 @@ def demo_publish(*, dev_accounts: bool = False, log=print) -> list[Experiment]:
                 experiment.curated_order = definition["order"]
                 experiment.save(update_fields=["curated_order"])
         for run in definition["runs"]:
-            _demo_run(experiment=experiment, owner=owner, raw_params=run, log=log)
+            demo_run(experiment=experiment, owner=owner, raw_params=run, log=log)
         experiments.append(experiment)
-    if DEMO_MINILM:  # a real pretrained model brought in like a user's own (analysis.sources)
-        from webapp.catalog import demo_minilm
-
-        minilm = demo_minilm.publish(owner=owner, log=log, run_plane=False)  # the showcase queues its plane
-        if minilm is not None:
-            experiments.append(minilm)
-    # Model-family trees: the real Hugging Face lineage snapshot (skipped, with a note, when absent).
-    from webapp.lineage.services import hf_demo_publish
-
-    lineage = hf_demo_publish(owner=owner, log=log)
-    if lineage is not None:
-        experiments.append(lineage.experiment)
     return experiments
 
 
-def _demo_run(*, experiment: Experiment, owner, raw_params: dict, log, kind: str = "train") -> Job:
+def demo_run(*, experiment: Experiment, owner, raw_params: dict, log, kind: str = "train") -> Job:
     """Run one public demo job in this process, unless the same job already succeeded."""
     validated = job_params_validate(kind=kind, data={**raw_params, "visibility": Visibility.PUBLIC}, user=owner)
     done = Job.objects.filter(experiment=experiment, kind=kind, params=validated.params, status=JobStatus.SUCCEEDED).first()

@@ -7,8 +7,6 @@ checkpoints' own data (one task per distinct dataset they were trained on).
 
 from __future__ import annotations
 
-import torch
-
 from webapp.landscapes import evaluation_data
 
 MAX_TASKS = 6
@@ -48,13 +46,6 @@ def own_datasets(checkpoints) -> list[str]:
     return names
 
 
-def _subsample(X: torch.Tensor, y: torch.Tensor, size: int):
-    if len(X) > size:
-        keep = torch.randperm(len(X), generator=torch.Generator().manual_seed(0))[:size].sort().values
-        X, y = X[keep], y[keep]
-    return X, y
-
-
 def tasks_for(*, class_lists: list[list[int]], datasets: list[str], split: str, size: int, owner_id: int | None):
     """``analysis.merging.Task`` per class list (digits), or per dataset when no class list is given."""
     from analysis import merging
@@ -63,7 +54,7 @@ def tasks_for(*, class_lists: list[list[int]], datasets: list[str], split: str, 
         tasks = []
         for classes in class_lists:
             task = merging.digits_task(classes, split)
-            tasks.append(merging.Task(task.name, *_subsample(task.X, task.y, size)))
+            tasks.append(merging.Task(task.name, *evaluation_data.subsample(task.X, task.y, size)))
         return tasks
     return [merging.Task(name, *evaluation_data.evaluation_data(dataset=name, split=split, size=size, owner_id=owner_id))
             for name in datasets]

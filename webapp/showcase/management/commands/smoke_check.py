@@ -7,7 +7,7 @@ import urllib.request
 import websockets
 from django.core.management.base import BaseCommand, CommandError
 
-from webapp.catalog.demo import demo_user
+from webapp.accounts.demo_account import demo_user
 from webapp.catalog.visibility import Visibility
 from webapp.jobs.services import job_params_validate, job_submit
 

@@ -21,6 +21,7 @@ from django.db import transaction
 from webapp.catalog.models import Checkpoint, DatasetUpload, Experiment
 from webapp.catalog.services import checkpoint_create_from_file, experiment_create
 from webapp.catalog.visibility import Visibility
+from webapp.showcase.demo import demo_run
 
 SLUG = "minilm-l6-real-text"
 FOLDER_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
@@ -116,8 +117,6 @@ def publish(*, owner, log=print, resolution: int = 9, run_plane: bool = True):
         _checkpoint(experiment, folder)
         _dataset(owner, folder)
     if run_plane:
-        from webapp.catalog.demo import _demo_run
-
-        _demo_run(experiment=experiment, owner=owner, raw_params=plane_params(experiment, resolution=resolution), log=log,
+        demo_run(experiment=experiment, owner=owner, raw_params=plane_params(experiment, resolution=resolution), log=log,
                   kind="landscape")
     return experiment
