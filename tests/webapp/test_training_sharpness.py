@@ -8,7 +8,7 @@ from analysis import sharpness
 from webapp.jobs import services
 from webapp.jobs.models import JobStatus
 from webapp.jobs.runner import run_job
-from webapp.training import forms
+from webapp.training import params as forms
 
 pytestmark = pytest.mark.django_db
 

@@ -1,9 +1,10 @@
 """The registry of job kinds.
 
-A job kind is what a Celery worker knows how to run: a form that validates its
-parameters into JSON, a function that does the work given a JobContext, the
-events it emits (one pydantic model per event kind, in the app's event_types.py),
-and whether it can use a GPU.  Apps declare theirs in a `job_kinds.py` module.
+A job kind is what a Celery worker knows how to run: its parameters (a pydantic model,
+webapp.jobs.params, from which its form, API schema and CLI options are derived), a
+function that does the work given a JobContext, the events it emits (one pydantic
+model per event kind, in the app's event_types.py), and whether it can use a GPU.
+Apps declare theirs in a `job_kinds.py` module.
 """
 
 from __future__ import annotations
@@ -33,12 +34,15 @@ class _Deferred:
 DEFERRED = _Deferred()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class JobKind:
     name: str
     label: str
-    form_class: type[forms.Form]
     run: Callable[["JobContext"], dict]
+    # The parameters model (webapp.jobs.params.JobParams); the form is derived from it.
+    params: Any = None
+    # Only for a kind not yet declared through `params`: its own Django form.
+    form_class: type[forms.Form] | None = None
     gpu_capable: bool = False
     template: str = "jobs/result_generic.html"
     # result dict -> CSV text of its numbers, for the export link (None: no CSV).
@@ -47,6 +51,14 @@ class JobKind:
     fanout: Any = None
     # Event kind -> its payload model (webapp.jobs.event_types.EventPayload); an undeclared event is refused.
     events: dict[str, type] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.params is not None:
+            from webapp.jobs.params import form_for
+
+            object.__setattr__(self, "form_class", form_for(self.params))
+        if self.form_class is None:
+            raise ValueError(f"job kind {self.name!r} declares no params model")
 
     def title_for(self, params: dict) -> str:
         return self.label

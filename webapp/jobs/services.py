@@ -14,17 +14,8 @@ from webapp.jobs import dispatch, kinds
 from webapp.jobs.events import job_event_append
 from webapp.jobs.limits import LimitExceeded, check_job_submission  # noqa: F401  (LimitExceeded: for callers)
 from webapp.jobs.models import FINISHED_STATUSES, Job, JobStatus
+from webapp.jobs.params import JobParamsInvalid, params_validate
 from webapp.jobs.queues import queue_for
-
-
-class JobParamsInvalid(ValueError):
-    """The parameters failed validation; `errors` maps field name -> list of messages."""
-
-    def __init__(self, errors: dict[str, list[str]], form=None):
-        self.errors = errors
-        self.form = form  # the bound form, to show the errors next to their fields
-        fields = ", ".join(sorted(errors))
-        super().__init__(f"invalid job parameters: {fields}")
 
 
 class NotAllowed(PermissionError):
@@ -42,19 +33,39 @@ class ValidatedJob:
 
 
 def job_params_validate(*, kind: str, data, user=None, files=None) -> ValidatedJob:
-    """Validate raw parameters through the kind's form; raise JobParamsInvalid naming each bad field."""
+    """Validate raw parameters through the kind's params model; raise JobParamsInvalid naming each bad field.
+
+    `data` from an HTML form (a QueryDict) goes through the kind's derived form, which reads the
+    posted values as the browser sends them (unchecked boxes absent, lists repeated); anything
+    else (JSON, code) goes to the model as it is.  Both end in webapp.jobs.params.params_validate.
+    """
     try:
         job_kind = kinds.get(kind)
     except kinds.UnknownJobKind as exc:
         raise JobParamsInvalid({"kind": [str(exc)]}) from None
     _refuse_nul(job_kind, data, user)
+    if job_kind.params is None:
+        return _validate_by_own_form(job_kind, data, user, files)
+    if hasattr(data, "getlist") or files:
+        form = job_kind.form_class(data=data, files=files, user=user)
+        if not form.is_valid():
+            raise JobParamsInvalid({field: [str(m) for m in messages] for field, messages in form.errors.items()}, form=form)
+        params, checks = form.validated
+    else:
+        params, checks = params_validate(job_kind.params, data, user=user)
+    return ValidatedJob(kind=kind, params=checks.params, visibility=params.visibility, experiment=checks.experiment,
+                        uploads=tuple(checks.pending_uploads))
+
+
+def _validate_by_own_form(job_kind, data, user, files) -> ValidatedJob:
+    """A kind that still declares its own Django form (form_class, to_params, job_options)."""
     if not hasattr(data, "getlist"):  # JSON or code, not an HTML form (whose unchecked boxes are simply absent)
         data = _with_defaults(job_kind.form_class, data)
     form = job_kind.form_class(data=data, files=files, user=user)
     if not form.is_valid():
         _discard(getattr(form, "pending_uploads", ()))
         raise JobParamsInvalid({field: [str(message) for message in messages] for field, messages in form.errors.items()}, form=form)
-    return ValidatedJob(kind=kind, params=form.to_params(), uploads=tuple(getattr(form, "pending_uploads", ())), **form.job_options())
+    return ValidatedJob(kind=job_kind.name, params=form.to_params(), uploads=tuple(getattr(form, "pending_uploads", ())), **form.job_options())
 
 
 def _refuse_nul(job_kind, data, user) -> None:

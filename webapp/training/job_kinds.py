@@ -1,6 +1,6 @@
 from webapp.jobs.kinds import JobKind, register
 from webapp.training.event_types import TRAIN_EVENTS
-from webapp.training.forms import TrainForm
+from webapp.training.params import TrainParams
 from webapp.training.services import training_run
 
 
@@ -14,7 +14,7 @@ TRAIN = register(
     TrainKind(
         name="train",
         label="Train a small model",
-        form_class=TrainForm,
+        params=TrainParams,
         run=training_run,
         gpu_capable=True,
         template="training/result_train.html",
