@@ -52,6 +52,7 @@ from .recovery_scoring import (  # noqa: F401  (re-exported: the public scoring 
     score_recovery,
 )
 from .recovery_tree import family_tree
+from .update_spectra import fill_update_distances
 from .weight_cues import ModelStats, adapter_evidence
 from .weight_sketch import architecture_signature, weight_gram
 from .zoo_models import single_thread
@@ -380,10 +381,13 @@ def _recover(checkpoints, threshold, n_families, direction_weight, entropy_weigh
             return adapter_evidence(checkpoints[_group[p]], checkpoints[_group[c]], _keys)
 
         families = [np.flatnonzero(local == k) for k in range(int(local.max()) + 1)]
+        group_states = [checkpoints[m] for m in group]
+        Ug = np.full_like(Dg, np.inf)
         for k, members in enumerate(families):
             progress({"stage": "family", "architecture": g, "done": k + 1, "total": len(families),
                       "size": int(len(members))})
-            tree, weights_only = family_tree(members.tolist(), Dg, wg.gram, wg.stats, group,
+            fill_update_distances(Ug, group_states, wg.keys, Dg, [int(v) for v in members if not wg.stats[v].quantized])
+            tree, weights_only = family_tree(members.tolist(), Dg, Ug, wg.gram, wg.stats, group,
                                              kurtosis_weight=direction_weight, entropy_weight=entropy_weight,
                                              centrality_weight=centrality_weight,
                                              metadata=meta,

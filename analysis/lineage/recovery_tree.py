@@ -61,10 +61,10 @@ def _tree_direction_scores(tree: nx.Graph, distances: np.ndarray, gram: np.ndarr
     kurt = _rising([s.kurtosis for s in stats], list(tree.edges))
     entropy = _rising([s.spectral_entropy for s in stats], list(tree.edges))
     # The parent sits at the centre of its children: the further a model is from its relatives
-    # (mean squared distance), the later it tends to come.
-    members = list(tree.nodes)
+    # (summed update distance along the tree), the later it tends to come.
     spread = np.zeros(len(stats))
-    spread[members] = (distances[np.ix_(members, members)] ** 2).mean(axis=1)
+    for v, total in tree_path_totals(tree, distances).items():
+        spread[v] = total
     outward = _rising(spread.tolist(), list(tree.edges))
     scores = {}
     for u, v in tree.edges:
@@ -77,9 +77,36 @@ def _tree_direction_scores(tree: nx.Graph, distances: np.ndarray, gram: np.ndarr
     return scores
 
 
+def tree_path_totals(tree: nx.Graph, distances: np.ndarray) -> dict[int, float]:
+    """Per node, the summed length (``distances`` of its edges) of the tree paths to every other node.
+
+    Rerooting in O(n): moving from a parent to a child brings the child's
+    subtree one edge nearer and the rest one edge further.
+    """
+    nodes = list(tree.nodes)
+    if len(nodes) < 2:
+        return {v: 0.0 for v in nodes}
+    root = nodes[0]
+    order = list(nx.dfs_preorder_nodes(tree, root))
+    parent = dict(nx.dfs_predecessors(tree, root))
+    size = {v: 1 for v in nodes}
+    depth_sum = {v: 0.0 for v in nodes}  # summed distance from v down to its subtree
+    for v in reversed(order[1:]):
+        p = parent[v]
+        size[p] += size[v]
+        depth_sum[p] += depth_sum[v] + size[v] * distances[p, v]
+    total = {root: depth_sum[root]}
+    for v in order[1:]:
+        p = parent[v]
+        total[v] = total[p] + distances[p, v] * (len(nodes) - 2 * size[v])
+    return total
+
+
 def _structure(nodes: list[int], distances: np.ndarray, stats: list[ModelStats], kurtosis_weight: float,
                entropy_weight: float) -> nx.Graph:
-    """Undirected tree: Edmonds on distances with a small statistics term, or the MST for large families.
+    """Undirected tree: Edmonds on update distances with a small statistics term, or the MST for large families.
+
+    ``distances`` may be inf for pairs not measured (never an edge).
 
     The statistics term (in units of the median nearest-neighbour distance)
     only breaks near-ties: when two siblings fine-tuned on similar data sit
@@ -94,14 +121,15 @@ def _structure(nodes: list[int], distances: np.ndarray, stats: list[ModelStats],
     nn = np.where(np.eye(len(nodes), dtype=bool), np.inf, sub).min(axis=1)
     unit = float(np.median(nn)) or 1.0
     if len(nodes) > MAX_EDMONDS_NODES:
-        graph.add_weighted_edges_from((a, b, distances[a, b]) for i, a in enumerate(nodes) for b in nodes[i + 1:])
+        graph.add_weighted_edges_from((a, b, distances[a, b]) for i, a in enumerate(nodes) for b in nodes[i + 1:]
+                                      if np.isfinite(distances[a, b]))
         return nx.minimum_spanning_tree(graph)
     kurt = _rising([s.kurtosis for s in stats], [(a, b) for a in nodes for b in nodes if a < b])
     entropy = _rising([s.spectral_entropy for s in stats], [(a, b) for a in nodes for b in nodes if a < b])
     directed = nx.DiGraph()
     directed.add_weighted_edges_from(
         (a, b, distances[a, b] / unit - TIE_BREAK * (kurtosis_weight * kurt(a, b) + entropy_weight * entropy(a, b)))
-        for a in nodes for b in nodes if a != b)
+        for a in nodes for b in nodes if a != b and np.isfinite(distances[a, b]))
     arb = nx.minimum_spanning_arborescence(directed, attr="weight")
     graph.add_edges_from(arb.edges)
     return graph
@@ -131,7 +159,7 @@ def orient_tree(tree: nx.Graph, scores: Mapping[tuple[int, int], float]) -> tupl
     return root, margin, arb
 
 
-def family_tree(members: list[int], distances: np.ndarray, gram: np.ndarray, stats: list[ModelStats],
+def family_tree(members: list[int], distances: np.ndarray, update_distances: np.ndarray, gram: np.ndarray, stats: list[ModelStats],
                 names: list[str], *, kurtosis_weight: float, entropy_weight: float, centrality_weight: float, metadata: Mapping[str, ModelMetadata],
                 adapter_check: Callable[[int, int], AdapterEvidence]) -> tuple[FamilyTree, FamilyTree | None]:
     """The family's tree, and (when metadata was used) the weights-only tree for comparison."""
@@ -151,10 +179,10 @@ def family_tree(members: list[int], distances: np.ndarray, gram: np.ndarray, sta
             merges[fit.child] = fit
             used.update(fit.parents)
     tree_nodes = [int(v) for v in core if v not in merges]
-    tree = _structure(tree_nodes, distances, stats, kurtosis_weight, entropy_weight)
+    tree = _structure(tree_nodes, update_distances, stats, kurtosis_weight, entropy_weight)
 
     def build(meta: Mapping[str, ModelMetadata]) -> FamilyTree:
-        scores = _tree_direction_scores(tree, distances, gram, stats, names, kurtosis_weight, meta, entropy_weight,
+        scores = _tree_direction_scores(tree, update_distances, gram, stats, names, kurtosis_weight, meta, entropy_weight,
                                         centrality_weight)
         root, margin, arb = orient_tree(tree, scores)
         edges = []

@@ -1,0 +1,74 @@
+"""The update-spectrum distance and the tree centrality on constructions whose answer is known."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+import torch
+
+from analysis.lineage.recovery_tree import tree_path_totals
+from analysis.lineage.update_spectra import candidate_pairs, schatten_size, update_distance
+
+
+def _rank_one_pieces(n: int = 32, k: int = 4, seed: int = 0) -> list[torch.Tensor]:
+    """k rank-one matrices of spectral norm 1 with mutually orthogonal row and column spaces."""
+    g = torch.Generator().manual_seed(seed)
+    left, _ = torch.linalg.qr(torch.randn(n, k, generator=g, dtype=torch.float64))
+    right, _ = torch.linalg.qr(torch.randn(n, k, generator=g, dtype=torch.float64))
+    return [torch.outer(left[:, i], right[:, i]) for i in range(k)]
+
+
+def test_schatten_half_size_of_known_spectra():
+    p = _rank_one_pieces()
+    assert schatten_size(3.0 * p[0]) == pytest.approx(3.0)
+    # Orthogonal pieces: singular values 4 and 1 -> (2 + 1)^2 = 9 (Frobenius would say sqrt(17)).
+    assert schatten_size(4.0 * p[0] + p[1]) == pytest.approx(9.0)
+    assert schatten_size(torch.tensor([3.0, 4.0])) == pytest.approx(5.0)  # a vector: its Euclidean norm
+    state = {"w": torch.zeros(32, 32, dtype=torch.float64), "b": torch.zeros(32, dtype=torch.float64)}
+    moved = {"w": p[0] + p[1], "b": state["b"]}
+    assert update_distance(state, moved, ["w", "b"]) == pytest.approx(4.0)
+
+
+def test_update_distance_finds_the_tree_the_euclidean_distance_gets_wrong():
+    """root -> child (small update) -> grandchild; a sibling of the child whose update partly follows the grandchild's.
+
+    Updates: child 0.3 e0, grandchild + e1, sibling 0.6 e1 + e2 (e_i orthogonal rank-one pieces).
+    Euclidean: |sibling - grandchild|^2 = 0.16 + 0.09 + 1 = 1.25 < |sibling - root|^2 = 1.36, so the
+    sibling hangs off its cousin.  Schatten-1/2: (sqrt 0.6 + 1)^2 = 3.15 from the root against
+    (sqrt 0.4 + sqrt 0.3 + 1)^2 = 4.75 from the grandchild: the true tree.
+    """
+    e = _rank_one_pieces()
+    root = torch.randn(32, 32, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    states = [{"w": root}, {"w": root + 0.3 * e[0]}, {"w": root + 0.3 * e[0] + e[1]}, {"w": root + 0.6 * e[1] + e[2]}]
+    truth = {frozenset(p) for p in [(0, 1), (1, 2), (0, 3)]}
+
+    def tree_edges(dist) -> set[frozenset]:
+        graph = nx.Graph()
+        graph.add_weighted_edges_from((a, b, dist(states[a], states[b])) for a in range(4) for b in range(a + 1, 4))
+        return {frozenset(e) for e in nx.minimum_spanning_tree(graph).edges}
+
+    euclidean = tree_edges(lambda a, b: float((a["w"] - b["w"]).norm()))
+    assert frozenset((2, 3)) in euclidean and euclidean != truth
+    assert tree_edges(lambda a, b: update_distance(a, b, ["w"])) == truth
+
+
+def test_candidate_pairs_are_all_pairs_when_few_and_connected_when_many():
+    rng = np.random.default_rng(0)
+    points = rng.standard_normal((40, 3))
+    euclidean = np.linalg.norm(points[:, None] - points[None], axis=-1)
+    assert candidate_pairs(euclidean, [0, 1, 2, 3], neighbours=12) == {(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)}
+    members = list(range(40))
+    pairs = candidate_pairs(euclidean, members, neighbours=3)
+    assert len(pairs) < 40 * 39 / 2 and nx.is_connected(nx.Graph(list(pairs)))
+    nearest = int(np.argsort(euclidean[5])[1])
+    assert (min(5, nearest), max(5, nearest)) in pairs
+
+
+def test_tree_path_totals_by_hand():
+    path = nx.Graph([(0, 1), (1, 2)])
+    d = np.array([[0, 1, 0], [1, 0, 2], [0, 2, 0]], dtype=float)
+    assert tree_path_totals(path, d) == {0: 4.0, 1: 3.0, 2: 5.0}  # 1 + 3, 1 + 2, 2 + 3
+    star = nx.Graph([(3, 0), (3, 1), (3, 2)])
+    d = np.ones((4, 4))
+    assert tree_path_totals(star, d) == {3: 3.0, 0: 5.0, 1: 5.0, 2: 5.0}
