@@ -52,10 +52,11 @@ JSON outputs (every output also has ``"command"`` and ``"version"``):
     ``{"kind": "line", "mode": "interpolation"|"direction", "t": [..],
     "loss": [..], "accuracy": [..]|null, "directions": {..}, "seconds"}``.
 ``hessian``
-    ``{"num_parameters", "loss", "top_eigenvalues": [..] (descending),
-    "residuals", "converged", "eigen_matvecs", "trace": {"estimate",
+    ``{"num_parameters", "loss", "eigenvalues": {"values": [..] (descending),
+    "residuals", "converged", "num_matvecs"}, "trace": {"estimate",
     "stderr", "num_matvecs", "method": "hutch++"}|null, "density": {"grid",
-    "density", "sigma", "num_matvecs"}|null, "num_matvecs", "seconds"}``.
+    "density", "sigma", "num_matvecs"}|null, "num_matvecs", "seconds"}``
+    (``analysis.curvature_results.HessianSpectrum``, as the hessian job's result).
 ``interpolate``
     ``{"t", "loss", "accuracy", "barrier_height", "accuracy_barrier",
     "seconds"}``.

@@ -15,7 +15,8 @@ algorithms take any operator:
   a standard-error estimate.
 * :func:`spectral_density` -- stochastic Lanczos quadrature (SLQ) estimate
   of the eigenvalue density.
-* :func:`analyze` -- all of the above for a model, as a JSON-able dict.
+* :func:`analyze` -- all of the above for a model, as the JSON-able
+  ``curvature_results.HessianSpectrum``.
 
 Every operator exposes ``size`` (dimension), ``dtype``, ``device``,
 ``matvec(v)`` for a 1-D tensor ``v`` and the counter ``num_matvecs``.
@@ -546,42 +547,30 @@ def analyze(
 ) -> dict:
     """Top-k eigenvalues, trace (Hutch++) and optional density of ``model``'s loss Hessian.
 
-    Returns a JSON-able dict ``{"num_parameters", "loss", "top_eigenvalues",
-    "residuals", "converged", "trace": {"estimate", "stderr", "num_matvecs",
-    "method"} | None, "density": {"grid", "density", "sigma"} | None,
-    "num_matvecs", "seconds"}``.  ``on_progress`` receives
+    Returns ``curvature_results.HessianSpectrum`` as a JSON-able dict
+    ``{"num_parameters", "loss", "eigenvalues": {"values", "residuals",
+    "converged", "num_matvecs"}, "trace": {"estimate", "stderr",
+    "num_matvecs", "method"} | None, "density": {"grid", "density", "sigma",
+    "num_matvecs"} | None, "num_matvecs", "seconds"}``.  ``on_progress`` receives
     ``{"type": "stage", "stage": "eigenvalues"|"trace"|"density", "done": bool, ...}``.
     """
     t0 = time.perf_counter()
     op = HessianOperator(model, loss_fn, data, batch_size=batch_size)  # a LoadedModel brings its own loss
     emit = on_progress or (lambda event: None)
-    out: dict = {"num_parameters": op.size, "loss": op.loss(), "seed": seed}
+    from .curvature_results import Density, Eigenvalues, HessianSpectrum, Trace, finite_or_none
+
+    loss = finite_or_none(op.loss())
     emit({"type": "stage", "stage": "eigenvalues", "done": False})
-    eig = lanczos(op, top_k, tol=tol, seed=seed)
-    out.update(
-        top_eigenvalues=[float(x) for x in eig.eigenvalues],
-        residuals=[float(x) for x in eig.residuals],
-        converged=eig.converged,
-        eigen_matvecs=eig.num_matvecs,
-    )
-    emit({"type": "stage", "stage": "eigenvalues", "done": True, "top_eigenvalues": out["top_eigenvalues"]})
-    out["trace"] = None
+    eigenvalues = Eigenvalues.of(lanczos(op, top_k, tol=tol, seed=seed))
+    emit({"type": "stage", "stage": "eigenvalues", "done": True, "eigenvalues": eigenvalues.values})
+    trace_result = density_result = None
     if trace:
         emit({"type": "stage", "stage": "trace", "done": False})
-        est = hutchpp(op, trace_matvecs, seed=seed)
-        out["trace"] = {"estimate": est.estimate, "stderr": est.stderr, "num_matvecs": est.num_matvecs, "method": est.method}
-        emit({"type": "stage", "stage": "trace", "done": True, "trace": out["trace"]})
-    out["density"] = None
+        trace_result = Trace.of(hutchpp(op, trace_matvecs, seed=seed))
+        emit({"type": "stage", "stage": "trace", "done": True, "trace": trace_result.model_dump()})
     if density:
         emit({"type": "stage", "stage": "density", "done": False})
-        sd = spectral_density(op, num_probes=density_probes, num_iters=density_iters, seed=seed)
-        out["density"] = {
-            "grid": sd.grid.tolist(),
-            "density": sd.density.tolist(),
-            "sigma": sd.sigma,
-            "num_matvecs": sd.num_matvecs,
-        }
+        density_result = Density.of(spectral_density(op, num_probes=density_probes, num_iters=density_iters, seed=seed))
         emit({"type": "stage", "stage": "density", "done": True})
-    out["num_matvecs"] = op.num_matvecs
-    out["seconds"] = time.perf_counter() - t0
-    return out
+    return HessianSpectrum(num_parameters=op.size, loss=loss, eigenvalues=eigenvalues, trace=trace_result,
+                           density=density_result, num_matvecs=op.num_matvecs, seconds=time.perf_counter() - t0).model_dump()

@@ -156,12 +156,25 @@ class CellResult:
         )
 
 
+def _hessian_metric(hessian: dict | None, name: str) -> float | None:
+    """A cell's Hessian metric read from the run's spectrum (analysis.curvature_results.HessianSpectrum)."""
+    from analysis.curvature_results import HessianSpectrum
+
+    if not hessian:
+        return None
+    spectrum = HessianSpectrum.model_validate(hessian)
+    if name == "hessian_top_eigenvalue":
+        return spectrum.top_eigenvalue
+    if name == "hessian_trace":
+        return spectrum.trace.estimate if spectrum.trace else None
+    raise KeyError(f"unknown Hessian metric {name!r}")
+
+
 def _run_value(run, name: str):
     if name in ("steps_to_train_90", "steps_to_test_90"):
         return getattr(run, name)
     if name.startswith("hessian_"):
-        h = run.hessian or {}
-        return h.get(name[len("hessian_") :])
+        return _hessian_metric(run.hessian, name)
     if name in SHARPNESS_METRICS:
         return (getattr(run, "sharpness", None) or {}).get(name)
     return run.final.get(name)

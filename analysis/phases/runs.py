@@ -38,8 +38,8 @@ class RunResult:
 
     ``steps_to_train_90`` / ``steps_to_test_90``: first evaluated step with
     train / test accuracy >= 0.9, ``None`` if never within the budget.
-    ``hessian``: ``{"top_eigenvalue", "trace", "trace_stderr",
-    "num_matvecs", "converged"}`` or ``None``.  ``sharpness``: the
+    ``hessian``: ``analysis.curvature_results.HessianSpectrum`` as a dict
+    (top eigenvalue and trace) or ``None``.  ``sharpness``: the
     :func:`analysis.sharpness.summarize` metrics plus the measured curve
     ``{"step": [...], "sharpness": [...], "preconditioned_sharpness": [...]}``
     under ``"curve"``, or ``None``.  ``state`` (the final state
@@ -132,19 +132,18 @@ def run_data(config: RunConfig) -> _tasks.TaskData:
 
 
 def _hessian_metrics(model, train_data, seed: int, lanczos_iters: int, trace_matvecs: int) -> dict:
+    """The top eigenvalue and the trace, in the one Hessian shape (analysis.curvature_results.HessianSpectrum)."""
+    from analysis.curvature_results import Eigenvalues, HessianSpectrum, Trace, finite_or_none
+
     op = curvature.HessianOperator(model, None, train_data)
     try:
         eig = curvature.lanczos(op, 1, max_iters=lanczos_iters, tol=1e-3, seed=seed)
         tr = curvature.hutchpp(op, trace_matvecs, seed=seed)
+        loss = finite_or_none(op.loss())
     finally:
         op.release()
-    return {
-        "top_eigenvalue": float(eig.eigenvalues[0]),
-        "converged": bool(eig.converged),
-        "trace": float(tr.estimate),
-        "trace_stderr": float(tr.stderr),
-        "num_matvecs": int(op.num_matvecs),
-    }
+    return HessianSpectrum(num_parameters=op.size, loss=loss, eigenvalues=Eigenvalues.of(eig), trace=Trace.of(tr),
+                           num_matvecs=op.num_matvecs).model_dump()
 
 
 def _sharpness_tracker(config: RunConfig, train_data, batch_size: int) -> _sharpness.SharpnessTracker:
@@ -256,7 +255,7 @@ def train_run(
         if math.isfinite(last["train_loss"]):
             hess = _hessian_metrics(res.model, td.train, config.seed, hessian_lanczos_iters, hessian_trace_matvecs)
         else:
-            hess = {"top_eigenvalue": None, "converged": False, "trace": None, "trace_stderr": None, "num_matvecs": 0}
+            hess = None  # no curvature at a diverged point: its metrics are missing, as for a run without them
     return RunResult(
         config=config,
         spec=res.spec,

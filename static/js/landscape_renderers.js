@@ -294,7 +294,9 @@
                  { margin: { t: 10, r: 10, b: 40, l: 60 }, yaxis: { title: { text: "eigenvalue" } } });
             eigChart.dataset.ready = "1";
           } else if (event.kind === "trace") {
-            traceEl.textContent = p.estimate.toPrecision(6) + " ± " + p.stderr.toPrecision(3) + " (" + p.method + ", " + p.num_matvecs + " products)";
+            // Non-finite numbers arrive as null (one sample has no standard error).
+            traceEl.textContent = (p.estimate === null ? "n/a" : p.estimate.toPrecision(6)) + (p.stderr === null ? "" : " ± " + p.stderr.toPrecision(3)) +
+              " (" + p.method + ", " + p.num_matvecs + " products)";
             traceEl.dataset.ready = "1";
           } else if (event.kind === "density") {
             draw(densityChart, [{ x: p.grid, y: p.density.map(function (v) { return Math.max(v, 1e-12); }), mode: "lines", fill: "tozeroy", line: { color: "#7c3aed" } }],

@@ -38,7 +38,7 @@ def test_cli_smoke(tmp_path, monkeypatch):
               "--trace", "--density", "--out", "h.json"], tmp_path)
     assert r.returncode == 0, r.stderr
     h = json.loads((tmp_path / "h.json").read_text())
-    assert len(h["top_eigenvalues"]) == 5 and h["trace"]["estimate"] > 0 and len(h["density"]["grid"]) > 10
+    assert len(h["eigenvalues"]["values"]) == 5 and h["trace"]["estimate"] > 0 and len(h["density"]["grid"]) > 10
 
     # the rest in-process (same code path, without paying the import time again)
     monkeypatch.chdir(tmp_path)

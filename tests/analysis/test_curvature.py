@@ -141,5 +141,6 @@ def test_analyze_returns_json_ready_dict(small_models, digits):
     X, y = train_data[0][:300], train_data[1][:300]
     out = C.analyze(small_models[0].model, (X, y), top_k=3, trace=True, trace_matvecs=12, density=True, density_iters=10, density_probes=1)
     json.dumps(out)
-    assert len(out["top_eigenvalues"]) == 3 and out["top_eigenvalues"][0] >= out["top_eigenvalues"][1]
+    values = out["eigenvalues"]["values"]
+    assert len(values) == 3 and values[0] >= values[1] and out["eigenvalues"]["num_matvecs"] < out["num_matvecs"]
     assert out["trace"]["num_matvecs"] == 12 and len(out["density"]["grid"]) == len(out["density"]["density"])

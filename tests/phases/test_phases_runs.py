@@ -5,6 +5,8 @@ import json
 import pytest
 import torch
 
+from analysis.curvature_results import HessianSpectrum
+
 from analysis.phases import (
     CellResult,
     RunResult,
@@ -49,8 +51,11 @@ def test_hessian_metrics_are_optional_and_finite(tiny_runs):
     spec, runs = tiny_runs
     r = train_run(runs[0].config, hessian=True, hessian_lanczos_iters=8, hessian_trace_matvecs=9)
     h = r.hessian
-    assert h["top_eigenvalue"] > 0 and h["num_matvecs"] == 8 + 9
-    assert h["trace"] == pytest.approx(h["trace"]) and h["trace_stderr"] >= 0
+    # the one Hessian shape (analysis.curvature_results.HessianSpectrum), as the hessian job's
+    assert h["eigenvalues"]["values"][0] > 0 and len(h["eigenvalues"]["values"]) == 1 and h["num_matvecs"] == 8 + 9
+    assert h["trace"]["estimate"] == pytest.approx(h["trace"]["estimate"]) and h["trace"]["stderr"] >= 0
+    assert h["trace"]["num_matvecs"] == 9 and h["density"] is None
+    assert HessianSpectrum.model_validate(h).top_eigenvalue == h["eigenvalues"]["values"][0]
     assert runs[0].hessian is None
 
 

@@ -29,7 +29,7 @@ def test_runs_track_sharpness_which_survives_json_and_becomes_cell_metrics(track
     assert s["progressive_sharpening"] == pytest.approx(values[-1] / values[0])
     assert s["frac_above_2_over_eta"] == 0.0 and s["eos_step"] is None  # lr 0.01 on this tiny net: far from 200
     # the last measurement is the same Hessian the run's final-weights metric measures
-    assert values[-1] == pytest.approx(run.hessian["top_eigenvalue"], rel=1e-3)
+    assert values[-1] == pytest.approx(run.hessian["eigenvalues"]["values"][0], rel=1e-3)
 
     for name in ("progressive_sharpening", "eos_step", "frac_above_2_over_eta"):
         assert name in RUN_METRICS

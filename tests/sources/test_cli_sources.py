@@ -34,7 +34,7 @@ def test_landscape_and_hessian_of_a_hugging_face_folder(tiny_folders, gpt2_token
         assert plane["centre_loss"] == pytest.approx(float(lm.loss_fn(lm.module(X), y)), rel=1e-5)
     assert main(["hessian", "--checkpoint", folder, "--data", str(gpt2_tokens), "--top-k", "2", "--out", "h.json"]) == 0
     h = json.loads(Path("h.json").read_text())
-    assert h["num_parameters"] == lm.num_parameters and len(h["top_eigenvalues"]) == 2
+    assert h["num_parameters"] == lm.num_parameters and len(h["eigenvalues"]["values"]) == 2
     # the same folder as a zip
     with zipfile.ZipFile("m.zip", "w") as z:
         for f in Path(folder).iterdir():

@@ -91,7 +91,7 @@ def test_hessian_and_pca_axes_trace_and_density(tiny_folders):
     assert float(v.norm()) == pytest.approx(1.0, abs=1e-5)
     assert float(v @ op.matvec(v)) == pytest.approx(lam1, rel=1e-3)  # the axis is the top eigenvector
     res = curvature.analyze(lm, (X, y), top_k=2, trace=True, trace_matvecs=30, density=True, density_probes=1, density_iters=20)
-    assert res["top_eigenvalues"][0] == pytest.approx(lam1, rel=1e-3)
+    assert res["eigenvalues"]["values"][0] == pytest.approx(lam1, rel=1e-3)
     assert np.isfinite(res["trace"]["estimate"]) and len(res["density"]["grid"]) > 10
 
     centre = lm.state()

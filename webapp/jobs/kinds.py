@@ -51,6 +51,8 @@ class JobKind:
     fanout: Any = None
     # Event kind -> its payload model (webapp.jobs.event_types.EventPayload); an undeclared event is refused.
     events: dict[str, type] = field(default_factory=dict)
+    # The one shape of a successful result (a pydantic model or annotated union; None: not declared).
+    result: Any = None
 
     def __post_init__(self):
         if self.params is not None:
@@ -62,6 +64,18 @@ class JobKind:
 
     def title_for(self, params: dict) -> str:
         return self.label
+
+    def result_errors(self, result: dict) -> str:
+        """Why `result` does not fit this kind's declared result shape ("" when it does)."""
+        if self.result is None:
+            return ""
+        from pydantic import TypeAdapter, ValidationError
+
+        try:
+            TypeAdapter(self.result).validate_python(result)
+        except ValidationError as exc:
+            return f"the {self.name} result is ill-shaped: {exc}"
+        return ""
 
 
 _REGISTRY: dict[str, JobKind] = {}

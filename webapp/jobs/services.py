@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -16,6 +17,8 @@ from webapp.jobs.limits import LimitExceeded, check_job_submission  # noqa: F401
 from webapp.jobs.models import FINISHED_STATUSES, Job, JobStatus
 from webapp.jobs.params import JobParamsInvalid, params_validate
 from webapp.jobs.queues import queue_for
+
+logger = logging.getLogger(__name__)
 
 
 class NotAllowed(PermissionError):
@@ -177,6 +180,12 @@ def job_finish(*, job: Job, status: str, result: dict | None = None, error: str 
     The conditional update makes this safe when several workers (the tasks of a
     sweep) may try to finish the same job.
     """
+    if status == JobStatus.SUCCEEDED and result is not None:
+        # Only declared result shapes reach the page, the exports and the API.
+        error = kinds.get(job.kind).result_errors(result)
+        if error:
+            logger.error("job %s: %s", job.slug, error)
+            status, result = JobStatus.FAILED, None
     fields = {"status": status, "finished_at": timezone.now(), "error": error}
     if result is not None:
         fields["result"] = result

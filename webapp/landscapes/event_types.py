@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from analysis.curvature_results import Density, Eigenvalues, Trace
 from webapp.jobs.event_types import EventPayload, OpenPayload, Record
 
 # --------------------------------------------------------------------------- landscape
@@ -86,25 +87,17 @@ class HessianStarted(EventPayload):
     loss: float | None
 
 
-class HessianEigenvalues(EventPayload):
-    values: list[float]
-    residuals: list[float]
-    converged: bool
-    num_matvecs: int
+# The parts of the one Hessian shape (analysis.curvature_results), each streamed as it is ready.
+class HessianEigenvalues(Eigenvalues, EventPayload):
+    pass
 
 
-class HessianTrace(EventPayload):
-    estimate: float
-    stderr: float | None
-    num_matvecs: int
-    method: str
+class HessianTrace(Trace, EventPayload):
+    pass
 
 
-class HessianDensity(EventPayload):
-    grid: list[float]
-    density: list[float]
-    sigma: float
-    num_matvecs: int
+class HessianDensity(Density, EventPayload):
+    pass
 
 
 HESSIAN_EVENTS = {"started": HessianStarted, "eigenvalues": HessianEigenvalues, "trace": HessianTrace,
@@ -113,16 +106,19 @@ HESSIAN_EVENTS = {"started": HessianStarted, "eigenvalues": HessianEigenvalues, 
 # --------------------------------------------------------------------------- connectivity
 
 
-class ConnectivityCurve(EventPayload):
-    """The loss along the straight path between the two models: before ("naive") or after weight matching."""
+class InterpolationCurve(Record):
+    """The loss along the straight path between the two models (analysis.connectivity.Interpolation.to_dict)."""
 
-    label: str
     t: list[float]
     loss: list[float | None]
     accuracy: list[float] | None
     barrier_height: float | None
     accuracy_barrier: float | None = None
     seconds: float
+
+
+class ConnectivityCurve(InterpolationCurve, EventPayload):
+    label: str  # "naive" (as trained) or "aligned" (after weight matching)
 
 
 class ConnectivityAlignment(EventPayload):

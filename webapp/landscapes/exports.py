@@ -33,11 +33,15 @@ def landscape_csv(result: dict) -> str:
 
 
 def hessian_csv(result: dict) -> str:
-    rows = [["eigenvalue", k + 1, _blank(v), _blank(r)] for k, (v, r) in enumerate(zip(result["eigenvalues"]["values"], result["eigenvalues"]["residuals"]))]
-    if result.get("trace"):
-        rows.append(["trace", "", _blank(result["trace"]["estimate"]), _blank(result["trace"]["stderr"])])
-    if result.get("density"):
-        rows += [["density", k, _blank(x), _blank(d)] for k, (x, d) in enumerate(zip(result["density"]["grid"], result["density"]["density"]))]
+    from webapp.landscapes.results import HessianResult
+
+    spectrum = HessianResult.model_validate(result)
+    eig = spectrum.eigenvalues
+    rows = [["eigenvalue", k + 1, _blank(v), _blank(r)] for k, (v, r) in enumerate(zip(eig.values, eig.residuals))]
+    if spectrum.trace:
+        rows.append(["trace", "", _blank(spectrum.trace.estimate), _blank(spectrum.trace.stderr)])
+    if spectrum.density:
+        rows += [["density", k, _blank(x), _blank(d)] for k, (x, d) in enumerate(zip(spectrum.density.grid, spectrum.density.density))]
     return _csv(["quantity", "index", "value", "error_or_density"], rows)
 
 

@@ -2,6 +2,7 @@ from webapp.jobs.kinds import JobKind, register
 from webapp.landscapes import exports
 from webapp.landscapes.event_types import CONNECTIVITY_EVENTS, HESSIAN_EVENTS, LANDSCAPE_EVENTS
 from webapp.landscapes.forms import ConnectivityForm, HessianForm, LandscapeForm
+from webapp.landscapes.results import ConnectivityResult, HessianResult, LandscapeResult
 from webapp.landscapes.plane_fanout import PLANE_FANOUT, landscape_run_or_fan_out
 from webapp.landscapes.services import connectivity_run, hessian_run
 
@@ -20,18 +21,18 @@ LANDSCAPE = register(
     LandscapeKind(
         name="landscape", label="Loss landscape", form_class=LandscapeForm, run=landscape_run_or_fan_out, gpu_capable=True,
         template="landscapes/result_landscape.html", to_csv=exports.landscape_csv, fanout=PLANE_FANOUT,
-        events=LANDSCAPE_EVENTS,
+        events=LANDSCAPE_EVENTS, result=LandscapeResult,
     )
 )
 HESSIAN = register(
     JobKind(
         name="hessian", label="Hessian spectrum", form_class=HessianForm, run=hessian_run, gpu_capable=True,
-        template="landscapes/result_hessian.html", to_csv=exports.hessian_csv, events=HESSIAN_EVENTS,
+        template="landscapes/result_hessian.html", to_csv=exports.hessian_csv, events=HESSIAN_EVENTS, result=HessianResult,
     )
 )
 CONNECTIVITY = register(
     JobKind(
         name="connectivity", label="Mode connectivity", form_class=ConnectivityForm, run=connectivity_run, gpu_capable=True,
-        template="landscapes/result_connectivity.html", to_csv=exports.connectivity_csv, events=CONNECTIVITY_EVENTS,
+        template="landscapes/result_connectivity.html", to_csv=exports.connectivity_csv, events=CONNECTIVITY_EVENTS, result=ConnectivityResult,
     )
 )

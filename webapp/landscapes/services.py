@@ -111,34 +111,31 @@ def landscape_run(ctx: JobContext) -> dict:
 
 
 def hessian_run(ctx: JobContext) -> dict:
+    """The spectrum in the one Hessian shape (webapp.landscapes.results.HessianResult), each part streamed when ready."""
     from analysis import curvature
+    from analysis.curvature_results import Density, Eigenvalues, Trace, finite_or_none
+    from webapp.landscapes.results import HessianResult
 
     p = ctx.params
     record, loaded = _load_checkpoint(p["checkpoint"])
     X, y = _data(ctx)
     op = curvature.HessianOperator(loaded, None, (X, y), device=ctx.device)
-    result: dict = {"checkpoint": record.slug, "checkpoint_name": record.name, "num_parameters": op.size,
-                    "loss": op.loss(), "eval_size": int(len(X)), "device": ctx.device}
-    ctx.emit("started", {"num_parameters": op.size, "loss": result["loss"]}, progress=0.02)
+    loss = finite_or_none(op.loss())
+    ctx.emit("started", {"num_parameters": op.size, "loss": loss}, progress=0.02)
 
-    eig = curvature.lanczos(op, p["top_k"], tol=1e-4, seed=p["seed"])
-    result["eigenvalues"] = {
-        "values": [float(v) for v in eig.eigenvalues], "residuals": [float(r) for r in eig.residuals],
-        "converged": bool(eig.converged), "num_matvecs": eig.num_matvecs,
-    }
+    eigenvalues = Eigenvalues.of(curvature.lanczos(op, p["top_k"], tol=1e-4, seed=p["seed"]))
     stages = 1 + p["trace"] + p["density"]
-    ctx.emit("eigenvalues", result["eigenvalues"], progress=1 / stages)
+    ctx.emit("eigenvalues", eigenvalues.model_dump(), progress=1 / stages)
+    trace = density = None
     if p["trace"]:
-        estimate = curvature.hutchpp(op, p["trace_matvecs"], seed=p["seed"])
-        result["trace"] = {"estimate": estimate.estimate, "stderr": estimate.stderr, "num_matvecs": estimate.num_matvecs, "method": estimate.method}
-        ctx.emit("trace", result["trace"], progress=2 / stages)
+        trace = Trace.of(curvature.hutchpp(op, p["trace_matvecs"], seed=p["seed"]))
+        ctx.emit("trace", trace.model_dump(), progress=2 / stages)
     if p["density"]:
-        density = curvature.spectral_density(op, num_probes=p["density_probes"], num_iters=p["density_iters"], seed=p["seed"])
-        result["density"] = {"grid": density.grid.tolist(), "density": density.density.tolist(), "sigma": density.sigma,
-                             "num_matvecs": density.num_matvecs}
-        ctx.emit("density", result["density"], progress=1.0)
-    result["num_matvecs"] = op.num_matvecs
-    return result
+        density = Density.of(curvature.spectral_density(op, num_probes=p["density_probes"], num_iters=p["density_iters"], seed=p["seed"]))
+        ctx.emit("density", density.model_dump(), progress=1.0)
+    return HessianResult(checkpoint=record.slug, checkpoint_name=record.name, eval_size=int(len(X)), device=ctx.device,
+                         num_parameters=op.size, loss=loss, eigenvalues=eigenvalues, trace=trace, density=density,
+                         num_matvecs=op.num_matvecs).model_dump(exclude_none=False)
 
 
 def connectivity_run(ctx: JobContext) -> dict:

@@ -1,6 +1,7 @@
 from webapp.jobs.kinds import JobKind, register
 from webapp.training.event_types import TRAIN_EVENTS
 from webapp.training.params import TrainParams
+from webapp.training.results import TrainResult
 from webapp.training.services import training_run
 
 
@@ -19,5 +20,6 @@ TRAIN = register(
         gpu_capable=True,
         template="training/result_train.html",
         events=TRAIN_EVENTS,
+        result=TrainResult,
     )
 )
