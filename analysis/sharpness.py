@@ -6,8 +6,9 @@
 * ``sharpness`` -- the top eigenvalue of the loss Hessian, by Lanczos
   (:func:`top_eigenpair`), from a seeded random vector (5-10 Hessian-vector
   products, HVPs, per measurement at the default tolerance) or, with
-  ``warm_start=True``, from the previous measurement's top Ritz vectors (see
-  :class:`SharpnessTracker` for why that is not the default);
+  ``warm_start=True``, by Rayleigh-Ritz on the previous measurement's top
+  Ritz vectors (:func:`block_top_eigenpair`; see :class:`SharpnessTracker`
+  for why that is not the default);
 * optionally the Hessian trace (Hutch++);
 * for Adam/AdamW, the top eigenvalue of the *preconditioned* Hessian
   ``P^-1 H`` (computed as the similar symmetric ``P^-1/2 H P^-1/2``).
@@ -59,7 +60,7 @@ __all__ = [
     "stability_threshold",
     "adam_preconditioner",
     "summarize",
-    "warm_start_vector",
+    "block_top_eigenpair",
     "top_eigenpair",
     "EOS_FRACTION",
     "DEFAULT_EVERY",
@@ -77,16 +78,11 @@ DEFAULT_MAX_ITERS = 20
 # Relative Lanczos residual r: |lambda - theta| <= r always, and for the top
 # eigenvalue <= r^2 / gap (Kato-Temple), i.e. ~1e-3 relative for a 10% gap.
 DEFAULT_TOL = 1e-2
-# The warm start is the previous top eigenvector plus this much of a fresh random unit
-# vector: when the top eigenvector rotates away (early training, a catapult), the old
-# vector alone can hold so little of the new one that Lanczos settles on the second
-# eigenvalue (seen: 10% errors); the random part keeps a cold start's coverage.
-WARM_MIX = 0.5
-# ...and the old vector alone is not enough when the top two eigenvectors swap: Lanczos
-# from it settles on the (now) second eigenvalue first (seen: 7-10% errors, benchmark).
-# Summing the previous top three Ritz vectors puts the new top direction in the start.
-WARM_RITZ_VECTORS = 3
-
+# A warm start keeps the previous measurement's top WARM_BLOCK Ritz vectors, not only the top
+# one: when the top eigenvalues swap between measurements (seen at the edge of stability) the
+# new top direction is the old second or third, and Lanczos from the old top vector alone
+# stops on what is now the second eigenvalue (it is an eigenvector there, residual ~0).
+WARM_BLOCK = 3
 
 def stability_threshold(optimizer: str, lr: float, *, momentum: float = 0.0, beta1: float = 0.9) -> float:
     """The value the tracked sharpness equilibrates at (see the module docstring)."""
@@ -163,20 +159,6 @@ def summarize(records: list[dict], threshold: float, *, key: str = "sharpness") 
     }
 
 
-def warm_start_vector(previous: torch.Tensor, seed: int, mix: float | None = None) -> torch.Tensor:
-    """The sum of the unit columns of ``previous`` (n, k) plus ``mix`` times a seeded random unit vector.
-
-    ``previous`` holds the last measurement's top ``WARM_RITZ_VECTORS`` Ritz
-    vectors; ``mix`` defaults to ``WARM_MIX``.
-    """
-    mix = WARM_MIX if mix is None else mix
-    block = previous.reshape(previous.shape[0], -1)
-    v = (block / block.norm(dim=0, keepdim=True)).sum(dim=1)
-    g = torch.randn(v.shape[0], generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64)
-    g = (g / g.norm()).to(device=v.device, dtype=v.dtype)
-    return v / v.norm() + mix * g
-
-
 def top_eigenpair(op: curvature.Operator, v0: torch.Tensor, *, tol: float, max_iters: int, seed: int = 0, keep: int = 1) -> dict:
     """Lanczos from ``v0`` until the top Ritz pair's relative residual is ``<= tol``.
 
@@ -205,6 +187,47 @@ def top_eigenpair(op: curvature.Operator, v0: torch.Tensor, *, tol: float, max_i
     }
 
 
+def block_top_eigenpair(op: curvature.Operator, block: torch.Tensor, *, tol: float, max_iters: int, keep: int = 1) -> dict:
+    """Rayleigh-Ritz on ``span(block)`` (n, k), expanded by the top Ritz pair's residual until its relative residual is ``<= tol``.
+
+    Each expansion adds the (orthogonalised) residual ``H u - theta u`` to
+    the basis: Lanczos from the top Ritz vector that also keeps the other
+    block vectors, so the top of the *block* is found even when its order
+    changed.  ``H u`` is a combination of the stored products, so the stop
+    costs no extra product; at most ``max_iters`` products in all.  Same
+    result dict as :func:`top_eigenpair`.  A direction outside the block
+    that became the top one is found only through the expansions (an
+    exactly invariant block stops at once): the tracker's cold fallback and
+    the benchmark's reference are the guard, not this function.
+    """
+    start = op.num_matvecs
+    V, _ = torch.linalg.qr(block.to(device=op.device, dtype=op.dtype).reshape(op.size, -1)[:, : min(max_iters, op.size)])
+    HV = torch.stack([op.matvec(V[:, i]) for i in range(V.shape[1])], dim=1)
+    while True:
+        T = (V.T @ HV).double().cpu().numpy()
+        evals, evecs = np.linalg.eigh((T + T.T) / 2)
+        S = torch.as_tensor(evecs[:, ::-1].copy(), dtype=op.dtype, device=op.device)
+        theta = float(evals[-1])
+        r = HV @ S[:, 0] - theta * (V @ S[:, 0])
+        residual = float(r.norm())
+        converged = residual <= tol * max(abs(theta), 1e-300) or V.shape[1] == op.size
+        if converged or op.num_matvecs - start >= max_iters:
+            break
+        for _ in range(2):  # "twice is enough"
+            r = r - V @ (V.T @ r)
+        if float(r.norm()) <= 1e-10 * max(residual, 1e-300):
+            break  # nothing new to add (round-off): report unconverged
+        w = r / r.norm()
+        V, HV = torch.cat([V, w[:, None]], dim=1), torch.cat([HV, op.matvec(w)[:, None]], dim=1)
+    return {
+        "eigenvalue": theta,
+        "residual": residual,
+        "converged": bool(converged),
+        "ritz_vectors": V @ S[:, : min(keep, S.shape[1])],
+        "num_matvecs": op.num_matvecs - start,
+    }
+
+
 class SharpnessTracker:
     """Measure the sharpness of a model every ``every`` steps; use as ``train(..., on_step=tracker)``.
 
@@ -215,11 +238,16 @@ class SharpnessTracker:
     ``trace`` adds a Hutch++ trace with ``trace_matvecs`` HVPs;
     ``preconditioned`` (default: on for Adam/AdamW) adds ``lambda_1(P^-1 H)``.
     Lanczos stops at relative residual ``tol`` or after ``max_iters`` HVPs.
-    ``warm_start=True`` starts each measurement from the previous one's top
-    Ritz vectors (``warm_start_vector``): 10-28% fewer HVPs, but when the top
-    eigenvectors rotate or swap between measurements Lanczos can stop on the
-    second eigenvalue (benchmarks/sharpness_tracking.py saw errors up to 17%
-    against <= 1e-3 from random starts), so the default is a fresh seeded
+    ``warm_start=True`` starts each measurement with Rayleigh-Ritz on the
+    previous one's top ``WARM_BLOCK`` Ritz vectors (:func:`block_top_eigenpair`),
+    falling back to a cold start if that does not converge within
+    ``max_iters`` products.  It is as accurate as the cold start (it follows
+    swaps of the top eigenvalues, which Lanczos from the previous top vector
+    alone does not) but saves only 11-34% of the products
+    (benchmarks/sharpness_tracking.py): between measurements the top
+    eigenvector turns so far that the best vector in the previous top-3 span
+    still has a relative residual of 0.2-0.35, while a cold Lanczos needs only
+    7-10 products on these Hessians, so the default is a fresh seeded
     random start every time.  ``on_measure(record)`` receives each record as it is
     made; ``records`` keeps them all.  ``final_step`` (the run's last step) is
     measured too, off the interval, so "end" sharpness is the end of training.
@@ -292,12 +320,17 @@ class SharpnessTracker:
 
     def _top(self, op: curvature.Operator, which: str, seed: int) -> dict:
         previous = self._previous.get(which) if self.warm_start else None
-        if previous is None:
+        top = None
+        if previous is not None:
+            top = block_top_eigenpair(op, previous, tol=self.tol, max_iters=self.max_iters, keep=WARM_BLOCK)
+        if top is None or not top["converged"]:
+            # cold (first measurement, or the warm block went stale): a seeded random start
             v0 = torch.randn(op.size, generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64)
-            v0 = v0.to(device=op.device, dtype=op.dtype)
-        else:
-            v0 = warm_start_vector(previous, seed + 1)
-        top = top_eigenpair(op, v0, tol=self.tol, max_iters=self.max_iters, seed=seed, keep=WARM_RITZ_VECTORS)
+            cold = top_eigenpair(op, v0.to(device=op.device, dtype=op.dtype), tol=self.tol, max_iters=self.max_iters,
+                                 seed=seed, keep=WARM_BLOCK)
+            # both are Ritz values, i.e. lower bounds of the top eigenvalue: the larger is the better one
+            if top is None or cold["converged"] or cold["eigenvalue"] >= top["eigenvalue"]:
+                top = cold
         vectors = top["ritz_vectors"].detach()
         if bool(torch.isfinite(vectors).all()) and math.isfinite(top["eigenvalue"]):
             self._previous[which] = vectors.clone()

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from analysis import curvature, sharpness
+from analysis import curvature, data, sharpness, train
 
 LAMBDAS = torch.tensor([5.0, 3.0, 2.5, 1.0, 0.7, 0.5, 0.2, 0.1], dtype=torch.float64)
 
@@ -62,17 +62,73 @@ def test_quadratic_gd_diverges_past_two_over_eta_and_tracker_reports_lambda_max(
     assert summary["eos_step"] == (0 if eta_times_lambda >= 1.8 else None)
 
 
-def test_warm_start_needs_few_products_once_the_vector_is_known(monkeypatch):
-    monkeypatch.setattr(sharpness, "WARM_MIX", 0.0)  # the bare previous vector
-    model, data = quadratic_problem()
-    warm = sharpness.SharpnessTracker(data, lr=0.1, every=1, batch_size=None, tol=1e-8, max_iters=len(LAMBDAS), warm_start=True)
-    cold = sharpness.SharpnessTracker(data, lr=0.1, every=1, batch_size=None, tol=1e-8, max_iters=len(LAMBDAS))
-    for tracker in (warm, cold):
-        tracker.measure(0, model)
-        tracker.measure(1, model)
-    # the start is the sum of the top three eigenvectors: an invariant subspace found in 3 products
-    assert warm.records[1]["matvecs"] <= 3 < cold.records[1]["matvecs"]
-    assert warm.records[1]["sharpness"] == pytest.approx(float(LAMBDAS.max()), rel=1e-8)
+def weighted_quadratic(curvatures):
+    """A linear model whose MSE Hessian is Q diag(curvatures) Q^T, with ``curvatures`` read at each loss:
+    changing it between measurements moves the spectrum under a fixed model and batch."""
+    d = len(LAMBDAS)
+    Q, _ = torch.linalg.qr(torch.randn(d, d, generator=torch.Generator().manual_seed(0), dtype=torch.float64))
+    X = math.sqrt(d / 2) * Q.T  # row i is sqrt(d/2) q_i, so mean_i c_i (x_i . w)^2 has Hessian Q diag(c) Q^T
+    model = nn.Linear(d, 1, bias=False).double()
+
+    def loss_fn(out, y):
+        return (curvatures.reshape(-1, 1) * (out - y) ** 2).mean()
+
+    return model, (X, torch.zeros(d, 1, dtype=torch.float64)), loss_fn, Q
+
+
+def test_warm_tracker_follows_the_top_eigenvalue_when_the_top_two_swap():
+    curvatures = LAMBDAS.clone()
+    model, data, loss_fn, Q = weighted_quadratic(curvatures)
+    tracker = sharpness.SharpnessTracker(data, lr=0.1, every=1, batch_size=None, loss_fn=loss_fn, warm_start=True,
+                                         tol=1e-8, max_iters=len(LAMBDAS))
+    assert tracker.measure(0, model)["sharpness"] == pytest.approx(5.0, rel=1e-8)
+    curvatures[0], curvatures[1] = 3.0, 5.0  # the old top direction q_0 is now the second one
+    record = tracker.measure(1, model)
+    assert record["sharpness"] == pytest.approx(5.0, rel=1e-8)
+    assert record["matvecs"] == 3  # Rayleigh-Ritz on the previous top three Ritz vectors: exact, no expansion
+    # the trap it avoids: Lanczos from the old top vector alone stops at once on the old branch, now 3.0
+    op = curvature.HessianOperator(model, loss_fn, data)
+    trapped = sharpness.top_eigenpair(op, Q[:, 0].clone(), tol=1e-8, max_iters=len(LAMBDAS))
+    assert trapped["converged"] and trapped["eigenvalue"] == pytest.approx(3.0, rel=1e-8)
+
+
+def test_block_top_eigenpair_expands_past_a_stale_block():
+    H = torch.diag(LAMBDAS)
+    stale = torch.eye(len(LAMBDAS), dtype=torch.float64)[:, 3:5] + 0.1  # mostly the 4th and 5th directions
+    top = sharpness.block_top_eigenpair(curvature.DenseOperator(H), stale, tol=1e-8, max_iters=len(LAMBDAS))
+    assert top["converged"] and top["eigenvalue"] == pytest.approx(5.0, rel=1e-8)
+    assert top["num_matvecs"] <= len(LAMBDAS)
+    assert abs(float(top["ritz_vectors"][0, 0])) == pytest.approx(1.0, rel=1e-6)
+
+
+def test_warm_tracker_matches_cold_lanczos_on_an_mlp_trained_by_full_batch_gd():
+    """The edge-of-stability run (eigenvalues cross there), measured three ways at every 20th step."""
+    X, y = sharpness_data()
+    kwargs = dict(lr=1.0, every=20, batch_size=None)
+    warm = sharpness.SharpnessTracker((X, y), warm_start=True, **kwargs)
+    cold = sharpness.SharpnessTracker((X, y), **kwargs)
+    references = []
+
+    def measure(step, model, optimizer):
+        if step % 20 == 0:
+            warm(step, model)
+            cold(step, model)
+            op = curvature.HessianOperator(model, None, (X, y))
+            references.append(curvature.lanczos(op, 1, tol=1e-10, max_iters=200, seed=12345).eigenvalues[0])
+
+    train.train(sharpness.EOS_DEMO_SPEC, (X, y), optimizer="sgd", lr=1.0, momentum=0.0, batch_size=len(X), steps=400,
+                seed=0, eval_every=400, on_step=measure)
+    assert len(references) == 21
+    for w, c, ref in zip(warm.records, cold.records, references):
+        assert abs(w["sharpness"] - ref) <= 1e-3 * ref, (w["step"], w["sharpness"], ref)
+        assert abs(w["sharpness"] - c["sharpness"]) <= 2e-3 * ref, (w["step"], w["sharpness"], c["sharpness"])
+    assert sum(r["matvecs"] for r in warm.records) < sum(r["matvecs"] for r in cold.records)
+
+
+def sharpness_data():
+    X, y = data.load("digits", "train")
+    n = sharpness.EOS_DEMO_EXAMPLES
+    return X[:n], F.one_hot(y[:n], 10).float()
 
 
 def test_lanczos_rejects_a_bad_start_vector():
