@@ -5,19 +5,22 @@ keeps itself a DAG: self-loops, duplicate edges and edges that would close a
 cycle are refused (and the caller is told why), so every algorithm downstream
 (generations, layout, drift) can rely on a topological order existing.
 
-Families are weakly connected components.  They are maintained incrementally
-with networkx's union-find, because the Hugging Face snapshot has ~34k nodes and the
-web app asks for "the family of X" constantly.
+The parent/child adjacency is a networkx ``DiGraph``; reachability (the cycle
+check, ancestors, descendants) and generations (topological generations) are
+networkx's.  Families are weakly connected components.  They are maintained
+incrementally with networkx's union-find, because the Hugging Face snapshot has
+~34k nodes and the web app asks for "the family of X" constantly.
 """
 
 from __future__ import annotations
 
 import enum
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import networkx as nx
 from networkx.utils import UnionFind
 
 RELATIONS: tuple[str, ...] = ("finetune", "adapter", "quantized", "merge", "unknown")
@@ -235,8 +238,7 @@ class LineageGraph:
 
     def __init__(self) -> None:
         self._nodes: dict[str, LineageNode] = {}
-        self._children: dict[str, list[str]] = {}
-        self._parents: dict[str, list[str]] = {}
+        self._dag = nx.DiGraph()  # parent -> child; its succ/pred keep insertion order
         self._edges: dict[tuple[str, str], LineageEdge] = {}
         self._components = UnionFind()  # networkx's union by weight with path compression
         self._families: list[Family] | None = None
@@ -257,8 +259,7 @@ class LineageGraph:
         if node is None:
             node = LineageNode(id=node_id, attrs=dict(attrs or {}), placeholder=placeholder)
             self._nodes[node_id] = node
-            self._children[node_id] = []
-            self._parents[node_id] = []
+            self._dag.add_node(node_id)
             self._components[node_id]  # looking an item up adds it as its own set
             self._invalidate()
         else:
@@ -293,30 +294,19 @@ class LineageGraph:
         if child not in self._nodes:
             self.add_node(child, placeholder=True)
         self._edges[(parent, child)] = LineageEdge(parent, child, relation, source)
-        self._children[parent].append(child)
-        self._parents[child].append(parent)
+        self._dag.add_edge(parent, child)
         self._components.union(parent, child)
         self._invalidate()
         return EdgeStatus.ADDED
 
     def _would_close_cycle(self, parent: str, child: str) -> bool:
         # Different components cannot be connected by a path yet: O(1) exit
-        # for the vast majority of edges.  Otherwise walk *up* from the
+        # for the vast majority of edges.  Otherwise look *up* from the
         # parent: ancestor sets are small (lineages are shallow), while
         # descendant sets of popular base models are huge.
         if self._components[parent] != self._components[child]:
             return False
-        seen = {parent}
-        stack = [parent]
-        while stack:
-            node = stack.pop()
-            if node == child:
-                return True
-            for up in self._parents[node]:
-                if up not in seen:
-                    seen.add(up)
-                    stack.append(up)
-        return False
+        return child in nx.ancestors(self._dag, parent)
 
     def _invalidate(self) -> None:
         self._families = None
@@ -354,31 +344,20 @@ class LineageGraph:
         return self._edges.get((parent, child))
 
     def children(self, node_id: str) -> list[str]:
-        return list(self._children[node_id])
+        return list(self._dag.succ[node_id])
 
     def parents(self, node_id: str) -> list[str]:
-        return list(self._parents[node_id])
+        return list(self._dag.pred[node_id])
 
     def roots(self) -> list[str]:
         """Nodes without parents (placeholders included), in insertion order."""
-        return [n for n, ps in self._parents.items() if not ps]
+        return [n for n, ps in self._dag.pred.items() if not ps]
 
     def descendants(self, node_id: str) -> set[str]:
-        return self._reach(node_id, self._children)
+        return nx.descendants(self._dag, node_id)
 
     def ancestors(self, node_id: str) -> set[str]:
-        return self._reach(node_id, self._parents)
-
-    @staticmethod
-    def _reach(start: str, adjacency: dict[str, list[str]]) -> set[str]:
-        seen: set[str] = set()
-        stack = list(adjacency[start])
-        while stack:
-            node = stack.pop()
-            if node not in seen:
-                seen.add(node)
-                stack.extend(adjacency[node])
-        return seen
+        return nx.ancestors(self._dag, node_id)
 
     def search(self, text: str, limit: int = 50) -> list[str]:
         """Case-insensitive substring search over ids (exact match first)."""
@@ -400,10 +379,10 @@ class LineageGraph:
                 groups.setdefault(find(node_id), []).append(node_id)
             families = []
             for members in groups.values():
-                roots = [n for n in members if not self._parents[n]]
+                roots = [n for n in members if not self._dag.pred[n]]
                 # Label the family by the root with the most direct children:
                 # that is the model a user would name the family after.
-                label = max(roots, key=lambda r: (len(self._children[r]), -len(r), r)) if roots else members[0]
+                label = max(roots, key=lambda r: (len(self._dag.succ[r]), -len(r), r)) if roots else members[0]
                 families.append((members, roots, label))
             families.sort(key=lambda f: (-len(f[0]), f[2]))
             self._families = [
@@ -425,32 +404,21 @@ class LineageGraph:
         strictly higher generation, also for merges of models of different
         ages.  ``nodes`` must be closed under parents (a family is).
         """
-        members = list(self._nodes) if nodes is None else list(nodes)
-        member_set = set(members)
-        indegree = {n: sum(1 for p in self._parents[n] if p in member_set) for n in members}
-        queue = deque(n for n in members if indegree[n] == 0)
-        generation = {n: 0 for n in queue}
-        while queue:
-            node = queue.popleft()
-            for child in self._children[node]:
-                if child not in member_set:
-                    continue
-                generation[child] = max(generation.get(child, 0), generation[node] + 1)
-                indegree[child] -= 1
-                if indegree[child] == 0:
-                    queue.append(child)
-        return generation
+        members = self._dag if nodes is None else self._dag.subgraph(nodes)
+        # A topological generation is the set of nodes whose parents all sit in earlier ones:
+        # exactly the longest path from a root.
+        return {n: depth for depth, layer in enumerate(nx.topological_generations(members)) for n in layer}
 
     def family_stats(self, family: Family | Iterable[str]) -> FamilyStats:
         members = list(family.nodes) if isinstance(family, Family) else list(family)
         member_set = set(members)
         generation = self.generations(members)
-        child_counts = [sum(1 for c in self._children[n] if c in member_set) for n in members]
+        child_counts = [sum(1 for c in self._dag.succ[n] if c in member_set) for n in members]
         internal = [c for c in child_counts if c > 0]
         relations: Counter[str] = Counter()
         num_edges = 0
         for n in members:
-            for p in self._parents[n]:
+            for p in self._dag.pred[n]:
                 if p in member_set:
                     num_edges += 1
                     relations[self._edges[(p, n)].relation] += 1
@@ -460,9 +428,9 @@ class LineageGraph:
             depth=max(generation.values(), default=0),
             max_branching=max(child_counts, default=0),
             mean_branching=(sum(internal) / len(internal)) if internal else 0.0,
-            num_roots=sum(1 for n in members if not any(p in member_set for p in self._parents[n])),
+            num_roots=sum(1 for n in members if not any(p in member_set for p in self._dag.pred[n])),
             num_leaves=sum(1 for c in child_counts if c == 0),
-            num_merges=sum(1 for n in members if sum(1 for p in self._parents[n] if p in member_set) >= 2),
+            num_merges=sum(1 for n in members if sum(1 for p in self._dag.pred[n] if p in member_set) >= 2),
             num_placeholders=sum(1 for n in members if self._nodes[n].placeholder),
             relation_counts=dict(relations),
         )
@@ -476,7 +444,7 @@ class LineageGraph:
             node = self._nodes[n]
             sub.add_node(n, dict(node.attrs), placeholder=node.placeholder)
         for n in keep:
-            for p in self._parents[n]:
+            for p in self._dag.pred[n]:
                 if p in keep_set:
                     edge = self._edges[(p, n)]
                     sub.add_edge(p, n, edge.relation, edge.source)

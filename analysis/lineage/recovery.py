@@ -41,7 +41,6 @@ import numpy as np
 import torch
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
-from scipy.stats import kurtosis as scipy_kurtosis
 
 from .graph import LineageGraph
 from .recovery_metadata import Disagreement, ModelMetadata, disagreements
@@ -98,21 +97,6 @@ def flatten_checkpoints(checkpoints: Mapping[str, StateDict]) -> tuple[list[str]
             raise ValueError(f"{name!r} has non-finite weights")
         rows.append(row)
     return names, np.stack(rows), keys
-
-
-def pairwise_distances(X: np.ndarray) -> np.ndarray:
-    """Euclidean distances between rows (Gram form, clipped at 0, exact zero diagonal)."""
-    sq = np.einsum("ij,ij->i", X, X)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * (X @ X.T)
-    np.maximum(d2, 0.0, out=d2)
-    D = np.sqrt(d2)
-    np.fill_diagonal(D, 0.0)
-    return (D + D.T) / 2.0
-
-
-def excess_kurtosis(X: np.ndarray) -> np.ndarray:
-    """Excess kurtosis of each row's values (0 for a Gaussian, -1.2 for a uniform)."""
-    return np.nan_to_num(scipy_kurtosis(X, axis=1, fisher=True, bias=True), nan=0.0)
 
 
 # ---------------------------------------------------------------------------

@@ -78,6 +78,7 @@ class WeightGram:
     num_params: int
 
     def distances(self) -> np.ndarray:
+        # From inner products, not scipy's pdist: the (possibly sketched) weight rows are not kept.
         d = np.diag(self.gram)
         d2 = np.maximum(d[:, None] + d[None, :] - 2.0 * self.gram, 0.0)
         D = np.sqrt(d2)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import xml.etree.ElementTree as ET
+
+import networkx as nx
 
 from analysis.lineage.edge_lists import import_edge_json
 from analysis.lineage.export import to_csv_edges, to_csv_nodes, to_graphml, to_json, to_json_dict
@@ -57,6 +60,20 @@ def test_graphml_is_valid_xml_and_round_trips_values():
     assert {d.get("key"): d.text for d in edge} == {"relation": "finetune", "source": "cards & <more>"}
     placeholders = [n.get("id") for n in nodes if any(d.get("key") == "placeholder" for d in n)]
     assert sorted(placeholders) == ["org/leaf", "other/child", "other/root"]
+
+
+def test_graphml_reads_back_in_networkx_as_the_same_graph():
+    g = hostile_graph()
+    read = nx.parse_graphml(to_graphml(g))
+    clean = lambda text: text.replace("\x01", "\ufffd").replace("\x0b", "\ufffd")  # noqa: E731
+    assert set(read.nodes) == {clean(n) for n in g.node_ids()}
+    assert {(u, v): (d["relation"], d["source"]) for u, v, d in read.edges(data=True)} == {
+        (clean(e.parent), clean(e.child)): (e.relation, e.source) for e in g.edges()}
+    base, nasty = read.nodes["org/base"], read.nodes[clean(NASTY)]
+    assert base["downloads"] == 10 and base["score"] == 0.5 and base["gated"] is False
+    assert json.loads(base["metrics"]) == {"acc": 0.9}
+    assert math.isnan(nasty["score"]) and nasty['weird "name"'] == '=HYPERLINK("http://x")'
+    assert {n for n, d in read.nodes(data=True) if d.get("placeholder")} == {"org/leaf", "other/root", "other/child"}
 
 
 def test_family_export_keeps_only_that_family():

@@ -8,19 +8,19 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from scipy.spatial.distance import pdist, squareform
 
 from analysis.lineage.recovery import (
     adjusted_rand_index,
     cluster_families,
-    excess_kurtosis,
     min_spanning_arborescence,
     min_spanning_arborescence_any_root,
     pairwise_clustering_accuracy,
-    pairwise_distances,
     recover_lineage,
     score_recovery,
 )
 from analysis.lineage.synthetic_zoo import build_synthetic_zoo
+from analysis.lineage.weight_cues import model_stats
 
 
 def brute_force_arborescence_cost(cost: np.ndarray, root: int) -> float:
@@ -99,21 +99,25 @@ def test_cluster_families_finds_the_gap_or_declines():
     rng = np.random.default_rng(2)
     centres = rng.normal(size=(3, 50)) * 100
     points = np.concatenate([c + rng.normal(size=(5, 50)) for c in centres])
-    labels, threshold = cluster_families(pairwise_distances(points))
+    labels, threshold = cluster_families(squareform(pdist(points)))
     assert adjusted_rand_index(labels, np.repeat([0, 1, 2], 5)) == 1.0 and threshold > 0
     # No clear gap (one Gaussian blob): one family, not an arbitrary split.
     blob = rng.normal(size=(12, 50))
-    labels, _ = cluster_families(pairwise_distances(blob))
+    labels, _ = cluster_families(squareform(pdist(blob)))
     assert len(set(labels.tolist())) == 1
-    labels, _ = cluster_families(pairwise_distances(points), n_families=2)
+    labels, _ = cluster_families(squareform(pdist(points)), n_families=2)
     assert len(set(labels.tolist())) == 2
 
 
-def test_kurtosis_of_known_distributions():
+def test_weight_kurtosis_of_known_distributions():
     rng = np.random.default_rng(3)
-    x = np.stack([rng.normal(size=200_000), rng.uniform(-1, 1, size=200_000), rng.laplace(size=200_000)])
-    k = excess_kurtosis(x)
-    assert k == pytest.approx([0.0, -1.2, 3.0], abs=0.1)
+    # Excess kurtosis of all a model's values together, however they are split into tensors.
+    for sample, expected in ((rng.normal(size=200_000), 0.0), (rng.uniform(-1, 1, size=200_000), -1.2),
+                             (rng.laplace(size=200_000), 3.0)):
+        x = torch.from_numpy(sample)
+        state = {"a.weight": x[:150_000].reshape(300, 500), "a.bias": x[150_000:]}
+        assert model_stats(state, list(state)).kurtosis == pytest.approx(expected, abs=0.1)
+    assert model_stats({"w": torch.ones(10, 10)}, ["w"]).kurtosis == 0.0
 
 
 def test_synthetic_zoo_shape_and_determinism(synthetic_zoo):
