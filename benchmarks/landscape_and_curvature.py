@@ -395,7 +395,7 @@ def main() -> None:
     parser.add_argument("--trace-seeds", type=int, default=20)
     parser.add_argument("--trace-budget", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3, help="alternating repetitions of (a) and (b); best run is kept")
-    parser.add_argument("--parts", default="abcef", help="which parts to run (subset of 'abcef'; (d) reports on those run)")
+    parser.add_argument("--parts", default="abcef", help="which parts to run (subset of 'abcefg'; (d) reports on those run)")
     parser.add_argument("--eigen-samples", type=int, default=512, help="samples (sequences) for the Hessian in (f)")
     parser.add_argument("--res", default="mlp=51,cnn=21,resnet=15,gpt2=15", help="plane resolution per model in (e)")
     args = parser.parse_args()
@@ -418,7 +418,7 @@ def main() -> None:
         part_b(args, threads, path)
     if "c" in args.parts:
         part_c(args, threads, small_path)
-    if "e" in args.parts or "f" in args.parts:
+    if set(args.parts) & set("efg"):
         import plane_architectures as arch
 
         paths = arch.prepare_models(tmp, args.epochs)
@@ -427,6 +427,8 @@ def main() -> None:
             arch.part_planes(run_isolated, paths, resolutions, threads)
         if "f" in args.parts:
             arch.part_eigen(run_isolated, paths, threads, args.eigen_samples)
+        if "g" in args.parts:
+            arch.part_coarse(run_isolated, paths, threads)
 
 
 def train_digits_models(args, tmp):

@@ -1,7 +1,7 @@
 """Planes and Hessian spectra across architectures, Terrain vs loss-landscapes / PyHessian.
 
 Part of ``benchmarks/landscape_and_curvature.py`` (``--parts e`` for planes, ``f`` for
-eigenvalues); every measurement runs in its own spawned process, ours and the
+eigenvalues, ``g`` for time to the coarse surface at the job form's default resolution); every measurement runs in its own spawned process, ours and the
 peer's alternate.  Models (weights saved once by the parent, loaded with
 ``weights_only=True`` by each child):
 
@@ -28,6 +28,8 @@ VOCAB, SEQ, SEQS = 64, 32, 256
 CNN_SPEC = {"kind": "cnn", "in_channels": 1, "image_size": 8, "channels": [32, 64], "out": 10, "batchnorm": True}
 MLP_SPEC = {"kind": "mlp", "in": 64, "hidden": [256, 256], "out": 10}
 MODELS = ("mlp", "cnn", "resnet", "gpt2")
+# The landscape job form's default plane resolution (webapp/landscapes): what users get.
+FORM_DEFAULT_RESOLUTION = 41
 
 
 def _adapters():
@@ -259,6 +261,22 @@ def part_planes(run_isolated, paths: dict, resolutions: dict, cores: int) -> lis
                   f"  {row['evaluator']}", flush=True)
     print("GEMM frac: points/s x forward FLOPs (torch FlopCounterMode) / dense GEMM FLOP/s at the row's thread count;"
           " Terrain's can exceed the peer's because it skips the first layer's FLOPs.")
+    return rows
+
+
+def part_coarse(run_isolated, paths: dict, cores: int, resolution: int = FORM_DEFAULT_RESOLUTION) -> list[dict]:
+    """Time to the first full coarse surface as a share of the plane, at the resolution a user gets by
+    default and the worker's default threads (Terrain only: the peer has no coarse stage)."""
+    rows = []
+    print(f"\n## (g) time to the first full coarse surface, {resolution}x{resolution} (the job form's default), worker default threads")
+    print(f"{'model':8s}{'coarse s':>10s}{'plane s':>10s}{'coarse/job':>12s}{'pts/s':>8s}  evaluator")
+    for kind in MODELS:
+        ours = run_isolated(task_plane_ours, kind, paths[kind], resolution, 1, cores)
+        row = {"model": kind, "resolution": resolution, "coarse": ours["coarse"], "total": ours["total"],
+               "coarse_fraction": ours["coarse"] / ours["total"], "pps": ours["points"] / ours["seconds"]}
+        rows.append(row)
+        print(f"{kind:8s}{row['coarse']:10.2f}{row['total']:10.1f}{row['coarse_fraction']:12.1%}{row['pps']:8.1f}"
+              f"  {ours['evaluator']} x{ours['point_threads']}", flush=True)
     return rows
 
 
