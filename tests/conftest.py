@@ -1,7 +1,14 @@
+import os
+from pathlib import Path
+
 import pytest
 from django.contrib.auth import get_user_model
 
 from tests import stack
+
+# No test reaches the Hugging Face Hub: every process the tests start (workers too) answers
+# Hub requests from the recordings in the repository.
+os.environ.setdefault("TERRAIN_HUB_RECORDINGS", str(Path(__file__).parent / "lineage" / "fixtures" / "hub"))
 
 
 @pytest.fixture

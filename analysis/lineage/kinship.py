@@ -16,7 +16,7 @@ correlation of a constant delta have no meaning, and a fake 0 would read as
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -127,11 +127,13 @@ def delta_kinship(
     model_b: StateDict,
     *,
     include: Iterable[str] | None = None,
+    on_layer: Callable[[LayerKinship, int, int], None] | None = None,
 ) -> KinshipResult:
     """Kinship of two models derived from ``base``: per tensor and overall.
 
     ``include`` restricts the comparison to the named tensors.  Non-float
     tensors (BatchNorm's ``num_batches_tracked``) are skipped and listed.
+    ``on_layer(layer, index, total)`` hears of each tensor as it is compared.
     """
     keys = list(include) if include is not None else None
     deltas_a = weight_deltas(base, model_a, keys=keys)
@@ -140,6 +142,10 @@ def delta_kinship(
     skipped = [k for k in (keys if keys is not None else base.keys()) if k not in deltas_a]
     if not names:
         raise ValueError("no floating-point tensors to compare")
-    layers = [LayerKinship(k, delta_similarity(deltas_a[k], deltas_b[k])) for k in names]
+    layers = []
+    for index, k in enumerate(names):
+        layers.append(LayerKinship(k, delta_similarity(deltas_a[k], deltas_b[k])))
+        if on_layer is not None:
+            on_layer(layers[-1], index, len(names))
     overall = delta_similarity(torch.cat([deltas_a[k] for k in names]), torch.cat([deltas_b[k] for k in names]))
     return KinshipResult(overall=overall, layers=layers, skipped=skipped)

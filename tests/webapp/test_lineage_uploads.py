@@ -1,5 +1,8 @@
-"""The import form: hostile and malformed files get per-row errors, the valid rows still land;
-uploads are capped; nothing usable means nothing stored; the Hub path runs on recordings."""
+"""The import form and its job: a file that cannot be read at all is a 400 naming it (nothing
+stored, nothing queued); malformed rows get per-row errors in the job's report while the valid
+rows land; nothing usable fails the job with its report; the Hub path runs on recordings.
+
+The job runs in this process here (``run_job``); tests/integration runs it on a real worker."""
 
 import json
 
@@ -9,8 +12,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from analysis.lineage.hub import RecordedHubClient
 from tests.webapp.test_lineage_support import HUB_FIXTURES
 from webapp.catalog.models import Experiment
+from webapp.jobs.models import Job, JobEvent
+from webapp.jobs.runner import run_job
 from webapp.lineage import hub
-from webapp.lineage.models import LineageGraph, ModelEdge, ModelNode
+from webapp.lineage.models import LineageGraph, LineageUpload, ModelEdge, ModelNode
 
 pytestmark = pytest.mark.django_db
 
@@ -33,6 +38,17 @@ def issues_of(graph):
     return [(i["source"], i["row"], i["kind"], i["severity"]) for i in graph.report["issues"]]
 
 
+def submit_and_run(client, data) -> Job:
+    """POST the form (a redirect to the queued job), then run the job as a worker would."""
+    response = client.post("/lineage/import/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    job = Job.objects.get(kind="lineage_import")
+    assert response["Location"] == job.get_absolute_url() and job.status == "queued"
+    run_job(job.pk)
+    job.refresh_from_db()
+    return job
+
+
 def test_malformed_files_get_per_row_errors_and_the_rest_lands(client, user):
     edges = (
         "id,base_model,base_model_relation,license\n"
@@ -53,15 +69,13 @@ def test_malformed_files_get_per_row_errors_and_the_rest_lands(client, user):
     bad_yaml = "---\nbase_model: [unclosed\nlicense: mit\n---\n"
     huge_front = "---\nlicense: mit\nnote: " + "y" * 70_000 + "\n---\n"
     client.force_login(user)
-    response = client.post("/lineage/import/", {
+    job = submit_and_run(client, {
         "name": "messy", "visibility": "public", "follow_parents": "on",
         "edge_files": [
             upload("edges.csv", edges),
             upload("rows.json", rows_json),
             upload("nocolumns.csv", "foo,bar\n1,2\n"),
             upload("junk.csv", bytes(range(256)) * 8),                  # binary junk
-            upload("model.pkl", b"\x80\x04\x95 not unpickled, ever"),   # wrong kind of file
-            upload("broken.json", "{not json"),
         ],
         "card_files": [
             upload("cards__good.md", front),
@@ -70,8 +84,13 @@ def test_malformed_files_get_per_row_errors_and_the_rest_lands(client, user):
             upload("cards__binary.md", b"\x00\x01\x02\xff" * 100),
         ],
     })
-    assert response.status_code == 302, response.content.decode()[:2000]
+    assert job.status == "succeeded", job.error
     graph = LineageGraph.objects.get(name="messy")
+    assert job.result["graph"]["slug"] == graph.slug and job.result["graph"]["nodes"] == graph.num_nodes
+    # One event per file read, in order, before the result.
+    files = [e.payload["name"] for e in JobEvent.objects.filter(job=job, kind="file").order_by("seq")]
+    assert files == ["edges.csv", "rows.json", "nocolumns.csv", "junk.csv", "cards__good.md", "cards__badyaml.md",
+                     "cards__huge.md", "cards__binary.md"]
     issues = issues_of(graph)
 
     # Per-row errors, each naming its file and row.
@@ -83,8 +102,6 @@ def test_malformed_files_get_per_row_errors_and_the_rest_lands(client, user):
     assert ("rows.json", 4, "bad_value", "error") in issues
     assert ("nocolumns.csv", 1, "missing_column", "error") in issues
     assert any(s == "junk.csv" and k == "malformed_row" for s, _, k, _ in issues)
-    assert any(s == "model.pkl" and k == "malformed_row" for s, _, k, _ in issues)
-    assert any(s == "broken.json" and k == "malformed_row" for s, _, k, _ in issues)
     assert ("cards__badyaml.md", 1, "bad_yaml", "error") in issues
     assert ("cards__huge.md", 1, "oversized_field", "error") in issues
     assert any(s == "cards__binary.md" for s, _, _, _ in issues)
@@ -106,13 +123,12 @@ def test_malformed_files_get_per_row_errors_and_the_rest_lands(client, user):
     assert graph.experiment.owner == user and graph.experiment.visibility == "public"
 
 
-def test_nothing_usable_stores_nothing_and_shows_why(client, user):
+def test_nothing_usable_fails_the_job_with_its_report(client, user):
     client.force_login(user)
-    response = client.post("/lineage/import/", {"name": "empty", "visibility": "private",
-                                                "edge_files": [upload("x.csv", "foo,bar\n1,2\n")]})
-    assert response.status_code == 400
-    body = response.content.decode()
-    assert 'id="nothing-imported"' in body and "missing_column" in body
+    job = submit_and_run(client, {"name": "empty", "visibility": "private", "edge_files": [upload("x.csv", "foo,bar\n1,2\n")]})
+    assert job.status == "failed" and "no row of the input was usable" in job.error
+    report = JobEvent.objects.get(job=job, kind="report").payload
+    assert [(i["source"], i["kind"]) for i in report["issues"]] == [("x.csv", "missing_column")]
     assert not LineageGraph.objects.exists() and not Experiment.objects.exists()
 
 
@@ -121,29 +137,46 @@ def test_form_needs_some_input_and_a_login(client, user):
     client.force_login(user)
     response = client.post("/lineage/import/", {"name": "nothing", "visibility": "private"})
     assert response.status_code == 400 and "give at least one" in response.content.decode()
+    assert not Job.objects.exists()
 
 
-def test_upload_size_cap(client, user, settings):
-    settings.TERRAIN_LINEAGE_MAX_UPLOAD_BYTES = 2000
+DEEP_JSON = "[" * 2000 + "]" * 2000
+
+
+@pytest.mark.parametrize("field, name, content, message", [
+    ("edge_files", "broken.json", "{not json", "broken.json: not valid JSON"),
+    ("edge_files", "deep.json", DEEP_JSON, "deep.json: JSON nested deeper than"),
+    ("edge_files", "big.csv", "id,base_model\n" + "".join(f"big/m{i},big/root\n" for i in range(400)), "big.csv: 7,"),
+    ("edge_files", "model.pkl", b"\x80\x04\x95 not unpickled, ever", "model.pkl: file must end in .csv, .txt, .json"),
+    ("card_files", "card.txt", "---\nlicense: mit\n---\n", "card.txt: file must end in .md, .markdown"),
+    ("edges_text", None, DEEP_JSON, "pasted edges: JSON nested deeper than"),
+])
+def test_hostile_files_are_a_field_named_400_and_nothing_is_queued(client, user, settings, field, name, content, message):
+    settings.TERRAIN_LINEAGE_MAX_UPLOAD_BYTES = 6000
     client.force_login(user)
-    big = "id,base_model\n" + "".join(f"big/m{i},big/root\n" for i in range(400))
-    response = client.post("/lineage/import/", {"name": "capped", "visibility": "private", "edge_files": [
-        upload("big.csv", big), upload("small.csv", "id,base_model\nsmall/b,small/a\n")]})
-    assert response.status_code == 302
-    graph = LineageGraph.objects.get(name="capped")
-    assert any(s == "big.csv" and k == "oversized_field" for s, _, k, _ in issues_of(graph))
-    assert set(ModelNode.objects.filter(graph=graph).values_list("model_id", flat=True)) == {"small/a", "small/b"}
+    data = {"name": "hostile", "visibility": "private", "edge_files": [upload("good.csv", "id,base_model\nsmall/b,small/a\n")]}
+    if name is None:
+        data[field] = content
+    else:
+        data[field] = [*data.get(field, []), upload(name, content)]
+    response = client.post("/lineage/import/", data)
+    assert response.status_code == 400
+    form = response.context["form"]
+    assert message in " ".join(form.errors[field]), form.errors
+    assert not Job.objects.exists() and not LineageUpload.objects.exists() and not LineageGraph.objects.exists()
 
 
 def test_hub_model_ids_use_the_recorded_client(client, user, monkeypatch):
     recorded = RecordedHubClient.from_directory(HUB_FIXTURES)
     monkeypatch.setattr(hub, "hub_client", lambda: recorded)
     client.force_login(user)
-    response = client.post("/lineage/import/", {
+    job = submit_and_run(client, {
         "name": "from the hub", "visibility": "private", "follow_parents": "on",
         "hub_ids": "example-org/llama-3.1-8b-sql-merge\nnobody/missing-model",
     })
-    assert response.status_code == 302
+    assert job.status == "succeeded", job.error
+    hub_events = [e.payload["model"] for e in JobEvent.objects.filter(job=job, kind="hub").order_by("seq")]
+    assert hub_events == list(recorded.requests)  # one event per Hub request, as it was made
     graph = LineageGraph.objects.get(name="from the hub")
     assert graph.source == "hub"
     merge = ModelNode.objects.get(graph=graph, model_id="example-org/llama-3.1-8b-sql-merge")

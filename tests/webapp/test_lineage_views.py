@@ -182,12 +182,15 @@ def test_drift_known_answer(client, user):
     assert 'data-trait="license"' in page and 'data-trait="task"' in page and "40%" in page
 
 
-def test_catalog_checkpoints_become_a_tree(client, user, other_user, tmp_path):
+def test_catalog_checkpoints_become_a_tree(client, user, other_user, tmp_path, django_capture_on_commit_callbacks):
     exp = experiment(user, Visibility.PRIVATE, title="Fine-tunes")
     state = tiny_state(seed=0)
-    base = saved_checkpoint(exp, "base", state, tmp_path)
-    child = saved_checkpoint(exp, "child", state, tmp_path, parent=base, relation="finetune")
-    saved_checkpoint(exp, "quant", state, tmp_path, parent=child, relation="quantize")
+    # The tree follows the catalog when its transaction commits (one rebuild for the three).
+    with django_capture_on_commit_callbacks(execute=True):
+        base = saved_checkpoint(exp, "base", state, tmp_path)
+        child = saved_checkpoint(exp, "child", state, tmp_path, parent=base, relation="finetune")
+        saved_checkpoint(exp, "quant", state, tmp_path, parent=child, relation="quantize")
+    assert LineageGraph.objects.filter(experiment=exp, source="catalog").count() == 1
     client.force_login(other_user)
     assert client.get(f"/lineage/experiment/{exp.slug}/").status_code == 404
     assert client.get(f"/lineage/checkpoint/{child.slug}/").status_code == 404
@@ -204,10 +207,17 @@ def test_catalog_checkpoints_become_a_tree(client, user, other_user, tmp_path):
     details = client.get(f"/lineage/{graph.slug}/node.json", {"id": "quant"}).json()
     assert details["checkpoint"]["slug"] == node.checkpoint.slug and details["hub_url"] is None
     assert details["parents"][0]["checkpoint"] == child.slug
-    # A new checkpoint rebuilds the tree (same permalink); nothing new keeps it.
-    saved_checkpoint(exp, "sibling", state, tmp_path, parent=base, relation="adapter")
-    client.get(f"/lineage/experiment/{exp.slug}/")
+    # A new checkpoint rebuilds the tree (same permalink) when it is stored, not when a page is seen.
+    with django_capture_on_commit_callbacks(execute=True):
+        sibling = saved_checkpoint(exp, "sibling", state, tmp_path, parent=base, relation="adapter")
     rebuilt = LineageGraph.objects.get(experiment=exp, source="catalog")
     assert rebuilt.slug == graph.slug and rebuilt.num_nodes == 4
     client.get(f"/lineage/experiment/{exp.slug}/")
     assert LineageGraph.objects.get(experiment=exp, source="catalog").pk == rebuilt.pk
+    # Saving a checkpoint without changing its links keeps the graph; deleting one rebuilds it.
+    with django_capture_on_commit_callbacks(execute=True):
+        sibling.save()
+    assert LineageGraph.objects.get(experiment=exp, source="catalog").pk == rebuilt.pk
+    with django_capture_on_commit_callbacks(execute=True):
+        sibling.delete()
+    assert LineageGraph.objects.get(experiment=exp, source="catalog").num_nodes == 3

@@ -37,15 +37,16 @@ def test_form_body_flood_is_a_400(client, user, settings):
     assert response.status_code == 400 and b'data-field="body"' in response.content
 
 
-def test_nothing_imported_page_states_the_real_limit(client, user):
+def test_import_page_states_the_real_limit(client, user, settings):
     from django.template.defaultfilters import filesizeformat
 
     client.force_login(user)
-    response = client.post("/lineage/import/", {"name": "empty", "visibility": "private",
+    page = client.get("/lineage/import/").content.decode()
+    assert "over 0" not in page and f"over {filesizeformat(imports.max_upload_bytes())}" in page
+    settings.TERRAIN_LINEAGE_MAX_UPLOAD_BYTES = 10
+    response = client.post("/lineage/import/", {"name": "big", "visibility": "private",
                                                 "edge_files": [SimpleUploadedFile("x.csv", b"foo,bar\n1,2\n")]})
-    assert response.status_code == 400
-    page = response.content.decode()
-    assert "At most 0" not in page and f"At most {filesizeformat(imports.max_upload_bytes())} per file" in page
+    assert response.status_code == 400 and "x.csv: 12 bytes; the limit is 10 per file" in response.content.decode()
 
 
 def test_landscape_spec_json_errors_are_under_the_spec_field(client, user):

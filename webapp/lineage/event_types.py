@@ -74,3 +74,75 @@ class RecoveryScore(EventPayload):
 
 RECOVERY_EVENTS = {"stage": RecoveryStage, "model": RecoveryModel, "distances": RecoveryDistances,
                    "families": RecoveryFamilies, "tree": RecoveredTree, "score": RecoveryScore}
+
+
+class KinshipModel(EventPayload):
+    """One of the three models loaded (role: base, a or b)."""
+
+    role: str
+    slug: str
+    name: str
+    parameters: int
+
+
+class KinshipLayer(EventPayload):
+    """One tensor's deltas compared (None: undefined, e.g. the cosine of a zero delta)."""
+
+    name: str
+    pearson: float | None
+    cosine: float | None
+    euclidean: float | None
+    numel: int
+
+
+KINSHIP_EVENTS = {"model": KinshipModel, "layer": KinshipLayer}
+
+
+class ImportStage(EventPayload):
+    stage: str
+    files: int | None = None
+    hub_ids: int | None = None
+    models: int | None = None
+    edges: int | None = None
+
+
+class ImportFile(EventPayload):
+    """One file read: the graph's size so far and the issues this file added to the report."""
+
+    name: str
+    kind: str
+    models: int
+    edges: int
+    issues: int
+
+
+class ImportHubRequest(EventPayload):
+    """One Hub request, announced before it is made (``budget``: the most the job will make)."""
+
+    model: str
+    request: int
+    budget: int
+
+
+class ImportIssue(Record):
+    row: int | None
+    kind: str
+    message: str
+    source: str
+    severity: str
+
+
+class ImportReport(EventPayload):
+    """The report of an import that landed nothing (the job then fails)."""
+
+    summary: str
+    rows_read: int
+    rows_imported: int
+    counts: dict[str, int]
+    errors: int
+    warnings: int
+    issues: list[ImportIssue]
+    issues_truncated: int
+
+
+IMPORT_EVENTS = {"stage": ImportStage, "file": ImportFile, "hub": ImportHubRequest, "report": ImportReport}

@@ -1,4 +1,4 @@
-"""Forms of the lineage pages: importing a graph, and choosing two checkpoints for kinship."""
+"""Forms of the lineage job kinds: importing a graph, kinship of two checkpoints, recovery from weights."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import re
 
 from django import forms
 
-from webapp.lineage import imports
+from webapp.catalog.uploads import UploadRejected
+from webapp.lineage import imports, uploads
+from webapp.lineage.models import GraphSource, LineageUpload
 from webapp.training.forms import JobOptionsMixin
 
 
@@ -15,8 +17,8 @@ class MultipleFileInput(forms.ClearableFileInput):
 
 
 class MultipleFileField(forms.Field):
-    """Any number of files.  Each one is judged by the importer (empty, binary, too large) so a
-    bad file becomes one line of the report instead of refusing the whole form."""
+    """Any number of files.  The import form refuses a file it can judge at once (suffix, size, JSON
+    that does not parse or nests too deep) naming it; a bad row inside becomes a line of the report."""
 
     widget = MultipleFileInput
 
@@ -46,7 +48,7 @@ class LineageImportForm(JobOptionsMixin):
     )
     edges_text = forms.CharField(
         required=False, label="Or paste CSV", widget=forms.Textarea(attrs={"rows": 4, "placeholder": "id,base_model\n"}),
-        max_length=2 * 1024 * 1024,
+        max_length=100_000, help_text="Up to 100,000 characters; larger lists as a file.",
     )
     card_files = MultipleFileField(
         label="Model cards (.md)",
@@ -77,6 +79,7 @@ class LineageImportForm(JobOptionsMixin):
 
     def clean(self):
         cleaned = super().clean()
+        self.pending_uploads = []  # stored by job_submit, in the transaction that queues the job
         files = (cleaned.get("edge_files") or []) + (cleaned.get("card_files") or [])
         if len(files) > imports.MAX_FILES:
             self.add_error(None, f"at most {imports.MAX_FILES} files at once")
@@ -85,14 +88,66 @@ class LineageImportForm(JobOptionsMixin):
             self.add_error(None, f"{total:,} bytes uploaded; the limit is {4 * imports.max_upload_bytes():,} in all")
         if not files and not (cleaned.get("edges_text") or "").strip() and not cleaned.get("hub_ids"):
             self.add_error(None, "give at least one edge list, model card, pasted CSV or Hub model id")
+        if self.errors:
+            return cleaned
+        pasted = (cleaned.get("edges_text") or "").strip()
+        given = [("edge_files", f, LineageUpload.Kind.EDGES) for f in cleaned.get("edge_files") or []]
+        given += [("edges_text", uploads.pasted_edges(cleaned["edges_text"]), LineageUpload.Kind.EDGES)] if pasted else []
+        given += [("card_files", f, LineageUpload.Kind.CARD) for f in cleaned.get("card_files") or []]
+        for field, uploaded, kind in given:
+            try:
+                self.pending_uploads.append(uploads.PendingLineageFile(uploaded, kind))
+            except UploadRejected as exc:
+                self.add_error(field, str(exc))
+        if self.errors:
+            for pending in self.pending_uploads:
+                pending.close()
+            self.pending_uploads = []
         return cleaned
 
+    def to_params(self) -> dict:
+        c = self.cleaned_data
+        files = [{"upload": p.slug, "name": p.original_name, "kind": p.kind} for p in self.pending_uploads]
+        from_files = bool(files)
+        source = (GraphSource.MIXED if from_files and c["hub_ids"] else GraphSource.HUB if c["hub_ids"]
+                  else GraphSource.UPLOAD)
+        return {"name": c["name"], "files": files, "hub_ids": c["hub_ids"], "follow_parents": bool(c["follow_parents"]),
+                "source": str(source)}
 
-class KinshipForm(forms.Form):
+
+class KinshipForm(JobOptionsMixin):
+    """Two catalog checkpoints (and their base); the cheap checks run here, the weights in the worker."""
+
     a = forms.CharField(max_length=32, label="Checkpoint A", help_text="Slug of a catalog checkpoint.")
     b = forms.CharField(max_length=32, label="Checkpoint B")
     base = forms.CharField(max_length=32, required=False, label="Common base",
                            help_text="Empty: their nearest common ancestor in the catalog.")
+
+    field_order = ["a", "b", "base", "visibility", "experiment"]
+
+    def clean(self):
+        from webapp.catalog.selectors import checkpoint_get_visible
+        from webapp.lineage.kinship import KinshipError, kinship_base
+
+        cleaned = super().clean()
+        found = {}
+        for key in ("a", "b", "base"):
+            slug = (cleaned.get(key) or "").strip()
+            if slug:
+                found[key] = checkpoint_get_visible(slug=slug, user=self.user)
+                if found[key] is None:
+                    self.add_error(key, f"no checkpoint {slug!r} that you can see")
+        if self.errors:
+            return cleaned
+        try:
+            self.kinship_base = kinship_base(a=found["a"], b=found["b"], base=found.get("base"))
+        except KinshipError as exc:
+            self.add_error(exc.field, exc.message)
+        return cleaned
+
+    def to_params(self) -> dict:
+        c = self.cleaned_data
+        return {"a": c["a"].strip(), "b": c["b"].strip(), "base": self.kinship_base.slug}
 
 
 MAX_RECOVERY_MODELS = 200

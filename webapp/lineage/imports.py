@@ -23,29 +23,12 @@ CARD_SUFFIXES = (".md", ".markdown")
 MAX_FILES = 500
 MAX_ROWS_PER_FILE = 200_000
 MAX_HUB_IDS = 100
-MAX_HUB_REQUESTS = 100  # synchronous, in the request: keep a slow Hub from holding it for minutes
+MAX_HUB_REQUESTS = 100  # one worker, one request at a time: keep a slow Hub from holding it for many minutes
 
 
 def max_upload_bytes() -> int:
     """Per file; the whole request is capped at four times this."""
     return int(getattr(settings, "TERRAIN_LINEAGE_MAX_UPLOAD_BYTES", 10 * 1024 * 1024))
-
-
-class UploadTooLarge(ValueError):
-    pass
-
-
-def read_upload(uploaded, limit: int) -> bytes:
-    """The upload's bytes, refusing more than ``limit`` without reading them all."""
-    if uploaded.size is not None and uploaded.size > limit:
-        raise UploadTooLarge(f"{uploaded.size:,} bytes; the limit is {limit:,} per file")
-    chunks, total = [], 0
-    for chunk in uploaded.chunks():
-        total += len(chunk)
-        if total > limit:
-            raise UploadTooLarge(f"over the limit of {limit:,} bytes per file")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _text(data: bytes, name: str, report: lib.ImportReport) -> str | None:
@@ -74,55 +57,61 @@ def import_edge_text(text: str, name: str, graph: lib.LineageGraph, report: lib.
         lib.import_edge_csv(io.StringIO(text, newline=""), **common)
 
 
-def lineage_import_inputs(
+def lineage_import_files(
     *,
-    edge_files=(),
-    card_files=(),
-    edges_text: str = "",
+    edge_files: list[tuple[str, bytes]] = (),
+    card_files: list[tuple[str, bytes]] = (),
     hub_ids: list[str] = (),
     follow_parents: bool = False,
+    hub_client=None,
+    on_progress=None,
 ) -> lib.ImportResult:
-    """Everything given, landed in one graph; never raises on bad content."""
+    """Every (name, bytes) file and Hub id given, landed in one graph; never raises on bad content.
+
+    ``on_progress(kind, payload)`` hears of each file read and each Hub request (the job streams them).
+    """
     graph, report = lib.LineageGraph(), lib.ImportReport()
+    progress = on_progress or (lambda kind, payload: None)
     limit = max_upload_bytes()
-    for uploaded in list(edge_files)[:MAX_FILES]:
-        name = Path(uploaded.name or "edges").name[:200]
-        if not name.lower().endswith(EDGE_SUFFIXES):
-            report.add("malformed_row", f"edge lists must be {', '.join(EDGE_SUFFIXES)} files; file skipped",
-                       source=name)
-            continue
-        try:
-            text = _text(read_upload(uploaded, limit), name, report)
-        except UploadTooLarge as exc:
-            report.add("oversized_field", f"file is {exc}; file skipped", source=name)
-            continue
+
+    def read(name: str, data: bytes, kind: str) -> str | None:
+        if len(data) > limit:  # checked in the request already; a file swapped in storage is not trusted either
+            report.add("oversized_field", f"file is over the limit of {limit:,} bytes; file skipped", source=name)
+            return None
+        return _text(data, name, report)
+
+    for name, data in list(edge_files)[:MAX_FILES]:
+        before = len(report.errors) + len(report.warnings)
+        text = read(name, data, "edges")
         if text is not None:
             import_edge_text(text, name, graph, report)
-    if edges_text.strip():
-        import_edge_text(edges_text, "pasted edges", graph, report)
-
-    cards = []
-    for uploaded in list(card_files)[:MAX_FILES]:
-        name = Path(uploaded.name or "card.md").name[:200]
-        if not name.lower().endswith(CARD_SUFFIXES):
-            report.add("malformed_row", "model cards must be .md files named <owner>__<model>.md; file skipped",
-                       source=name)
-            continue
-        try:
-            text = _text(read_upload(uploaded, limit), name, report)
-        except UploadTooLarge as exc:
-            report.add("oversized_field", f"card is {exc}; skipped", source=name)
-            continue
+        progress("file", {"name": name, "kind": "edges", "models": graph.num_nodes, "edges": graph.num_edges,
+                          "issues": len(report.errors) + len(report.warnings) - before})
+    for name, data in list(card_files)[:MAX_FILES]:
+        before = len(report.errors) + len(report.warnings)
+        text = read(name, data, "card")
         if text is not None:
-            cards.append((name, text))
-    for name, text in cards:
-        # One call per file so that each message names its file.
-        lib.import_model_cards([(_model_id_from_filename(name), text)], graph=graph, report=report, source=name,
-                               max_field_chars=MAX_MODEL_ID_CHARS, finalize=False)
-
+            # One call per file so that each message names its file.
+            lib.import_model_cards([(_model_id_from_filename(name), text)], graph=graph, report=report, source=name,
+                                   max_field_chars=MAX_MODEL_ID_CHARS, finalize=False)
+        progress("file", {"name": name, "kind": "card", "models": graph.num_nodes, "edges": graph.num_edges,
+                          "issues": len(report.errors) + len(report.warnings) - before})
     if hub_ids:
-        lib.import_from_hub(list(hub_ids)[:MAX_HUB_IDS], hub.hub_client(), graph=graph, report=report,
+        client = _ReportingHubClient(hub_client or hub.hub_client(), progress)
+        lib.import_from_hub(list(hub_ids)[:MAX_HUB_IDS], client, graph=graph, report=report,
                             follow_parents=follow_parents, max_models=MAX_HUB_REQUESTS,
                             max_field_chars=MAX_MODEL_ID_CHARS, finalize=False)
     report.refresh_missing_parents(graph)
     return lib.ImportResult(graph, report)
+
+
+class _ReportingHubClient:
+    """The Hub client, telling ``progress`` of each request before it is made."""
+
+    def __init__(self, client, progress):
+        self._client, self._progress, self.requests = client, progress, 0
+
+    def model_info(self, repo_id: str):
+        self.requests += 1
+        self._progress("hub", {"model": repo_id, "request": self.requests, "budget": MAX_HUB_REQUESTS})
+        return self._client.model_info(repo_id)

@@ -1,6 +1,8 @@
 from webapp.jobs.kinds import JobKind, register
-from webapp.lineage.event_types import RECOVERY_EVENTS
-from webapp.lineage.forms import RecoveryForm
+from webapp.lineage.event_types import IMPORT_EVENTS, KINSHIP_EVENTS, RECOVERY_EVENTS
+from webapp.lineage.forms import KinshipForm, LineageImportForm, RecoveryForm
+from webapp.lineage.import_job import lineage_import_run
+from webapp.lineage.kinship import kinship_csv, kinship_run
 from webapp.lineage.recovery import recovery_csv, recovery_run
 
 
@@ -14,9 +16,33 @@ class RecoveryKind(JobKind):
         return f"Lineage recovered from weights: synthetic zoo of {n} models (seed {params.get('seed')})"
 
 
+class ImportKind(JobKind):
+    def title_for(self, params: dict) -> str:
+        parts = [f"{len(params.get('files', []))} file(s)"] if params.get("files") else []
+        parts += [f"{len(params.get('hub_ids', []))} Hub id(s)"] if params.get("hub_ids") else []
+        return f"Lineage import {params.get('name', '')!r}: {' and '.join(parts)}"
+
+
+class KinshipKind(JobKind):
+    def title_for(self, params: dict) -> str:
+        return f"Kinship of {params.get('a')} and {params.get('b')} (base {params.get('base')})"
+
+
 LINEAGE_RECOVERY = register(
     RecoveryKind(
         name="lineage_recovery", label="Recover lineage from weights", form_class=RecoveryForm, run=recovery_run,
         template="lineage/result_recovery.html", to_csv=recovery_csv, events=RECOVERY_EVENTS,
+    )
+)
+LINEAGE_IMPORT = register(
+    ImportKind(
+        name="lineage_import", label="Import a lineage graph", form_class=LineageImportForm, run=lineage_import_run,
+        template="lineage/result_import.html", events=IMPORT_EVENTS,
+    )
+)
+KINSHIP = register(
+    KinshipKind(
+        name="kinship", label="Kinship of two checkpoints", form_class=KinshipForm, run=kinship_run,
+        template="lineage/result_kinship.html", to_csv=kinship_csv, events=KINSHIP_EVENTS,
     )
 )

@@ -16,12 +16,16 @@ from django.urls import reverse
 from webapp.catalog.models import Checkpoint
 from webapp.files import local_path
 
-# Three models are held in float64 at once: keep the request to a few hundred MB.
+# Three models are held in float64 at once (in the worker): keep it to a few hundred MB.
 MAX_KINSHIP_PARAMETERS = 20_000_000
 
 
 class KinshipError(ValueError):
-    pass
+    """``field``: the form field to blame."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field, self.message = field, message
 
 
 def ancestors(checkpoint: Checkpoint, limit: int = 1000) -> list[Checkpoint]:
@@ -51,41 +55,71 @@ def _number(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def kinship_compute(*, a: Checkpoint, b: Checkpoint, base: Checkpoint | None = None) -> dict:
-    """Pearson, cosine and Euclidean distance of (a - base) and (b - base), per tensor and overall."""
-    from analysis import checkpoints
-    from analysis.lineage.kinship import delta_kinship
-
+def kinship_base(*, a: Checkpoint, b: Checkpoint, base: Checkpoint | None = None) -> Checkpoint:
+    """The base to compare against, after every check that needs no weights (run in the request)."""
+    if a.pk == b.pk:
+        raise KinshipError("b", "pick two different checkpoints")
     if base is None:
         base = common_base(a, b)
         if base is None:
-            raise KinshipError(f"{a.name!r} and {b.name!r} share no base model in the catalog; name one as the base")
-    if a.pk == b.pk:
-        raise KinshipError("pick two different checkpoints")
+            raise KinshipError("base", f"{a.name!r} and {b.name!r} share no base model in the catalog; name one as the base")
     if base.pk in (a.pk, b.pk):
-        raise KinshipError("the base must differ from both checkpoints (its delta would be zero)")
+        raise KinshipError("base", "the base must differ from both checkpoints (its delta would be zero)")
     if not (a.spec == b.spec == base.spec):
-        raise KinshipError("the three checkpoints must share one architecture")
+        raise KinshipError("b", "the three checkpoints must share one architecture")
     if max(a.num_parameters, b.num_parameters, base.num_parameters) > MAX_KINSHIP_PARAMETERS:
-        raise KinshipError(f"kinship here handles models of at most {MAX_KINSHIP_PARAMETERS:,} parameters")
+        raise KinshipError("a", f"kinship here handles models of at most {MAX_KINSHIP_PARAMETERS:,} parameters")
+    return base
+
+
+def _similarity(s) -> dict:
+    return {"pearson": _number(s.pearson), "cosine": _number(s.cosine), "euclidean": _number(s.euclidean),
+            "numel": s.numel}
+
+
+def kinship_run(ctx) -> dict:
+    """The ``kinship`` job: load base, A and B (events "model"), then compare their deltas tensor by
+    tensor (events "layer") and overall (the result)."""
+    from analysis import checkpoints
+    from analysis.lineage.kinship import delta_kinship
+
+    slugs = ctx.params
+    found = {c.slug: c for c in Checkpoint.objects.filter(slug__in=[slugs["a"], slugs["b"], slugs["base"]])}
     try:
-        states = [checkpoints.load(local_path(c.file, sha256=c.sha256)).model.state_dict() for c in (base, a, b)]
-    except checkpoints.CheckpointError as exc:
-        raise KinshipError(f"cannot load a checkpoint: {exc}") from None
+        a, b, base = found[slugs["a"]], found[slugs["b"]], found[slugs["base"]]
+    except KeyError as missing:
+        raise KinshipError("a", f"checkpoint {missing} was deleted after the job was submitted") from None
+    kinship_base(a=a, b=b, base=base)  # the checkpoints may have changed since the form checked them
+    states = []
+    for k, (role, checkpoint) in enumerate((("base", base), ("a", a), ("b", b))):
+        ctx.emit("model", {"role": role, "slug": checkpoint.slug, "name": checkpoint.name,
+                           "parameters": checkpoint.num_parameters}, progress=0.1 + 0.2 * k)
+        try:
+            states.append(checkpoints.load(local_path(checkpoint.file, sha256=checkpoint.sha256)).model.state_dict())
+        except checkpoints.CheckpointError as exc:
+            raise KinshipError(role, f"cannot load {checkpoint.name!r}: {exc}") from None
+
+    def on_layer(layer, index: int, total: int) -> None:
+        ctx.emit("layer", {"name": layer.name, **_similarity(layer.similarity)}, progress=0.7 + 0.25 * (index + 1) / total)
+
     try:
-        result = delta_kinship(*states)
+        result = delta_kinship(*states, on_layer=on_layer)
     except ValueError as exc:
-        raise KinshipError(str(exc)) from None
-
-    def similarity(s) -> dict:
-        return {"pearson": _number(s.pearson), "cosine": _number(s.cosine), "euclidean": _number(s.euclidean),
-                "numel": s.numel}
-
+        raise KinshipError("a", str(exc)) from None
     return {
         "a": {"slug": a.slug, "name": a.name}, "b": {"slug": b.slug, "name": b.name},
         "base": {"slug": base.slug, "name": base.name},
-        "overall": similarity(result.overall),
-        "layers": [{"name": layer.name, **similarity(layer.similarity)} for layer in result.layers],
+        "overall": _similarity(result.overall),
+        "layers": [{"name": layer.name, **_similarity(layer.similarity)} for layer in result.layers],
         "skipped": result.skipped,
         "connectivity_url": connectivity_url(a, b),
     }
+
+
+def kinship_csv(result: dict) -> str:
+    lines = ["tensor,numel,pearson,cosine,euclidean"]
+    rows = [*result.get("layers", []), {"name": "(all)", **result.get("overall", {})}]
+    for row in rows:
+        lines.append(",".join(str(v if v is not None else "") for v in
+                              (row["name"], row.get("numel"), row.get("pearson"), row.get("cosine"), row.get("euclidean"))))
+    return "\n".join(lines) + "\n"

@@ -128,3 +128,27 @@ class ModelEdge(models.Model):
 
     def __str__(self):
         return f"{self.parent_id} -> {self.child_id} ({self.relation})"
+
+
+def lineage_upload_path(instance, filename):
+    return f"lineage-uploads/{instance.slug}/{filename}"
+
+
+class LineageUpload(models.Model):
+    """An edge list or model card sent to the import form: checked in the request, kept when the
+    import job is submitted (in the same transaction) and parsed by the worker, which reads it
+    through the storage API (so a worker on another machine can)."""
+
+    class Kind(models.TextChoices):
+        EDGES = "edges", "edge list"
+        CARD = "card", "model card"
+
+    slug = models.CharField(max_length=32, unique=True, default=new_slug, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lineage_uploads")
+    name = models.CharField(max_length=200, help_text="The file's name as uploaded (the report names rows by it).")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    file = models.FileField(upload_to=lineage_upload_path, max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.name

@@ -7,7 +7,7 @@ from django.db.models import Count, Q, QuerySet
 from analysis import lineage as lib
 from webapp.catalog.selectors import experiment_is_visible
 from webapp.catalog.visibility import Visibility
-from webapp.lineage.models import Family, LineageGraph, ModelEdge, ModelNode
+from webapp.lineage.models import Family, GraphSource, LineageGraph, ModelEdge, ModelNode
 
 FAMILY_SORTS = {
     "size": "size", "-size": "-size", "depth": "depth", "-depth": "-depth",
@@ -79,6 +79,13 @@ def nodes_search(*, graph: LineageGraph, query: str, limit: int = 20) -> list[di
     hits.sort(key=rank)
     return [{"id": h["model_id"], "key": h["pk"], "family": h["family__index"], "placeholder": h["placeholder"],
              "children": h["kids"]} for h in hits[:limit]]
+
+
+def checkpoint_node_get(*, checkpoint) -> ModelNode | None:
+    """The checkpoint's node in its experiment's catalog family tree (kept in step by catalog_sync)."""
+    return (ModelNode.objects.select_related("family__graph")
+            .filter(checkpoint=checkpoint, graph__experiment_id=checkpoint.experiment_id, graph__source=GraphSource.CATALOG)
+            .first())
 
 
 def node_get(*, graph: LineageGraph, model_id: str) -> ModelNode | None:

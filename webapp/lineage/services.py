@@ -343,13 +343,15 @@ def catalog_lineage(experiment: Experiment) -> tuple[lib.ImportResult, dict[str,
 def lineage_graph_sync_catalog(*, experiment: Experiment) -> LineageGraph | None:
     """The experiment's checkpoint graph, rebuilt only when its checkpoints or links changed.
 
-    A derived view of catalog data (like a materialised view), so viewing it may
-    refresh it; None when the experiment has no checkpoints.
+    A derived view of catalog data (like a materialised view), refreshed when the catalog
+    changes (``catalog_sync``), never by a page view; None when the experiment has no checkpoints.
     """
+    current = LineageGraph.objects.filter(experiment=experiment, source=GraphSource.CATALOG).first()
     if not experiment.checkpoints.exists():
+        if current is not None:
+            lineage_graph_delete(graph=current)
         return None
     result, checkpoints, signature = catalog_lineage(experiment)
-    current = LineageGraph.objects.filter(experiment=experiment, source=GraphSource.CATALOG).first()
     if current is not None and current.signature == signature:
         return current
     slug = current.slug if current is not None else f"{slugify(experiment.slug)[:60]}-checkpoints"

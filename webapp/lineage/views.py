@@ -7,8 +7,6 @@ exports and embeds alike.
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
@@ -23,9 +21,8 @@ from django.views.decorators.http import require_POST
 
 from webapp.catalog.selectors import checkpoint_get_visible, experiment_get_visible
 from webapp.lineage import drift as drift_json
-from webapp.lineage import exports, imports, kinship, layouts, selectors, services
-from webapp.lineage.forms import KinshipForm, LineageImportForm
-from webapp.lineage.models import GraphSource
+from webapp.lineage import exports, imports, layouts, selectors, services
+from webapp.lineage.forms import LineageImportForm
 
 FAMILIES_PER_PAGE = 50
 ISSUES_SHOWN = 100
@@ -73,35 +70,31 @@ def index(request):
 
 @login_required
 def import_graph(request):
-    form = LineageImportForm(data=request.POST or None, files=request.FILES or None, user=request.user)
-    if request.method == "POST" and form.is_valid():
-        c = form.cleaned_data
-        result = imports.lineage_import_inputs(
-            edge_files=c["edge_files"], card_files=c["card_files"], edges_text=c["edges_text"] or "",
-            hub_ids=c["hub_ids"], follow_parents=c["follow_parents"],
-        )
-        from_files = bool(c["edge_files"] or c["card_files"] or (c["edges_text"] or "").strip())
-        source = GraphSource.MIXED if from_files and c["hub_ids"] else GraphSource.HUB if c["hub_ids"] else GraphSource.UPLOAD
-        try:
-            graph = services.lineage_graph_import(owner=request.user, name=c["name"], result=result, source=source,
-                                                  experiment=c["experiment"], visibility=c["visibility"])
-        except services.LineageImportEmpty as empty:
-            report = services.report_to_json(empty.report)
-            return render(request, "lineage/import.html", {"form": form, "report": report, "nothing_imported": True,
-                                                           "max_bytes": imports.max_upload_bytes()}, status=400)
-        report = graph.report
-        messages.info(request, f"Imported {graph.num_nodes:,} models and {graph.num_edges:,} edges: "
-                               f"{report['errors']} errors, {report['warnings']} warnings.")
-        return redirect(reverse("lineage:graph", args=[graph.slug]) + "#report")
-    status = 400 if request.method == "POST" else 200
-    return render(request, "lineage/import.html", {"form": form, "max_bytes": imports.max_upload_bytes()}, status=status)
+    """The import form; a valid one keeps its files and queues a ``lineage_import`` job (the work is the worker's)."""
+    from webapp.jobs import limits
+    from webapp.jobs import services as jobs
+
+    context = {"max_bytes": imports.max_upload_bytes()}
+    if request.method != "POST":
+        return render(request, "lineage/import.html", {**context, "form": LineageImportForm(user=request.user)})
+    try:
+        limits.check_job_submission(user=request.user)  # before any upload is read
+        validated = jobs.job_params_validate(kind="lineage_import", data=request.POST, files=request.FILES,
+                                             user=request.user)
+        job = jobs.job_submit(validated=validated, owner=request.user)
+    except jobs.JobParamsInvalid as invalid:
+        return render(request, "lineage/import.html", {**context, "form": invalid.form}, status=400)
+    except limits.LimitExceeded as limit:
+        form = LineageImportForm(initial=request.POST.dict(), user=request.user)
+        response = render(request, "lineage/import.html", {**context, "form": form, "limit": limit}, status=429)
+        return limits.with_retry_after(response, limit)
+    return redirect(job)
 
 
 def experiment_graphs(request, slug):
     experiment = experiment_get_visible(slug=slug, user=request.user)
     if experiment is None:
         raise Http404("No such experiment")
-    services.lineage_graph_sync_catalog(experiment=experiment)
     graphs = list(selectors.graphs_of_experiment(experiment=experiment))
     if len(graphs) == 1:
         return redirect(graphs[0])
@@ -112,8 +105,7 @@ def checkpoint_tree(request, slug):
     checkpoint = checkpoint_get_visible(slug=slug, user=request.user)
     if checkpoint is None:
         raise Http404("No such checkpoint")
-    graph = services.lineage_graph_sync_catalog(experiment=checkpoint.experiment)
-    node = graph.nodes.select_related("family").filter(checkpoint=checkpoint).first() if graph else None
+    node = selectors.checkpoint_node_get(checkpoint=checkpoint)
     if node is None:
         raise Http404("This checkpoint is in no family tree")
     return redirect(f"{node.family.get_absolute_url()}?{urlencode({'focus': node.model_id})}")
@@ -357,27 +349,6 @@ def family_export(request, slug, index, fmt):
 
 
 def kinship_view(request):
-    form = KinshipForm(data=request.GET if request.GET.get("a") or request.GET.get("b") else None)
-    result = error = None
-    status = 200
-    if form.is_bound and form.is_valid():
-        c = form.cleaned_data
-        found = {key: checkpoint_get_visible(slug=c[key].strip(), user=request.user)
-                 for key in ("a", "b", "base") if (c.get(key) or "").strip()}
-        missing = [key for key, value in found.items() if value is None]
-        if missing:
-            raise Http404("No such checkpoint")
-        try:
-            result = kinship.kinship_compute(a=found["a"], b=found["b"], base=found.get("base"))
-        except kinship.KinshipError as exc:
-            error, status = str(exc), 400
-    elif form.is_bound:
-        status = 400
-    if request.GET.get("format") == "json":
-        if result is None:
-            return JsonResponse({"error": error or "give two checkpoints as ?a=<slug>&b=<slug>",
-                                 "errors": form.errors if form.is_bound else {}}, status=400)
-        return JsonResponse(result)
-    return render(request, "lineage/kinship.html", {"form": form, "result": result, "error": error,
-                                                     "result_json": json.dumps(result) if result else ""},
-                  status=status)
+    """Kinship is a job (three models in float64 are no work for a request): its form, pre-filled."""
+    query = {key: request.GET[key][:32] for key in ("a", "b", "base") if request.GET.get(key)}
+    return redirect(reverse("job_new", args=["kinship"]) + (f"?{urlencode(query)}" if query else ""))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from webapp.accounts.demo_account import demo_user
 from webapp.catalog.models import Experiment
+from webapp.lineage.catalog_sync import catalog_sync_all
 from webapp.lineage.services import hf_demo_publish
 from webapp.showcase import demo_minilm
 from webapp.showcase.demo import demo_publish
@@ -31,4 +32,6 @@ def seed_demo(*, dev_accounts: bool = False, log=print) -> list[Experiment]:
     objects = demo_objects(seeds_experiment="digits-mlp-seeds", hf_graph=hf_graph, family=family_publish(owner=owner),
                            minilm_experiment=demo_minilm.SLUG)
     showcase_publish(owner=owner, objects=objects, log=log)
+    # Trees follow the catalog as it changes; a database from before that catches up here.
+    catalog_sync_all(log=log)
     return experiments
