@@ -16,22 +16,20 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 
 logger = logging.getLogger(__name__)
 
-# The experiments already waiting for this connection's transaction to commit.
-_PENDING_ATTR = "_terrain_lineage_sync_pending"
-
-
 def catalog_sync_schedule(*, experiment_id: int, using: str = DEFAULT_DB_ALIAS) -> None:
     """Rebuild the experiment's catalog graph after the current transaction commits (at once without one)."""
     connection = transaction.get_connection(using)
-    pending = connection.__dict__.setdefault(_PENDING_ATTR, set())
-    if experiment_id in pending:
+    # Once per experiment per transaction.  Django's own queue of on-commit callbacks is the record
+    # (a rolled-back transaction drops its callbacks, so a set kept beside it could go stale).
+    if any(getattr(entry[1], "lineage_experiment_id", None) == experiment_id and not entry[1].ran
+           for entry in connection.run_on_commit):
         return
-    pending.add(experiment_id)
 
     def sync():
-        pending.discard(experiment_id)
+        sync.ran = True
         catalog_sync_now(experiment_id=experiment_id)
 
+    sync.lineage_experiment_id, sync.ran = experiment_id, False
     transaction.on_commit(sync, using=using, robust=True)
 
 
