@@ -42,6 +42,7 @@ __all__ = [
     "FixedParams",
     "RulesParams",
     "field_path",
+    "fail_at",
     "validate_sweep",
 ]
 
@@ -79,8 +80,9 @@ class SweepError(ValueError):
         return field_path(self.loc)
 
 
-def _fail(*problems: tuple[tuple, str, Any]) -> None:
-    """Raise ``(loc, message, input)`` problems as one ValidationError; an enclosing model prefixes its own loc."""
+def fail_at(*problems: tuple[tuple, str, Any]) -> None:
+    """Raise ``(loc, message, input)`` problems as one ValidationError (from a validator: an enclosing
+    model prefixes its own loc)."""
     raise ValidationError.from_exception_data(
         "sweep",
         [
@@ -94,7 +96,7 @@ def _validate_at(adapter: TypeAdapter, value: Any, loc: tuple) -> Any:
     try:
         return adapter.validate_python(value)
     except ValidationError as exc:
-        _fail(*((loc + tuple(e["loc"]), e["msg"], value) for e in exc.errors()))
+        fail_at(*((loc + tuple(e["loc"]), e["msg"], value) for e in exc.errors()))
 
 
 # --------------------------------------------------------------------------- field types
@@ -155,14 +157,14 @@ class AxisParams(BaseModel):
         given = self.model_fields_set
         range_keys = [k for k in ("start", "stop", "num") if k in given]
         if self.values is not None and range_keys:
-            _fail(((), "gives both values and a range (start/stop/num); give one", None))
+            fail_at(((), "gives both values and a range (start/stop/num); give one", None))
         if self.values is not None:
             values = [_validate_at(_adapter(self.name), v, ("values", k)) for k, v in enumerate(self.values)]
             where = ("values",)
         else:
             missing = [k for k in ("start", "stop", "num") if getattr(self, k) is None]
             if missing:
-                _fail(*(((k,), "is required for a range (or give values)", None) for k in missing))
+                fail_at(*(((k,), "is required for a range (or give values)", None) for k in missing))
             ends = _adapter(self.name, as_float=True, positive=self.log)
             start = _validate_at(ends, self.start, ("start",))
             stop = _validate_at(ends, self.stop, ("stop",))
@@ -172,7 +174,7 @@ class AxisParams(BaseModel):
             where = ("num",)
         if len(set(values)) != len(values):
             dup = next(v for v in values if values.count(v) > 1)
-            _fail((where, f"values must be distinct, {dup!r} appears twice (integer axes are rounded)", dup))
+            fail_at((where, f"values must be distinct, {dup!r} appears twice (integer axes are rounded)", dup))
         self._axis = Axis(name=self.name, values=tuple(values), scale=self.scale or ("log" if self.log else "linear"))
         return self
 
@@ -200,7 +202,7 @@ class _TaskBase(BaseModel):
         task = _tasks.TASKS[self.name]
         foreign = sorted(k for k in self.model_fields_set - {"name"} if k not in task.options)
         if foreign:
-            _fail(*(((k,), f"is not an option of task {self.name} (options: {', '.join(task.options)})", None) for k in foreign))
+            fail_at(*(((k,), f"is not an option of task {self.name} (options: {', '.join(task.options)})", None) for k in foreign))
         self._options = {k: default if getattr(self, k) is None else getattr(self, k) for k, default in task.options.items()}
         return self
 
@@ -235,7 +237,7 @@ class BudgetParams(BaseModel):
     @model_validator(mode="after")
     def _one(self) -> "BudgetParams":
         if (self.steps is None) == (self.epochs is None):
-            _fail(((), "give exactly one of steps or epochs", None))
+            fail_at(((), "give exactly one of steps or epochs", None))
         return self
 
     @property
@@ -253,7 +255,7 @@ class GrokkingParams(BaseModel):
     @model_validator(mode="after")
     def _permutation(self) -> "GrokkingParams":
         if sorted(self.tie_order) != sorted(GROKKING_PHASES):
-            _fail((("tie_order",), f"must be a permutation of {list(GROKKING_PHASES)}", self.tie_order))
+            fail_at((("tie_order",), f"must be a permutation of {list(GROKKING_PHASES)}", self.tie_order))
         return self
 
     def rule(self) -> GrokkingRule:
@@ -326,15 +328,15 @@ class SweepParams(BaseModel):
     def _across_fields(self) -> "SweepParams":
         x, y = self.x.axis, self.y.axis
         if x.name == y.name:
-            _fail((("y", "name"), f"must differ from x.name (both are {x.name!r})", y.name))
+            fail_at((("y", "name"), f"must differ from x.name (both are {x.name!r})", y.name))
         if len(set(self.seeds)) != len(self.seeds):
-            _fail((("seeds",), "must be distinct", self.seeds))
+            fail_at((("seeds",), "must be distinct", self.seeds))
         on_axes = sorted(self.fixed.model_fields_set & {x.name, y.name})
         if on_axes:
-            _fail(*((("fixed", k), "is also a sweep axis; remove it from fixed", k) for k in on_axes))
+            fail_at(*((("fixed", k), "is also a sweep axis; remove it from fixed", k) for k in on_axes))
         runs = len(x.values) * len(y.values) * len(self.seeds)
         if runs > LIMITS["max_runs"]:
-            _fail((("seeds",), f"{len(x.values)} x {len(y.values)} cells x {len(self.seeds)} seeds = {runs} runs, more than "
+            fail_at((("seeds",), f"{len(x.values)} x {len(y.values)} cells x {len(self.seeds)} seeds = {runs} runs, more than "
                    f"the limit of {LIMITS['max_runs']} (use fewer seeds or fewer x/y values)", self.seeds))
         self._spec = SweepSpec(
             task=self.task.name,
@@ -380,21 +382,21 @@ def _check_runs(spec: SweepSpec) -> None:
         try:
             n = zoo.count_parameters(_tasks.model_spec(spec.task, spec.task_options, w))
         except zoo.SpecError as exc:
-            _fail((_axis_loc(spec, "width"), f"width {w} does not fit task {spec.task!r}: {exc}", w))
+            fail_at((_axis_loc(spec, "width"), f"width {w} does not fit task {spec.task!r}: {exc}", w))
         if n > LIMITS["max_parameters"]:
-            _fail((_axis_loc(spec, "width"), f"width {w} gives {n:,} parameters, more than the limit of {LIMITS['max_parameters']:,}", w))
+            fail_at((_axis_loc(spec, "width"), f"width {w} gives {n:,} parameters, more than the limit of {LIMITS['max_parameters']:,}", w))
     if spec.budget_unit == "epochs":
         worst = max(c.steps for c in run_configs(spec))
         if worst > LIMITS["max_budget_steps"]:
-            _fail((("budget", "epochs"), f"{spec.budget} epochs is {worst:,} steps for the smallest batch, more than the "
+            fail_at((("budget", "epochs"), f"{spec.budget} epochs is {worst:,} steps for the smallest batch, more than the "
                    f"limit of {LIMITS['max_budget_steps']:,} steps per run", spec.budget))
     if spec.task.startswith("modular-addition"):
         p = spec.task_options["p"]
         for f in swept("data_fraction"):
             if f < 0.01:
-                _fail((_axis_loc(spec, "data_fraction"), f"data fraction {f:g} is below 0.01 (the dataset's minimum)", f))
+                fail_at((_axis_loc(spec, "data_fraction"), f"data fraction {f:g} is below 0.01 (the dataset's minimum)", f))
             if round(f * p * p) >= p * p:
-                _fail((_axis_loc(spec, "data_fraction"), f"data fraction {f:g} leaves no test pairs for p={p}", f))
+                fail_at((_axis_loc(spec, "data_fraction"), f"data fraction {f:g} leaves no test pairs for p={p}", f))
 
 
 def validate_sweep(raw: Any) -> SweepSpec:

@@ -31,11 +31,35 @@ TINY = {
     ({"x_values": "log 1 100 40"}, "x_values"),
     ({"fixed": "{oops"}, "fixed"),
     ({"spec_json": json.dumps({**TINY, "seeds": 50})}, "spec_json"),
+    ({"x_axis": "lr", "x_values": "0.1, 1"}, "y_axis"),  # the definition's y.name: the axes must differ
+    ({"task_options": '{"heads": 2}'}, "task_options"),  # task.heads: not an option of the MLP task
+    ({"fixed": '{"width": 4000}'}, "fixed"),  # fixed.width: over the axis' bound
+    ({"fixed": '{"width": 2048}', "task": "digits-mlp", "task_options": '{"depth": 4}'}, "fixed"),  # too many parameters
+    ({"gap_fraction": 2}, "gap_fraction"),
+    ({"preset": "nope"}, "preset"),
+    ({"spec": {**TINY, "x": {"name": "lr", "values": [0.1, -1]}}}, "spec"),
 ])
 def test_sweep_validation_names_the_field(user, data, field):
     with pytest.raises(JobParamsInvalid) as caught:
         job_params_validate(kind="sweep", data=data, user=user)
-    assert field in caught.value.errors, caught.value.errors
+    assert list(caught.value.errors) == [field], caught.value.errors
+
+
+def test_a_field_error_says_where_in_the_definition(user):
+    with pytest.raises(JobParamsInvalid) as caught:
+        job_params_validate(kind="sweep", data={"x_values": "0.1, 0.1"}, user=user)
+    assert caught.value.errors == {"x_values": ["x.values: values must be distinct, 0.1 appears twice (integer axes are rounded)"]}
+
+
+def test_the_form_fields_build_the_definition(user):
+    data = {"task": "digits-mlp", "task_options": '{"depth": 1}', "x_axis": "width", "x_values": "lin 8 16 3",
+            "y_axis": "batch_size", "y_values": "32", "seeds": 1, "budget": 40, "fixed": '{"lr": 0.1}', "metrics": ["cka"],
+            "gap_fraction": 0.05, "eval_points": 10, "title": "tiny"}
+    spec = job_params_validate(kind="sweep", data=data, user=user).params["spec"]
+    assert spec["task"] == {"name": "digits-mlp", "depth": 1} and spec["name"] == "tiny"
+    assert spec["x"] == {"name": "width", "values": [8, 12, 16], "scale": "linear"} and spec["y"]["values"] == [32]
+    assert spec["seeds"] == [0] and spec["budget"] == {"steps": 40} and spec["fixed"] == {"lr": 0.1}
+    assert spec["metrics"] == ["cka"] and spec["rules"]["grokking"]["gap_fraction"] == 0.05 and spec["eval_points"] == 10
 
 
 def test_oversized_sweep_is_refused(user):
@@ -89,3 +113,15 @@ def test_cancelled_sweep_stops_and_is_cancelled(user, monkeypatch, settings):
     assert job.status == "cancelled"
     assert set(SweepRun.objects.filter(job=job).values_list("status", flat=True)) == {"cancelled"}
     assert SweepCell.objects.filter(job=job).count() == 2 and len(job.result["cells"]) == 2
+
+
+def test_the_page_shows_the_fields_filled_in_and_no_object_field(client, user):
+    client.force_login(user)
+    body = client.get("/jobs/new/sweep/").content.decode()
+    for name in ("task", "x_axis", "x_values", "y_axis", "y_values", "seeds", "budget", "eval_points", "spec_json"):
+        assert f'id="id_{name}"' in body, name
+    assert 'id="id_spec"' not in body  # the definition as an object is the JSON API's
+    assert 'name="task_options" value="{&quot;p&quot;: 23}"' in body and 'name="x_values" value="0, 1, 3"' in body
+    assert 'value="mode_connectivity" id="id_metrics_0" checked' in body and 'value="hessian" id="id_metrics_3">' in body
+    response = client.post("/jobs/new/sweep/", {"x_values": "0, oops"})
+    assert response.status_code == 400 and 'data-field="x_values"' in response.content.decode()

@@ -1,7 +1,7 @@
 from webapp.jobs.kinds import JobKind, register
 from webapp.phases.event_types import SWEEP_EVENTS
 from webapp.phases.exports import sweep_csv
-from webapp.phases.forms import SweepForm
+from webapp.phases.params import SweepJobParams
 from webapp.phases.results import SweepResult
 from webapp.phases.services import SWEEP_FANOUT, sweep_start
 
@@ -16,6 +16,6 @@ class SweepKind(JobKind):
 
 
 SWEEP = register(
-    SweepKind(name="sweep", label="Phase diagram sweep", form_class=SweepForm, run=sweep_start, gpu_capable=True,
+    SweepKind(name="sweep", label="Phase diagram sweep", params=SweepJobParams, run=sweep_start, gpu_capable=True,
               template="phases/result_sweep.html", to_csv=sweep_csv, fanout=SWEEP_FANOUT, events=SWEEP_EVENTS, result=SweepResult)
 )
