@@ -115,6 +115,15 @@ def test_recipe_field_is_validated(user):
     assert validated.params["recipe"] == "merges"
 
 
+def test_the_declared_recipes_are_the_generators():
+    import typing
+
+    from analysis.lineage.zoo_recipes import RECIPES
+    from webapp.lineage.params import Recipe
+
+    assert list(typing.get_args(Recipe)) == ["", *RECIPES]
+
+
 def test_a_recipe_zoo_job_scores_relations(user):
     job = run(user, source="synthetic", recipe="lora_adapters", seed=0)
     result = job.result

@@ -132,3 +132,12 @@ def test_evaluation_sets_from_class_lists_or_the_checkpoints_own_data(user, tmp_
     assert own.name == "digits" and len(own.X) == 100
     low, high = evaluation_sets.tasks_for(class_lists=[[0, 1], [8, 9]], datasets=[], split="all", size=50, owner_id=None)
     assert set(low.y.tolist()) == {0, 1} and set(high.y.tolist()) == {8, 9} and len(low.X) == 50
+
+
+def test_the_declared_methods_are_the_librarys():
+    import typing
+
+    from analysis.merging import METHODS
+    from webapp.merging.params import Method
+
+    assert list(typing.get_args(Method)) == list(METHODS)

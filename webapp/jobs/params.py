@@ -35,7 +35,8 @@ Interface (what a job kind declares, in its app's `params.py` or `job_kinds.py`)
   (a comma-separated text box: give the field `BeforeValidator(comma_separated)`), `X | None`
   (optional), `Upload` / `Uploads` (file fields; the JSON API cannot send files). Anything else is a
   text box whose text the model must parse (a BeforeValidator).
-- Form hints go in `json_schema_extra=ui(labels=..., widget="textarea"|"checkboxes"|"radio", rows=, placeholder=)`.
+- Form hints go in `json_schema_extra=ui(labels=..., widget="textarea"|"radio"|"select", rows=, placeholder=)`
+  ("select" on a str field: a drop-down whose choices form_setup fills in per request).
   `title` is the form label, `description` its help text, `ge`/`le` and `max_length` its limits,
   the default its initial value. Class variable `form_order` (field names) orders the form; the
   options come last unless named there.
@@ -284,6 +285,8 @@ def _form_field(name: str, info) -> forms.Field:
         values = typing.get_args(item) if typing.get_origin(item) is Literal else ()
         return forms.MultipleChoiceField(choices=_choices(values, labels), initial=default,
                                          widget=forms.CheckboxSelectMultiple, **common)
+    if widget == "select":  # a choice among values known per request (form_setup sets the choices)
+        return forms.ChoiceField(choices=[], initial=default, **common)
     text_widget = forms.Textarea(attrs={k: v for k, v in (("rows", extra.get("x-rows") or 3),
                                                           ("placeholder", extra.get("x-placeholder"))) if v}) \
         if widget == "textarea" else forms.TextInput(attrs={"placeholder": extra["x-placeholder"]} if extra.get("x-placeholder") else {})

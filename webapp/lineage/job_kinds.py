@@ -1,8 +1,9 @@
 from webapp.jobs.kinds import JobKind, register
 from webapp.lineage.event_types import IMPORT_EVENTS, KINSHIP_EVENTS, RECOVERY_EVENTS
-from webapp.lineage.forms import KinshipForm, LineageImportForm, RecoveryForm
+from webapp.lineage.forms import KinshipForm, LineageImportForm
 from webapp.lineage.import_job import lineage_import_run
 from webapp.lineage.kinship import kinship_csv, kinship_run
+from webapp.lineage.params import RecoveryParams
 from webapp.lineage.recovery import recovery_csv, recovery_run
 
 
@@ -30,7 +31,7 @@ class KinshipKind(JobKind):
 
 LINEAGE_RECOVERY = register(
     RecoveryKind(
-        name="lineage_recovery", label="Recover lineage from weights", form_class=RecoveryForm, run=recovery_run,
+        name="lineage_recovery", label="Recover lineage from weights", params=RecoveryParams, run=recovery_run,
         template="lineage/result_recovery.html", to_csv=recovery_csv, events=RECOVERY_EVENTS,
     )
 )

@@ -2,46 +2,8 @@
 
 from __future__ import annotations
 
-from django import forms
-
 from webapp.jobs.context import JobContext
 from webapp.landscapes import evaluation_sets
-from webapp.merging.forms import MAX_MODELS, MergeForm
-
-
-class GreedyMergeForm(MergeForm):
-    """The merge form's relatives and tasks; the pool is merged greedily instead of swept."""
-
-    random_runs = forms.IntegerField(initial=3, min_value=1, max_value=10, help_text="Random partner orders to compare with (seeds 0, 1, ...).")
-    lam = forms.FloatField(initial=0.5, min_value=0.0, max_value=5.0, label="lambda",
-                           help_text="Task arithmetic scale: each candidate is base + lambda x the sum of its members' deltas.")
-
-    field_order = ["source_experiment", "models", "base", "lam", "random_runs", "tasks", "split", "eval_size", "visibility", "experiment"]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for name in ("method", "sweep_steps", "sweep_from", "sweep_to", "save_at", "p", "seed", "name"):
-            del self.fields[name]
-        self.fields["models"].label = "Pool"
-        self.fields["models"].help_text = f"Three to {MAX_MODELS} relatives (fine-tunes of the base)."
-        self.fields["base"].help_text = "Their common base: kinship compares deltas from it."
-
-    def clean(self):
-        self.cleaned_data.setdefault("method", "task_arithmetic")
-        cleaned = super().clean()
-        if not self.errors and len(cleaned["models"]) < 3:
-            self.add_error("models", "a greedy merge needs a pool of at least three models")
-        return cleaned
-
-    def _clean_sweep(self, cleaned, knob):
-        pass  # nothing is swept
-
-    def to_params(self) -> dict:
-        c = self.cleaned_data
-        return {"models": [m.slug for m in self.merge_models], "base": self.merge_base.slug, "lam": c["lam"],
-                "random_runs": c["random_runs"], "tasks": evaluation_sets.format_class_lists(c["tasks"]),
-                "split": c["split"], "eval_size": c["eval_size"],
-                "source_experiment": (c.get("source_experiment") or "").strip()}
 
 
 def greedy_run(ctx: JobContext) -> dict:

@@ -1,8 +1,8 @@
 from webapp.jobs.kinds import JobKind, register
 from webapp.merging.event_types import GREEDY_EVENTS, MERGE_EVENTS
 from webapp.merging.exports import merge_csv
-from webapp.merging.forms import MergeForm
-from webapp.merging.greedy import GreedyMergeForm, greedy_run
+from webapp.merging.greedy import greedy_run
+from webapp.merging.params import GreedyMergeParams, MergeParams
 from webapp.merging.services import merge_run
 
 
@@ -17,7 +17,7 @@ class MergeKind(JobKind):
 
 
 MERGE = register(
-    MergeKind(name="merge", label="Merge models", form_class=MergeForm, run=merge_run,
+    MergeKind(name="merge", label="Merge models", params=MergeParams, run=merge_run,
               template="merging/result_merge.html", to_csv=merge_csv, events=MERGE_EVENTS)
 )
 
@@ -28,6 +28,6 @@ class GreedyMergeKind(JobKind):
 
 
 MERGE_GREEDY = register(
-    GreedyMergeKind(name="merge_greedy", label="Greedy merging by kinship", form_class=GreedyMergeForm, run=greedy_run,
+    GreedyMergeKind(name="merge_greedy", label="Greedy merging by kinship", params=GreedyMergeParams, run=greedy_run,
                     template="merging/result_greedy.html", events=GREEDY_EVENTS)
 )
