@@ -34,37 +34,87 @@ StateDict = Mapping[str, torch.Tensor]
 SCHATTEN_P = 0.5
 MAX_SIDE = 384  # rows and columns kept per matrix
 NEIGHBOURS = 12  # Euclidean nearest neighbours whose distance is measured, per model, in large families
+BATCH_VALUES = 1 << 22  # update values per batched SVD call (32 MB of float64)
 
 
 def _evenly(n: int, keep: int) -> torch.Tensor:
     return torch.linspace(0, n - 1, keep).round().long()
 
 
-def schatten_size(delta: torch.Tensor, p: float = SCHATTEN_P) -> float:
-    """``(sum_i s_i^p)^(1/p)`` over the singular values of ``delta`` as a matrix (rows = first axis)."""
-    if delta.dim() < 2:
-        return float(delta.double().norm())
-    m = delta.reshape(delta.shape[0], -1).double()
+def _as_matrices(delta: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """``delta`` (a batch along the first axis) as matrices of at most ``MAX_SIDE`` rows and columns, and the scale.
+
+    Keeping a share f of the entries of a low-rank matrix scales its singular values by about sqrt(f).
+    """
+    m = delta.reshape(delta.shape[0], delta.shape[1], -1)
     scale = 1.0
-    rows, cols = m.shape
+    rows, cols = m.shape[1:]
     if rows > MAX_SIDE:
-        m, scale = m[_evenly(rows, MAX_SIDE)], scale * rows / MAX_SIDE
+        m, scale = m[:, _evenly(rows, MAX_SIDE)], scale * rows / MAX_SIDE
     if cols > MAX_SIDE:
-        m, scale = m[:, _evenly(cols, MAX_SIDE)], scale * cols / MAX_SIDE
-    s = torch.linalg.svdvals(m)
-    # Keeping a share f of the entries of a low-rank matrix scales its singular values by about sqrt(f).
-    return float((s**p).sum() ** (1.0 / p)) * float(np.sqrt(scale))
+        m, scale = m[:, :, _evenly(cols, MAX_SIDE)], scale * cols / MAX_SIDE
+    return m, float(np.sqrt(scale))
+
+
+def schatten_sizes(deltas: torch.Tensor, p: float = SCHATTEN_P, entry_noise: torch.Tensor | None = None
+                   ) -> np.ndarray:
+    """``(sum_i s_i^p)^(1/p)`` per item of a batch of updates (first axis), each seen as a matrix (rows = next axis).
+
+    A vector (bias, norm gain) is rank one: its size is its Euclidean norm.
+    Singular values at the noise floor are dropped, since p < 1 would count
+    every one of them: the SVD's own rounding, and ``entry_noise`` (per item,
+    the standard deviation of rounding noise in each entry, from how the
+    weights were stored), whose spectrum reaches about
+    ``entry_noise * (sqrt(rows) + sqrt(cols))``.
+    """
+    if deltas.dim() < 3:
+        return deltas.double().norm(dim=1).numpy()
+    m, scale = _as_matrices(deltas)
+    rows, cols = m.shape[1:]
+    # float32 is plenty for a ranking of distances and twice as fast as float64.
+    s = torch.linalg.svdvals(m.to(torch.float32)).double()
+    floor = s[:, :1] * max(rows, cols) * torch.finfo(torch.float32).eps
+    if entry_noise is not None:
+        floor = torch.maximum(floor, entry_noise.double()[:, None] * (np.sqrt(rows) + np.sqrt(cols)))
+    s = torch.where(s > floor, s, torch.zeros_like(s))
+    return ((s**p).sum(dim=1) ** (1.0 / p)).numpy() * scale
+
+
+def schatten_size(delta: torch.Tensor, p: float = SCHATTEN_P) -> float:
+    """The size of one update (see ``schatten_sizes``)."""
+    return float(schatten_sizes(delta.unsqueeze(0), p)[0])
 
 
 def update_distance(a: StateDict, b: StateDict, keys: Iterable[str]) -> float:
     """Sum over tensors of the Schatten-1/2 size of ``b - a``."""
-    total = 0.0
+    return float(update_distances_of_pairs([a, b], list(keys), [(0, 1)])[0])
+
+
+def _rounding_noise(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Standard deviation of the rounding noise in ``b - a``: half an ulp, uniform, in each of two stored values."""
+    eps = max(torch.finfo(a.dtype).eps, torch.finfo(b.dtype).eps)
+    rms = float(a.detach().double().pow(2).mean().sqrt())
+    return eps * rms / np.sqrt(6.0)
+
+
+def update_distances_of_pairs(states: list[StateDict], keys: list[str], pairs: list[tuple[int, int]]) -> np.ndarray:
+    """Update distances of many pairs, tensor by tensor in batches (one SVD call per batch)."""
+    totals = np.zeros(len(pairs))
+    if not pairs:
+        return totals
     for k in keys:
-        x, y = a[k], b[k]
-        if torch.equal(x, y):
-            continue
-        total += schatten_size(y.detach().to("cpu", torch.float64) - x.detach().to("cpu", torch.float64))
-    return total
+        numel = states[pairs[0][0]][k].numel()
+        step = max(1, BATCH_VALUES // max(numel, 1))
+        for start in range(0, len(pairs), step):
+            chunk = pairs[start:start + step]
+            deltas = torch.stack([states[b][k].detach().to("cpu", torch.float64)
+                                  - states[a][k].detach().to("cpu", torch.float64) for a, b in chunk])
+            flat = deltas.reshape(len(chunk), -1)
+            moved = flat.abs().amax(dim=1) > 0  # an unchanged tensor adds nothing (and costs no SVD)
+            if moved.any():
+                noise = torch.tensor([_rounding_noise(states[a][k], states[b][k]) for a, b in chunk])
+                totals[start:start + step][moved.numpy()] += schatten_sizes(deltas[moved], entry_noise=noise[moved])
+    return totals
 
 
 def candidate_pairs(euclidean: np.ndarray, members: list[int], neighbours: int = NEIGHBOURS) -> set[tuple[int, int]]:
@@ -96,5 +146,6 @@ def fill_update_distances(out: np.ndarray, states: list[StateDict], keys: list[s
     ``out`` starts as inf (not measured) and keeps inf for pairs not worth measuring.
     """
     out[members, members] = 0.0
-    for a, b in candidate_pairs(euclidean, members):
-        out[a, b] = out[b, a] = update_distance(states[a], states[b], keys)
+    pairs = sorted(candidate_pairs(euclidean, members))
+    for (a, b), d in zip(pairs, update_distances_of_pairs(states, keys, pairs)):
+        out[a, b] = out[b, a] = d

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from analysis.lineage.recovery_tree import tree_path_totals
-from analysis.lineage.update_spectra import candidate_pairs, schatten_size, update_distance
+from analysis.lineage.update_spectra import candidate_pairs, schatten_size, schatten_sizes, update_distance
 
 
 def _rank_one_pieces(n: int = 32, k: int = 4, seed: int = 0) -> list[torch.Tensor]:
@@ -72,3 +72,14 @@ def test_tree_path_totals_by_hand():
     star = nx.Graph([(3, 0), (3, 1), (3, 2)])
     d = np.ones((4, 4))
     assert tree_path_totals(star, d) == {3: 3.0, 0: 5.0, 1: 5.0, 2: 5.0}
+
+
+def test_rounding_noise_of_half_precision_weights_is_not_counted_as_update():
+    """A rank-one update of size 1 between two float16 checkpoints: about 1, not the sum over 64 noise values."""
+    g = torch.Generator().manual_seed(3)
+    base = torch.randn(64, 64, generator=g)
+    child = base + _rank_one_pieces(64, 1, seed=4)[0].float()
+    a, b = {"w": base.half()}, {"w": child.half()}
+    assert update_distance(a, b, ["w"]) == pytest.approx(1.0, rel=0.05)
+    delta = (b["w"].double() - a["w"].double()).unsqueeze(0)
+    assert schatten_sizes(delta)[0] > 3.0  # without the noise floor every rounding singular value counts
