@@ -77,7 +77,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -118,30 +117,11 @@ def _spec_arg(text: str | None) -> dict | None:
     return spec
 
 
-def _clean(obj: Any) -> Any:
-    """Replace non-finite floats by None (JSON has no NaN/Infinity)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    try:
-        import numpy as np
-
-        if isinstance(obj, np.generic):
-            return _clean(obj.item())
-        if isinstance(obj, np.ndarray):
-            return _clean(obj.tolist())
-    except ImportError:  # pragma: no cover
-        pass
-    return obj
-
-
 def _write(out: str, payload: dict, command: str) -> None:
     from . import __version__
+    from .json_safe import json_safe
 
-    payload = _clean({"command": command, "version": __version__, **payload})
+    payload = json_safe({"command": command, "version": __version__, **payload})
     text = json.dumps(payload, indent=None, separators=(",", ":"))
     if out == "-":
         sys.stdout.write(text + "\n")

@@ -557,7 +557,8 @@ def analyze(
     t0 = time.perf_counter()
     op = HessianOperator(model, loss_fn, data, batch_size=batch_size)  # a LoadedModel brings its own loss
     emit = on_progress or (lambda event: None)
-    from .curvature_results import Density, Eigenvalues, HessianSpectrum, Trace, finite_or_none
+    from .curvature_results import Density, Eigenvalues, HessianSpectrum, Trace
+    from .json_safe import finite_or_none
 
     loss = finite_or_none(op.loss())
     emit({"type": "stage", "stage": "eigenvalues", "done": False})

@@ -9,13 +9,9 @@ diagram's per-run curvature metrics all report the same shape:
 
 from __future__ import annotations
 
-import math
-
 from pydantic import BaseModel
 
-
-def finite_or_none(x) -> float | None:
-    return float(x) if x is not None and math.isfinite(x) else None
+from .json_safe import finite_or_none
 
 
 class Eigenvalues(BaseModel):

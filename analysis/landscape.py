@@ -85,6 +85,7 @@ from .directions import (
     random_direction,
 )
 from .evaluators import DEFAULT_MEMORY_BUDGET, batch_size_for, evaluate_points, make_evaluator, prepare
+from .json_safe import finite_or_none
 from .landscape_grid import (
     MAX_RESOLUTION,
     _axis,
@@ -96,7 +97,7 @@ from .landscape_grid import (
     _row_batches,
     grid_levels,
 )
-from .landscape_results import Line, Surface, _finite_or_none
+from .landscape_results import Line, Surface
 from .point_evaluator import LossFn
 from .point_parallel import PointParallel
 from .sources.base import unwrap
@@ -290,7 +291,7 @@ def _plane(
                             "j": int(j),
                             "a": float(a[i]),
                             "b": float(b[j]),
-                            "loss": _finite_or_none(l[k]),
+                            "loss": finite_or_none(l[k]),
                             "accuracy": None if ac is None else float(ac[k]),
                         }
                     )
@@ -321,7 +322,7 @@ def _plane(
         with torch.no_grad():
             m_loss, m_acc = parallel.evaluate(np.array([[m["a"], m["b"]] for m in marker_list], dtype=np.float64))
         for k, m in enumerate(marker_list):
-            m["loss"] = _finite_or_none(float(m_loss[k]))
+            m["loss"] = finite_or_none(float(m_loss[k]))
             m["accuracy"] = None if m_acc is None else float(m_acc[k])
     return Surface(
         a=a,
@@ -471,4 +472,4 @@ def _line(
 
 
 def _line_point(k, tk, loss, acc) -> dict:
-    return {"k": int(k), "t": float(tk), "loss": _finite_or_none(loss), "accuracy": None if acc is None else float(acc[0])}
+    return {"k": int(k), "t": float(tk), "loss": finite_or_none(loss), "accuracy": None if acc is None else float(acc[0])}

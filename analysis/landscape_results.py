@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-
-def _finite_or_none(x: float) -> float | None:
-    return float(x) if x is not None and math.isfinite(x) else None
+from .json_safe import finite_or_none
 
 
 @dataclass
@@ -44,7 +41,7 @@ class Surface:
         def grid(arr):
             if arr is None:
                 return None
-            return [[_finite_or_none(v) if ok else None for v, ok in zip(row, okrow)] for row, okrow in zip(arr, self.computed)]
+            return [[finite_or_none(v) if ok else None for v, ok in zip(row, okrow)] for row, okrow in zip(arr, self.computed)]
 
         return {
             "a": self.a.tolist(),
@@ -59,9 +56,9 @@ class Surface:
             "trajectory_steps": self.trajectory_steps,
             "trajectory_loss": None
             if self.trajectory_loss is None
-            else [_finite_or_none(v) for v in self.trajectory_loss],
+            else [finite_or_none(v) for v in self.trajectory_loss],
             "markers": self.markers,
-            "centre_loss": _finite_or_none(self.centre_loss) if self.centre_loss is not None else None,
+            "centre_loss": finite_or_none(self.centre_loss),
             "centre_accuracy": self.centre_accuracy,
             "num_points": self.num_points,
             "seconds": self.seconds,
@@ -85,7 +82,7 @@ class Line:
     def to_dict(self) -> dict:
         return {
             "t": self.t.tolist(),
-            "loss": [_finite_or_none(v) for v in self.loss],
+            "loss": [finite_or_none(v) for v in self.loss],
             "accuracy": None if self.accuracy is None else [float(v) for v in self.accuracy],
             "kind": "line",
             "mode": self.kind,

@@ -53,6 +53,7 @@ import torch
 from torch import nn
 
 from . import curvature
+from .json_safe import finite_or_none
 
 __all__ = [
     "SharpnessTracker",
@@ -130,10 +131,6 @@ class PreconditionedOperator:
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         return self.scale * self.op.matvec(self.scale * v)
-
-
-def _finite(value) -> float | None:
-    return float(value) if value is not None and math.isfinite(float(value)) else None
 
 
 def summarize(records: list[dict], threshold: float, *, key: str = "sharpness") -> dict:
@@ -357,15 +354,15 @@ class SharpnessTracker:
             # diverged weights have no meaningful curvature (and would poison the warm start)
             if all(bool(torch.isfinite(p).all()) for p in op.params.values()):
                 top = self._top(op, "sharpness", seed)
-                record.update(sharpness=_finite(top["eigenvalue"]), converged=top["converged"])
+                record.update(sharpness=finite_or_none(top["eigenvalue"]), converged=top["converged"])
                 if self.trace:
                     est = curvature.hutchpp(op, self.trace_matvecs, seed=seed)
-                    record.update(trace=_finite(est.estimate), trace_stderr=_finite(est.stderr))
+                    record.update(trace=finite_or_none(est.estimate), trace_stderr=finite_or_none(est.stderr))
                 if self.preconditioned and optimizer is not None:
                     diag_p = adam_preconditioner(model, optimizer, op.names)
                     if diag_p is not None:
                         pre = self._top(PreconditionedOperator(op, diag_p), "preconditioned", seed)
-                        record["preconditioned_sharpness"] = _finite(pre["eigenvalue"])
+                        record["preconditioned_sharpness"] = finite_or_none(pre["eigenvalue"])
         except np.linalg.LinAlgError:  # non-finite loss at finite weights (overflow)
             self._previous.clear()
         finally:

@@ -22,16 +22,13 @@ import torch
 from torch import nn
 
 from . import landscape, metrics
+from .json_safe import finite_or_none
 
 __all__ = ["path_versus_line"]
 
 
 def _flat(state: Mapping[str, torch.Tensor], names: Sequence[str]) -> torch.Tensor:
     return torch.cat([state[n].detach().reshape(-1).double().cpu() for n in names])
-
-
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
 
 
 def path_versus_line(
@@ -63,11 +60,11 @@ def path_versus_line(
         t_values.append(t)
         distances.append(float((offset - t * direction).norm()))
         work.load_state_dict(dict(state), strict=True)
-        losses.append(_finite(metrics.evaluate(work, X, y)[0]))
+        losses.append(finite_or_none(metrics.evaluate(work, X, y)[0]))
     work.load_state_dict(dict(states[0]), strict=True)
     line = landscape.line(work, data, end=dict(states[-1]), steps=line_points, span=(0.0, 1.0))
     return {
         "trajectory": {"step": [int(s) for s in steps], "t": t_values, "distance_from_line": distances, "loss": losses},
-        "line": {"t": [float(t) for t in line.t], "loss": [_finite(v) for v in line.loss]},
+        "line": {"t": [float(t) for t in line.t], "loss": [finite_or_none(v) for v in line.loss]},
         "distance": math.sqrt(length2),
     }

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..json_safe import finite_or_none
 from .graph import Family, FamilyStats, LineageGraph
 
 CATEGORICAL_TRAITS = ("license", "language", "task", "library")
@@ -99,13 +100,11 @@ def _categorical(value: Any) -> str | None:
 
 
 def _numeric(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
+    """A trait's number; card values may be numbers written as text ("0.5")."""
     try:
-        number = float(value)
-    except (TypeError, ValueError):
+        return finite_or_none(float(value) if isinstance(value, str) else value)
+    except (TypeError, ValueError):  # text that is no number, a list, a dict
         return None
-    return number if math.isfinite(number) else None
 
 
 def _edges_with_generation(graph: LineageGraph, nodes: Iterable[str] | None, relations: Collection[str] | None):

@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
+from ..json_safe import json_safe
 from .graph import Family, LineageGraph
 
 JSON_FORMAT = "terrain-lineage/1"
@@ -46,18 +47,6 @@ def _edges(graph: LineageGraph, ids: list[str], keep: set[str]):
                 yield graph.edge(parent, child)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None  # JSON has no NaN/Infinity
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
-
-
 def _chunked(pieces: Iterable[str], size: int = 1 << 16) -> Iterator[str]:
     """Join small pieces into chunks of about `size` characters (for streaming responses)."""
     buffer: list[str] = []
@@ -80,7 +69,7 @@ def to_json_dict(graph: LineageGraph, nodes: Family | Iterable[str] | None = Non
     return {
         "format": JSON_FORMAT,
         "nodes": [
-            {"id": n, "placeholder": graph.node(n).placeholder, "attrs": _jsonable(graph.node(n).attrs)}
+            {"id": n, "placeholder": graph.node(n).placeholder, "attrs": json_safe(graph.node(n).attrs, other=str)}
             for n in ids
         ],
         "edges": [
@@ -107,7 +96,7 @@ def iter_json(graph: LineageGraph, nodes: Family | Iterable[str] | None = None) 
         yield f'{{"format": {dumps(JSON_FORMAT)}, "nodes": ['
         for i, n in enumerate(ids):
             node = graph.node(n)
-            yield (", " if i else "") + dumps({"id": n, "placeholder": node.placeholder, "attrs": _jsonable(node.attrs)})
+            yield (", " if i else "") + dumps({"id": n, "placeholder": node.placeholder, "attrs": json_safe(node.attrs, other=str)})
         yield '], "edges": ['
         for i, e in enumerate(_edges(graph, ids, keep)):
             yield (", " if i else "") + dumps({"parent": e.parent, "child": e.child, "relation": e.relation, "source": e.source})
@@ -146,7 +135,7 @@ def _graphml_value(value: Any, kind: str) -> str:
             return "NaN" if math.isnan(value) else ("INF" if value > 0 else "-INF")
         return repr(value) if isinstance(value, float) else str(value)
     if isinstance(value, (dict, list, tuple, set)):
-        return json.dumps(_jsonable(value), ensure_ascii=False, sort_keys=True)
+        return json.dumps(json_safe(value, other=str), ensure_ascii=False, sort_keys=True)
     return str(value)
 
 
@@ -209,7 +198,7 @@ def _cell(value: Any, escape_formulas: bool) -> str:
     if value is None:
         return ""
     if isinstance(value, (dict, list, tuple, set)):
-        text = json.dumps(_jsonable(value), ensure_ascii=False, sort_keys=True)
+        text = json.dumps(json_safe(value, other=str), ensure_ascii=False, sort_keys=True)
     else:
         text = str(value)
     if escape_formulas and text.startswith(_FORMULA_START):

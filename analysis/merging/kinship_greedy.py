@@ -28,6 +28,7 @@ import torch
 
 from analysis.lineage.kinship import delta_kinship
 
+from ..json_safe import json_safe
 from .state_dicts import StateDict
 from .task_arithmetic import task_arithmetic
 
@@ -45,7 +46,7 @@ class GreedyRound:
     members: list[str]
 
     def to_dict(self) -> dict:
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in self.__dict__.items()}
+        return json_safe(self.__dict__)
 
 
 @dataclass

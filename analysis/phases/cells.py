@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
+
+from ..json_safe import finite_or_none
 
 from .comparison import PairMetrics
 from .rules import GrokkingRule, TaxonomyRule
@@ -35,10 +36,6 @@ SHARPNESS_METRICS = ("progressive_sharpening", "eos_step", "frac_above_2_over_et
 PAIR_METRIC_NAMES = ("mc", "cka", "l2_distance", "l2_distance_aligned")
 
 
-def _finite(v) -> bool:
-    return v is not None and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 @dataclass
 class MetricSummary:
     """Mean/std (population, ddof=0)/min/max over the finite values; ``missing`` counts the others.
@@ -56,10 +53,10 @@ class MetricSummary:
 
     @classmethod
     def of(cls, values: Sequence) -> "MetricSummary":
-        vals = list(values)
-        ok = np.array([float(v) for v in vals if _finite(v)], dtype=np.float64)
+        vals = [finite_or_none(v) for v in values]
+        ok = np.array([v for v in vals if v is not None], dtype=np.float64)
         if ok.size == 0:
-            return cls(None, None, None, None, 0, len(vals), [v if _finite(v) else None for v in vals])
+            return cls(None, None, None, None, 0, len(vals), vals)
         return cls(
             mean=float(ok.mean()),
             std=float(ok.std()),
@@ -67,7 +64,7 @@ class MetricSummary:
             max=float(ok.max()),
             n=int(ok.size),
             missing=len(vals) - int(ok.size),
-            values=[float(v) if _finite(v) else None for v in vals],
+            values=vals,
         )
 
     def to_dict(self) -> dict:

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .. import connectivity, zoo
+from ..json_safe import finite_or_none
 
 __all__ = [
     "ModeConnectivity",
@@ -61,19 +62,15 @@ class ModeConnectivity:
 
     def to_dict(self) -> dict:
         return {
-            "mc": _json_float(self.mc),
+            "mc": finite_or_none(self.mc),
             "t_star": float(self.t_star),
             "t": [float(x) for x in self.t],
-            "values": [_json_float(v) for v in self.values],
-            "v0": _json_float(self.v0),
-            "v1": _json_float(self.v1),
-            "barrier_height": _json_float(self.barrier_height),
+            "values": [finite_or_none(v) for v in self.values],
+            "v0": finite_or_none(self.v0),
+            "v1": finite_or_none(self.v1),
+            "barrier_height": finite_or_none(self.barrier_height),
             "metric": self.metric,
         }
-
-
-def _json_float(v) -> float | None:
-    return float(v) if v is not None and math.isfinite(float(v)) else None
 
 
 def mc_from_path(t: Sequence[float], values: Sequence[float]) -> tuple[float, float]:
@@ -280,11 +277,11 @@ class PairMetrics:
         return {
             "seed_a": self.seed_a,
             "seed_b": self.seed_b,
-            "mc": _json_float(self.mc) if self.mc is not None else None,
-            "cka": _json_float(self.cka) if self.cka is not None else None,
-            "l2_distance": _json_float(self.l2_distance) if self.l2_distance is not None else None,
+            "mc": finite_or_none(self.mc),
+            "cka": finite_or_none(self.cka),
+            "l2_distance": finite_or_none(self.l2_distance),
             "aligned": self.aligned,
-            "l2_distance_aligned": _json_float(self.l2_distance_aligned) if self.l2_distance_aligned is not None else None,
+            "l2_distance_aligned": finite_or_none(self.l2_distance_aligned),
             "path": self.mode_connectivity.to_dict() if self.mode_connectivity is not None else None,
         }
 

@@ -22,10 +22,11 @@ text a UI can show next to the heatmap.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
+
+from ..json_safe import finite_or_none
 
 __all__ = [
     "GROKKING_PHASES",
@@ -44,14 +45,10 @@ __all__ = [
 # --------------------------------------------------------------------------- helpers
 
 
-def _finite(x: Any) -> bool:
-    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
-
-
 def first_step_reaching(steps: Sequence[int], values: Sequence[float | None], threshold: float) -> int | None:
     """First evaluated step whose value is ``>= threshold``; ``None`` if none is."""
     for s, v in zip(steps, values):
-        if _finite(v) and v >= threshold:
+        if finite_or_none(v) is not None and v >= threshold:
             return int(s)
     return None
 
@@ -354,7 +351,7 @@ class TaxonomyRule:
     def __post_init__(self):
         for name in ("loss_threshold", "mc_tolerance", "cka_threshold"):
             v = getattr(self, name)
-            if not _finite(v) or v < 0:
+            if finite_or_none(v) is None or v < 0:
                 raise ValueError(f"{name} must be a finite non-negative number, got {v!r}")
         missing = [
             (l, m, c)
@@ -370,12 +367,12 @@ class TaxonomyRule:
     def loss_class(self, train_loss: float | None) -> str | None:
         if train_loss is None:
             return None
-        if not _finite(train_loss):
+        if finite_or_none(train_loss) is None:
             return "high"
         return "low" if train_loss < self.loss_threshold else "high"
 
     def mc_class(self, mc: float | None) -> str | None:
-        if not _finite(mc):
+        if finite_or_none(mc) is None:
             return None
         if mc < -self.mc_tolerance:
             return "negative"
@@ -384,7 +381,7 @@ class TaxonomyRule:
         return "zero"
 
     def cka_class(self, cka: float | None) -> str | None:
-        if not _finite(cka):
+        if finite_or_none(cka) is None:
             return None
         return "high" if cka >= self.cka_threshold else "low"
 
@@ -406,9 +403,9 @@ class TaxonomyRule:
             loss_class=lc,
             mc_class=mcc,
             cka_class=cc,
-            train_loss=float(train_loss) if _finite(train_loss) else None,
-            mc=float(mc) if _finite(mc) else None,
-            cka=float(cka) if _finite(cka) else None,
+            train_loss=finite_or_none(train_loss),
+            mc=finite_or_none(mc),
+            cka=finite_or_none(cka),
             reason=reason,
         )
 

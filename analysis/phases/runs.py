@@ -11,6 +11,7 @@ import torch
 
 from .. import curvature, sharpness as _sharpness
 from .. import train as _train
+from ..json_safe import finite_or_none
 from . import tasks as _tasks
 from .rules import first_step_reaching
 from .sweep import RunConfig
@@ -22,14 +23,6 @@ HESSIAN_LANCZOS_ITERS = 20  # Hessian-vector products for the top eigenvalue
 HESSIAN_TRACE_MATVECS = 30  # Hessian-vector products for the Hutch++ trace
 SHARPNESS_MEASUREMENTS = 50  # at most ~this many sharpness measurements per run...
 SHARPNESS_MIN_EVERY = 10  # ...and at most one every this many steps (sweep runs are short and often full-batch)
-
-
-def _jf(v) -> float | None:
-    """JSON-safe float: NaN/inf -> None."""
-    if v is None:
-        return None
-    v = float(v)
-    return v if math.isfinite(v) else None
 
 
 @dataclass
@@ -85,15 +78,15 @@ class RunResult:
             "key": self.config.key,
             "spec": self.spec,
             "total_steps": self.total_steps,
-            "final": {k: (_jf(v) if isinstance(v, float) else v) for k, v in self.final.items()},
+            "final": {k: (finite_or_none(v) if isinstance(v, float) else v) for k, v in self.final.items()},
             "steps_to_train_90": self.steps_to_train_90,
             "steps_to_test_90": self.steps_to_test_90,
-            "hessian": None if self.hessian is None else {k: (_jf(v) if isinstance(v, float) else v) for k, v in self.hessian.items()},
+            "hessian": None if self.hessian is None else {k: (finite_or_none(v) if isinstance(v, float) else v) for k, v in self.hessian.items()},
             "seconds": self.seconds,
             "sharpness": self.sharpness,
         }
         if curves:
-            out["curves"] = {k: [(_jf(v) if k not in ("step",) else v) for v in vals] for k, vals in self.curves.items()}
+            out["curves"] = {k: [(finite_or_none(v) if k not in ("step",) else v) for v in vals] for k, vals in self.curves.items()}
         return out
 
     @classmethod
@@ -133,7 +126,7 @@ def run_data(config: RunConfig) -> _tasks.TaskData:
 
 def _hessian_metrics(model, train_data, seed: int, lanczos_iters: int, trace_matvecs: int) -> dict:
     """The top eigenvalue and the trace, in the one Hessian shape (analysis.curvature_results.HessianSpectrum)."""
-    from analysis.curvature_results import Eigenvalues, HessianSpectrum, Trace, finite_or_none
+    from analysis.curvature_results import Eigenvalues, HessianSpectrum, Trace
 
     op = curvature.HessianOperator(model, None, train_data)
     try:

@@ -113,7 +113,8 @@ def landscape_run(ctx: JobContext) -> dict:
 def hessian_run(ctx: JobContext) -> dict:
     """The spectrum in the one Hessian shape (webapp.landscapes.results.HessianResult), each part streamed when ready."""
     from analysis import curvature
-    from analysis.curvature_results import Density, Eigenvalues, Trace, finite_or_none
+    from analysis.curvature_results import Density, Eigenvalues, Trace
+    from analysis.json_safe import finite_or_none
     from webapp.landscapes.results import HessianResult
 
     p = ctx.params

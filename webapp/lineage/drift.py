@@ -6,9 +6,9 @@ stored on the graph; a family's drift is small enough to compute on request.
 
 from __future__ import annotations
 
-import math
 
 from analysis import lineage as lib
+from analysis.json_safe import finite_or_none
 from webapp.lineage import traits as trait_catalog
 
 # Always shown, even with no data, so a reader sees "unknown" rather than nothing.
@@ -19,7 +19,8 @@ TOP_TRANSITIONS = 15
 
 
 def _num(value: float) -> float | None:
-    return None if value is None or not math.isfinite(value) else round(float(value), 6)
+    number = finite_or_none(value)
+    return None if number is None else round(number, 6)
 
 
 def categorical_json(d) -> dict:

@@ -8,11 +8,11 @@ validated, never unpickled) and shapes the numbers for the page.
 
 from __future__ import annotations
 
-import math
 from urllib.parse import urlencode
 
 from django.urls import reverse
 
+from analysis.json_safe import finite_or_none
 from webapp.catalog.models import Checkpoint
 from webapp.files import local_path
 
@@ -51,10 +51,6 @@ def connectivity_url(a: Checkpoint, b: Checkpoint) -> str:
     return f"{reverse('job_new', args=['connectivity'])}?{query}"
 
 
-def _number(value: float) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
-
-
 def kinship_base(*, a: Checkpoint, b: Checkpoint, base: Checkpoint | None = None) -> Checkpoint:
     """The base to compare against, after every check that needs no weights (run in the request)."""
     if a.pk == b.pk:
@@ -73,7 +69,7 @@ def kinship_base(*, a: Checkpoint, b: Checkpoint, base: Checkpoint | None = None
 
 
 def _similarity(s) -> dict:
-    return {"pearson": _number(s.pearson), "cosine": _number(s.cosine), "euclidean": _number(s.euclidean),
+    return {"pearson": finite_or_none(s.pearson), "cosine": finite_or_none(s.cosine), "euclidean": finite_or_none(s.euclidean),
             "numel": s.numel}
 
 

@@ -17,8 +17,8 @@ import io
 from dataclasses import dataclass, field
 
 import networkx as nx
-import numpy as np
 
+from analysis.json_safe import finite_or_none
 from webapp.catalog.models import Checkpoint
 from webapp.files import local_path
 from webapp.jobs.context import JobContext
@@ -146,7 +146,7 @@ def recovery_run(ctx: JobContext) -> dict:
     names = result.names
     if len(names) <= MAX_MATRIX_SHOWN:
         # Models of different architectures have no distance (NaN): JSON has no NaN, so null.
-        matrix = [[None if not np.isfinite(v) else round(float(v), 4) for v in row] for row in result.distances]
+        matrix = [[None if (d := finite_or_none(v)) is None else round(d, 4) for v in row] for row in result.distances]
         ctx.emit("distances", {"names": names, "distances": matrix}, progress=0.9)
     families = [[str(n) for n in fam] for fam in result.families]
     ctx.emit("families", {"families": families, "threshold": result.threshold}, progress=0.93)
@@ -177,7 +177,7 @@ def recovery_run(ctx: JobContext) -> dict:
     if true_parent is not None:
         s = score_recovery(result, true_parent, true_family, inputs.true_relation)
         out["score"] = {"clustering_accuracy": s.pairwise_clustering_accuracy,
-                        "relation_accuracy": None if np.isnan(s.relation_accuracy) else s.relation_accuracy,
+                        "relation_accuracy": finite_or_none(s.relation_accuracy),
                         "adjusted_rand_index": s.adjusted_rand_index,
                         "directed_edge_accuracy": s.directed_edge_accuracy,
                         "undirected_edge_accuracy": s.undirected_edge_accuracy,

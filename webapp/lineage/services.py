@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import secrets
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from django.db import IntegrityError, connections, models, router, transaction
 from django.utils.text import slugify
 
 from analysis import lineage as lib
+from analysis.json_safe import finite_or_none
 from webapp.catalog.models import Checkpoint, Experiment
 from webapp.catalog.services import experiment_create
 from webapp.catalog.visibility import Visibility
@@ -64,7 +64,7 @@ def _json_safe(value, depth: int = 0):
     if isinstance(value, bool) or value is None or isinstance(value, int):
         return value
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        return finite_or_none(value)
     if isinstance(value, str):
         return value if len(value) <= MAX_ATTR_TEXT else value[: MAX_ATTR_TEXT - 1] + "…"
     if isinstance(value, dict):

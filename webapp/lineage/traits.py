@@ -9,11 +9,11 @@ every node its own colour are left out.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from typing import Any
 
 from analysis import lineage as lib
+from analysis.json_safe import finite_or_none
 
 NOT_TRAITS = frozenset({"checkpoint", "created", "tags", "declared_root_row"})
 MAX_TRAITS = 24
@@ -30,7 +30,7 @@ def _kind_of(value: Any) -> str | None:
     if isinstance(value, (bool, str)):
         return "categorical"
     if isinstance(value, (int, float)):
-        return "numeric" if math.isfinite(float(value)) else None
+        return "numeric" if finite_or_none(value) is not None else None
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
         return "categorical"
     return None
@@ -80,9 +80,7 @@ def categorical_value(value: Any) -> str | None:
 
 
 def numeric_value(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(float(value)) else None
+    return finite_or_none(value) if isinstance(value, (int, float)) else None
 
 
 def trait_value(attrs: dict, name: str) -> Any:
