@@ -234,6 +234,22 @@ class HessianOperator:
         """Drop the cached gradient graph (frees activation memory)."""
         self._cached = None
 
+    def load_weights(self, model: nn.Module) -> None:
+        """Take the current parameters and buffers of ``model``, the module this operator was built from
+        (since changed in place, e.g. by training): one operator then serves every measurement of a run
+        without copying the module each time.  Drops the cached graph."""
+        from .sources.base import unwrap
+
+        module, _, _ = unwrap(model, None)
+        current = dict(module.named_parameters())
+        with torch.no_grad():
+            self.params = {n: current[n].detach().to(self.device).clone() for n in self.names}
+            for n, t in self.frozen.items():
+                t.copy_(current[n])
+            for n, b in module.named_buffers():
+                self.buffers[n].copy_(b)
+        self._cached = None
+
 
 def dense_matrix(op: Operator) -> torch.Tensor:
     """Materialise an operator as a dense matrix with ``op.size`` products (small operators only)."""

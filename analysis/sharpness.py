@@ -304,6 +304,8 @@ class SharpnessTracker:
         self.records: list[dict] = []
         self.seconds = 0.0
         self._previous: dict[str, torch.Tensor] = {}
+        self._op: curvature.HessianOperator | None = None  # reused across measurements (no module copy each time)
+        self._op_model: nn.Module | None = None
 
     @property
     def tracked_key(self) -> str:
@@ -349,7 +351,11 @@ class SharpnessTracker:
             "trace_stderr": None,
             "preconditioned_sharpness": None,
         }
-        op = curvature.HessianOperator(model, self.loss_fn, self.batch)
+        if self._op is None or model is not self._op_model:
+            self._op, self._op_model = curvature.HessianOperator(model, self.loss_fn, self.batch), model
+        else:
+            self._op.load_weights(model)
+        op, start = self._op, self._op.num_matvecs
         try:
             # diverged weights have no meaningful curvature (and would poison the warm start)
             if all(bool(torch.isfinite(p).all()) for p in op.params.values()):
@@ -367,7 +373,7 @@ class SharpnessTracker:
             self._previous.clear()
         finally:
             op.release()
-        record["matvecs"] = int(op.num_matvecs)
+        record["matvecs"] = int(op.num_matvecs - start)
         record["seconds"] = time.perf_counter() - t0
         self.seconds += record["seconds"]
         self.records.append(record)

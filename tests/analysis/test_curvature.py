@@ -144,3 +144,23 @@ def test_analyze_returns_json_ready_dict(small_models, digits):
     values = out["eigenvalues"]["values"]
     assert len(values) == 3 and values[0] >= values[1] and out["eigenvalues"]["num_matvecs"] < out["num_matvecs"]
     assert out["trace"]["num_matvecs"] == 12 and len(out["density"]["grid"]) == len(out["density"]["density"])
+
+
+def test_load_weights_gives_the_products_of_a_fresh_operator_after_training_moved_the_model():
+    torch.manual_seed(0)
+    nn = torch.nn
+    model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Tanh(), nn.Linear(6, 3)).double()
+    X = torch.randn(32, 4, dtype=torch.float64)
+    y = torch.randint(0, 3, (32,))
+    op = C.HessianOperator(model, None, (X, y))
+    v = torch.randn(op.size, dtype=torch.float64)
+    before = op.matvec(v)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    for _ in range(3):  # moves the weights and BatchNorm's running statistics in place
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(X), y).backward()
+        opt.step()
+    op.load_weights(model)
+    fresh = C.HessianOperator(model, None, (X, y))
+    torch.testing.assert_close(op.matvec(v), fresh.matvec(v), rtol=1e-12, atol=1e-12)
+    assert (op.matvec(v) - before).abs().max() > 1e-3  # it did change
