@@ -1,6 +1,6 @@
 /* Live figure of the "lineage_recovery" job kind: models as they are trained or loaded,
  * then the distance matrix, the recovered tree (edges coloured by whether they match the
- * truth) and the scores.  Inlined into the result template (see lineage_tags.py). */
+ * truth) and the scores.  Loaded as the kind declares (webapp/lineage/job_kinds.py). */
 (function () {
   "use strict";
   var renderers = (window.TerrainRenderers = window.TerrainRenderers || {});

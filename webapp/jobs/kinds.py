@@ -45,6 +45,9 @@ class JobKind:
     form_class: type[forms.Form] | None = None
     gpu_capable: bool = False
     template: str = "jobs/result_generic.html"
+    # The static script(s) defining the kind's live figure (TerrainRenderers[name]); the result page,
+    # its embed and its standalone export load exactly these between the live client and the page script.
+    renderers: tuple[str, ...] = ("js/generic_renderer.js",)
     # result dict -> CSV text of its numbers, for the export link (None: no CSV).
     to_csv: Callable[[dict], str] | None = None
     # How the kind's parts run when its run() fans out (webapp.jobs.fanout.FanOut; None: it never does).
@@ -64,6 +67,10 @@ class JobKind:
 
     def title_for(self, params: dict) -> str:
         return self.label
+
+    def page_scripts(self) -> list[str]:
+        """The scripts of this kind's result page, in order: live client, the kind's renderers, the page script."""
+        return ["js/live.js", *self.renderers, "js/result_page.js"]
 
     def result_errors(self, result: dict) -> str:
         """Why `result` does not fit this kind's declared result shape ("" when it does)."""

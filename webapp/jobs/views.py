@@ -54,6 +54,7 @@ def result_detail(request, slug):
             "job": job,
             "kind": job_kind,
             "kind_template": job_kind.template,
+            "page_scripts": job_kind.page_scripts(),
             "can_manage": services.job_can_manage(job=job, user=request.user),
             "has_csv": job_kind.to_csv is not None,
             "params_json": json.dumps(job.params, indent=2),

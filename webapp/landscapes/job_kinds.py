@@ -21,18 +21,20 @@ LANDSCAPE = register(
     LandscapeKind(
         name="landscape", label="Loss landscape", form_class=LandscapeForm, run=landscape_run_or_fan_out, gpu_capable=True,
         template="landscapes/result_landscape.html", to_csv=exports.landscape_csv, fanout=PLANE_FANOUT,
-        events=LANDSCAPE_EVENTS, result=LandscapeResult,
+        events=LANDSCAPE_EVENTS, result=LandscapeResult, renderers=("js/landscape_renderers.js",),
     )
 )
 HESSIAN = register(
     JobKind(
         name="hessian", label="Hessian spectrum", form_class=HessianForm, run=hessian_run, gpu_capable=True,
         template="landscapes/result_hessian.html", to_csv=exports.hessian_csv, events=HESSIAN_EVENTS, result=HessianResult,
+        renderers=("js/landscape_renderers.js",),
     )
 )
 CONNECTIVITY = register(
     JobKind(
         name="connectivity", label="Mode connectivity", form_class=ConnectivityForm, run=connectivity_run, gpu_capable=True,
         template="landscapes/result_connectivity.html", to_csv=exports.connectivity_csv, events=CONNECTIVITY_EVENTS, result=ConnectivityResult,
+        renderers=("js/landscape_renderers.js",),
     )
 )

@@ -33,6 +33,7 @@ LINEAGE_RECOVERY = register(
     RecoveryKind(
         name="lineage_recovery", label="Recover lineage from weights", params=RecoveryParams, run=recovery_run,
         template="lineage/result_recovery.html", to_csv=recovery_csv, events=RECOVERY_EVENTS,
+        renderers=("js/lineage_renderers.js",),
     )
 )
 LINEAGE_IMPORT = register(

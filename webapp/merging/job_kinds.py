@@ -18,7 +18,8 @@ class MergeKind(JobKind):
 
 MERGE = register(
     MergeKind(name="merge", label="Merge models", params=MergeParams, run=merge_run,
-              template="merging/result_merge.html", to_csv=merge_csv, events=MERGE_EVENTS)
+              template="merging/result_merge.html", to_csv=merge_csv, events=MERGE_EVENTS,
+              renderers=("js/merge_renderers.js",))
 )
 
 
@@ -29,5 +30,6 @@ class GreedyMergeKind(JobKind):
 
 MERGE_GREEDY = register(
     GreedyMergeKind(name="merge_greedy", label="Greedy merging by kinship", params=GreedyMergeParams, run=greedy_run,
-                    template="merging/result_greedy.html", events=GREEDY_EVENTS)
+                    template="merging/result_greedy.html", events=GREEDY_EVENTS,
+                    renderers=("js/merge_renderers.js",))
 )

@@ -17,5 +17,6 @@ class SweepKind(JobKind):
 
 SWEEP = register(
     SweepKind(name="sweep", label="Phase diagram sweep", params=SweepJobParams, run=sweep_start, gpu_capable=True,
-              template="phases/result_sweep.html", to_csv=sweep_csv, fanout=SWEEP_FANOUT, events=SWEEP_EVENTS, result=SweepResult)
+              template="phases/result_sweep.html", to_csv=sweep_csv, fanout=SWEEP_FANOUT, events=SWEEP_EVENTS, result=SweepResult,
+              renderers=("js/phase_renderers.js",))
 )

@@ -4,21 +4,17 @@ from webapp.jobs import selectors
 from webapp.jobs.models import Job
 from webapp.staticfinders import static_text
 
-# Order matters: the live client, the renderers, then the page script that uses them.
-PAGE_SCRIPTS = ["js/live.js", "js/renderers.js", "js/landscape_renderers.js", "js/phase_renderers.js", "js/merge_renderers.js", "js/result_page.js"]
-
-
 def result_snapshot(job: Job) -> dict:
     return {"job": selectors.job_state(job), "events": selectors.job_events_after(job=job)}
 
 
-def standalone_assets() -> dict:
-    """Everything a downloaded HTML file inlines so that it works offline."""
+def standalone_assets(kind) -> dict:
+    """Everything a downloaded HTML file of a `kind` (webapp.jobs.kinds.JobKind) result inlines so that it works offline."""
     return {
         "inline_plotly": static_text("vendor/plotly.min.js"),
         "inline_css": static_text("css/terrain.css"),
         # The live client is inlined too; a finished job never opens a socket.
-        "inline_js": "\n;\n".join(static_text(path) for path in PAGE_SCRIPTS),
+        "inline_js": "\n;\n".join(static_text(path) for path in kind.page_scripts()),
     }
 
 

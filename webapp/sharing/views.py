@@ -18,12 +18,13 @@ def _figure_context(request, job, standalone=False):
     context = {
         "job": job,
         "kind_template": kinds.get(job.kind).template,
+        "page_scripts": kinds.get(job.kind).page_scripts(),
         "snapshot": selectors.result_snapshot(job),
         "permalink": request.build_absolute_uri(job.get_absolute_url()),
         "standalone": standalone,
     }
     if standalone:
-        context.update(selectors.standalone_assets())
+        context.update(selectors.standalone_assets(kinds.get(job.kind)))
     return context
 
 
@@ -69,5 +70,6 @@ def compare(request):
     return render(
         request,
         "sharing/compare.html",
-        {"items": items, "zrange": selectors.zrange_of([job.result for job in jobs]), "candidates": candidates, "first": jobs[0] if jobs else None},
+        {"items": items, "zrange": selectors.zrange_of([job.result for job in jobs]), "candidates": candidates, "first": jobs[0] if jobs else None,
+         "renderers": kinds.get(jobs[0].kind).renderers if jobs else ()},
     )

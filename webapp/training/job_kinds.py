@@ -21,5 +21,6 @@ TRAIN = register(
         template="training/result_train.html",
         events=TRAIN_EVENTS,
         result=TrainResult,
+        renderers=("js/training_renderers.js",),
     )
 )

@@ -1,22 +1,9 @@
-/* Live figures per job kind. A renderer takes the result element and returns {update(events)}. */
+/* Live figure of the "train" job kind: loss and accuracy curves, sharpness beside the loss, the path versus the line.
+ * A renderer takes the result element and returns {update(events)}. */
 (function () {
   "use strict";
   var renderers = (window.TerrainRenderers = window.TerrainRenderers || {});
   var PLOT_CONFIG = { responsive: true, displaylogo: false };
-
-  renderers.generic = function (root) {
-    var log = root.querySelector("#events-log");
-    return {
-      update: function (events) {
-        if (!log) return;
-        events.forEach(function (event) {
-          var line = document.createElement("div");
-          line.textContent = "#" + event.seq + " " + event.kind + " " + JSON.stringify(event.payload);
-          log.appendChild(line);
-        });
-      }
-    };
-  };
 
   // Sharpness beside the loss: the top Hessian eigenvalue and the optimizer's stability threshold.
   function sharpnessChart(root) {
