@@ -1,6 +1,6 @@
 /* Live figures of the "kinship" and "lineage_import" job kinds.  The finished result is also
  * rendered by the server (templates/lineage/result_*.html); these fill the page in as events
- * arrive.  Inlined into the result templates (see lineage_tags.py). */
+ * arrive.  Loaded as the kinds declare (webapp/lineage/job_kinds.py). */
 (function () {
   "use strict";
   var renderers = (window.TerrainRenderers = window.TerrainRenderers || {});

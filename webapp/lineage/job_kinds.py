@@ -40,11 +40,13 @@ LINEAGE_IMPORT = register(
     ImportKind(
         name="lineage_import", label="Import a lineage graph", form_class=LineageImportForm, run=lineage_import_run,
         template="lineage/result_import.html", events=IMPORT_EVENTS,
+        renderers=("js/lineage_job_renderers.js",),
     )
 )
 KINSHIP = register(
     KinshipKind(
         name="kinship", label="Kinship of two checkpoints", form_class=KinshipForm, run=kinship_run,
         template="lineage/result_kinship.html", to_csv=kinship_csv, events=KINSHIP_EVENTS,
+        renderers=("js/lineage_job_renderers.js",),
     )
 )
