@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from . import landscape, zoo
+from .permutation_spec import PermutationSpec
 
 __all__ = [
     "Interpolation",
@@ -61,14 +62,6 @@ class Interpolation:
             "accuracy_barrier": self.accuracy_barrier,
             "seconds": self.seconds,
         }
-
-
-@dataclass
-class PermutationSpec:
-    """``perms``: permutation name -> size; ``axes``: tensor key -> (view shape or None, perm name or None per axis)."""
-
-    perms: dict[str, int]
-    axes: dict[str, tuple[tuple[int, ...] | None, tuple[str | None, ...]]]
 
 
 @dataclass

@@ -20,7 +20,7 @@ Directions
     ``axes="three_models"``: the affine plane through ``model`` (origin) and
     ``models=(B, C)``: ``d1 = B - A``, ``d2 = C - A``, not normalised, so B is
     at (1, 0) and C at (0, 1); ``markers={name: state}`` (e.g. merges) are
-    placed by least squares (:mod:`analysis.merging.plane`).
+    placed by least squares (:mod:`analysis.three_model_plane`).
 
 Span units
     Coordinates multiply the directions.  For random (filter-normalised)
@@ -215,7 +215,7 @@ def _plane(
             raise ValueError("axes='custom' needs directions=(d1, d2)")
         d1, d2 = ({n: d[n].to(centre[n]) for n in names} for d in directions)
     elif axes == "three_models":
-        from .merging import plane as three
+        from . import three_model_plane as three
 
         if models is None or len(models) != 2:
             raise ValueError("axes='three_models' needs models=(B, C): the plane's other two corners")

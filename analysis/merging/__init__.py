@@ -6,7 +6,8 @@ average; MergeMany for 3+), :mod:`.orthogonal` (OrthoMerge-style rotations on
 SO(n) plus additive residuals), :mod:`.kinship_greedy` (partners picked by
 kinship), :mod:`.methods` (the methods by name with their knobs),
 :mod:`.sweep` (a knob swept, scored per task), :mod:`.evaluation` (tasks and
-scores), :mod:`.plane` (the affine plane through three models).
+scores).  The affine plane through three models, the classic picture of a merge,
+is :mod:`analysis.three_model_plane` (a landscape's axes).
 """
 
 from .aligned import AlignedMerge, aligned_average

@@ -1,6 +1,6 @@
 """Permutation symmetries of Hugging Face models, for weight matching (Git Re-Basin).
 
-Each function returns a :class:`analysis.connectivity.PermutationSpec` over
+Each function returns a :class:`analysis.permutation_spec.PermutationSpec` over
 the state-dict names of an :class:`~analysis.sources.huggingface.HFAdapter`
 (prefix ``model.``).  Only permutations that leave the function unchanged
 exactly are listed, each local to one block so the residual stream is left
@@ -22,7 +22,7 @@ import re
 
 from torch import nn
 
-from ..connectivity import PermutationSpec
+from ..permutation_spec import PermutationSpec
 
 __all__ = ["permutation_spec_for"]
 
