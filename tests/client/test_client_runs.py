@@ -228,13 +228,13 @@ def test_every_analysis_is_one_call_with_the_forms_parameters(wsgi_session, no_e
 
 
 def test_a_trajectory_too_large_to_load_is_refused_by_field(wsgi_session, no_enqueue, monkeypatch):
-    from webapp.landscapes import forms
+    from webapp.landscapes import params
 
     run = terrain.Run(experiment="big", session=wsgi_session())
     for step in range(3):
         run.log_checkpoint(spec_model(step), step=step, spec=SPEC)
     assert run.landscape(resolution=5, eval_size=50).kind == "landscape"
-    monkeypatch.setattr(forms, "MAX_TRAJECTORY_VALUES", 3 * 600)  # three states of 610 weights are over it
+    monkeypatch.setattr(params, "MAX_TRAJECTORY_VALUES", 3 * 600)  # three states of 610 weights are over it
     with pytest.raises(terrain.ValidationError) as caught:
         run.landscape(resolution=5, eval_size=50)
     assert caught.value.fields == ["run"] and "too many to load" in str(caught.value)

@@ -74,7 +74,9 @@ def valid_params(kind: str, world) -> dict:
     params = form_defaults(kind)
     params.pop("experiment", None)
     if kind in ("landscape", "hessian", "connectivity"):
-        params.update(checkpoint=world["a"].slug, dataset="digits", eval_size=20, resolution=3)
+        params.update(checkpoint=world["a"].slug, dataset="digits", eval_size=20)
+    if kind == "landscape":
+        params["resolution"] = 3  # the others have no such field (and the API refuses fields a kind does not have)
     if kind == "connectivity":
         params["checkpoint_b"] = world["b"].slug
     if kind == "merge":

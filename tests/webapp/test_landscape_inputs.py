@@ -60,6 +60,9 @@ def test_valid_request_queues_a_job(client, user, checkpoint, no_enqueue):
         ({"checkpoint": "does-not-exist"}, "checkpoint", "no checkpoint 'does-not-exist'"),
         ({"checkpoint": ""}, "checkpoint", "choose a catalog checkpoint or upload one"),
         ({"dataset": "moons"}, "dataset", "expects 64 input features"),
+        ({"dataset": "upload:not-mine"}, "dataset", "'upload:not-mine' is not one of the data sets you can choose"),
+        ({"tasks": "0,1; 12"}, "tasks", "must list digit classes between 0 and 9"),
+        ({"span": "-1"}, "span", "greater than or equal to 0"),
     ],
 )
 def test_bad_requests_name_the_field(client, user, checkpoint, tmp_path, fields, field, message):
@@ -74,9 +77,9 @@ def test_bad_requests_name_the_field(client, user, checkpoint, tmp_path, fields,
 
 
 def test_work_limit(client, user, tmp_path, no_enqueue, monkeypatch):
-    from webapp.landscapes import forms
+    from webapp.landscapes import params
 
-    monkeypatch.setattr(forms, "MAX_WORK", 1e6)
+    monkeypatch.setattr(params, "MAX_WORK", 1e6)
     client.force_login(user)
     response = post_landscape(client, checkpoint=trained_checkpoint(user, tmp_path).slug)
     assert response.status_code == 400 and "multiply-adds" in errors_of(response)
@@ -204,6 +207,15 @@ def test_dataset_upload_is_used(client, user, checkpoint, no_enqueue):
     assert response.status_code == 302
     upload = DatasetUpload.objects.get()
     assert Job.objects.get().params["dataset"] == f"upload:{upload.slug}" and upload.info["samples"] == 40
+
+
+def test_the_page_offers_the_users_data_sets_and_the_kinds_fields(client, user, checkpoint):
+    client.force_login(user)
+    body = client.get("/jobs/new/landscape/").content.decode()
+    assert '<option value="digits">digits (scikit-learn 8x8)</option>' in body and 'name="checkpoint_file"' in body
+    assert 'name="tasks"' in body and 'id="id_resolution"' in body and 'value="41"' in body
+    body = client.get("/jobs/new/hessian/").content.decode()
+    assert 'id="id_top_k"' in body and 'id="id_resolution"' not in body and 'id="id_tasks"' not in body
 
 
 def test_api_limits_are_json_errors(client, user, checkpoint):

@@ -156,11 +156,11 @@ def test_hostile_or_unfitting_uploads_are_refused_by_field(client, user, tmp_pat
 
 
 def test_cost_limit_uses_counted_flops(client, user, tmp_path, monkeypatch):
-    from webapp.landscapes import forms
+    from webapp.landscapes import params
 
     client.force_login(user)
     folder = save_tiny("gpt2", tmp_path / "gpt2")
-    monkeypatch.setattr(forms, "MAX_WORK", 1e3)
+    monkeypatch.setattr(params, "MAX_WORK", 1e3)
     response = post(client, checkpoint_file=SimpleUploadedFile("m.zip", zip_folder(folder)),
                     dataset_file=SimpleUploadedFile("tokens.npz", tokens_npz()))
     assert response.status_code == 400

@@ -1,7 +1,7 @@
 from webapp.jobs.kinds import JobKind, register
 from webapp.landscapes import exports
 from webapp.landscapes.event_types import CONNECTIVITY_EVENTS, HESSIAN_EVENTS, LANDSCAPE_EVENTS
-from webapp.landscapes.forms import ConnectivityForm, HessianForm, LandscapeForm
+from webapp.landscapes.params import ConnectivityParams, HessianParams, LandscapeParams
 from webapp.landscapes.results import ConnectivityResult, HessianResult, LandscapeResult
 from webapp.landscapes.plane_fanout import PLANE_FANOUT, landscape_run_or_fan_out
 from webapp.landscapes.services import connectivity_run, hessian_run
@@ -19,21 +19,21 @@ class LandscapeKind(JobKind):
 
 LANDSCAPE = register(
     LandscapeKind(
-        name="landscape", label="Loss landscape", form_class=LandscapeForm, run=landscape_run_or_fan_out, gpu_capable=True,
+        name="landscape", label="Loss landscape", params=LandscapeParams, run=landscape_run_or_fan_out, gpu_capable=True,
         template="landscapes/result_landscape.html", to_csv=exports.landscape_csv, fanout=PLANE_FANOUT,
         events=LANDSCAPE_EVENTS, result=LandscapeResult, renderers=("js/landscape_renderers.js",),
     )
 )
 HESSIAN = register(
     JobKind(
-        name="hessian", label="Hessian spectrum", form_class=HessianForm, run=hessian_run, gpu_capable=True,
+        name="hessian", label="Hessian spectrum", params=HessianParams, run=hessian_run, gpu_capable=True,
         template="landscapes/result_hessian.html", to_csv=exports.hessian_csv, events=HESSIAN_EVENTS, result=HessianResult,
         renderers=("js/landscape_renderers.js",),
     )
 )
 CONNECTIVITY = register(
     JobKind(
-        name="connectivity", label="Mode connectivity", form_class=ConnectivityForm, run=connectivity_run, gpu_capable=True,
+        name="connectivity", label="Mode connectivity", params=ConnectivityParams, run=connectivity_run, gpu_capable=True,
         template="landscapes/result_connectivity.html", to_csv=exports.connectivity_csv, events=CONNECTIVITY_EVENTS, result=ConnectivityResult,
         renderers=("js/landscape_renderers.js",),
     )

@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 
 from webapp.jobs.params import Checks, JobParams, ui
 from webapp.landscapes import evaluation_data, evaluation_sets
-from webapp.landscapes.forms import MAX_EVAL_SIZE
+from webapp.landscapes.params import MAX_EVAL_SIZE
 from webapp.merging import selectors
 
 MAX_MODELS = 8
