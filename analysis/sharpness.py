@@ -242,8 +242,8 @@ class SharpnessTracker:
     swaps of the top eigenvalues, which Lanczos from the previous top vector
     alone does not) but saves only 11-34% of the products
     (benchmarks/sharpness_tracking.py): between measurements the top
-    eigenvector turns so far that the best vector in the previous top-3 span
-    still has a relative residual of 0.2-0.35, while a cold Lanczos needs only
+    eigenvector turns so far that even the previous top-3 span misses it by a
+    sine of 0.18-0.44 (job's run, every 50 steps), while a cold Lanczos needs only
     7-10 products on these Hessians, so the default is a fresh seeded
     random start every time.  ``on_measure(record)`` receives each record as it is
     made; ``records`` keeps them all.  ``final_step`` (the run's last step) is
