@@ -18,9 +18,11 @@ cues are measured on their own (``weight_cues``) and combined
    linkage: chains of fine-tunes stay together).  With ``threshold`` or
    ``n_families`` the older distance-gap clustering is used instead.
 3. Per family: quantised leaves (values on a coarse grid), merges (convex
-   combinations of two relatives), a minimum spanning tree of distances for
-   the rest, oriented by sibling geometry + a small kurtosis term +
-   metadata (upload order, declared parents), with networkx's Edmonds.
+   combinations of two relatives), a minimum spanning tree of update
+   distances (``update_spectra``) for the rest, oriented by sibling
+   geometry, centrality along the tree, spectral entropy, a small kurtosis
+   term and metadata (upload order, declared parents), with networkx's
+   Edmonds.
 4. Relations: quantized / merge from their detectors, adapter when the
    update is low rank in every matrix it touches, finetune otherwise.
 

@@ -12,8 +12,10 @@ tasks) easily overturn, and the spanning tree then hangs models off their
 cousins or grandparents.  A Schatten quasi-norm with p < 1, ``(sum_i
 s_i^p)^(1/p)``, is closer to additive over such sums (at p -> 0 it counts
 the rank), so the path through the true parent stays the short one by a
-first-order margin.  p = 1/2 per matrix, summed over tensors; a vector
-(bias, norm gain) counts by its Euclidean norm (a vector is rank one).
+first-order margin.  p = 1/2 per matrix; a vector (bias, norm gain)
+counts by its Euclidean norm (a vector is rank one).  Tensors are summed,
+each weighted by how tree-like its own distances are in the family
+(``tree_fit``): tensors too small to keep updates apart count less.
 
 Cost: one SVD per matrix per measured pair.  Large matrices are reduced to
 evenly spaced rows and columns (``MAX_SIDE``; a low-rank update keeps its
@@ -139,13 +141,39 @@ def candidate_pairs(euclidean: np.ndarray, members: list[int], neighbours: int =
     return pairs
 
 
+def tree_fit(pairs: list[tuple[int, int]], distances: np.ndarray) -> float:
+    """How tree-like one tensor's update distances are: their sum over the sum of path lengths in their MST.
+
+    1 for an additive tree metric (every distance is the path through the
+    tree); lower when updates overlap, as in a small matrix (a 6x9 kernel
+    cannot hold two independent low-rank updates), where the distances say
+    less about who descends from whom.  0 for a tensor no model changed.
+    """
+    if not pairs or distances.sum() <= 0:
+        return 0.0
+    graph = nx.Graph()
+    graph.add_weighted_edges_from((a, b, d) for (a, b), d in zip(pairs, distances))
+    tree = nx.minimum_spanning_tree(graph)
+    root = next(iter(tree.nodes))
+    depth = nx.single_source_dijkstra_path_length(tree, root)
+    lca = dict(nx.tree_all_pairs_lowest_common_ancestor(nx.bfs_tree(tree, root), root, pairs))
+    paths = sum(depth[a] + depth[b] - 2 * depth[lca[(a, b)]] for a, b in pairs)
+    return float(distances.sum() / paths) if paths > 0 else 0.0
+
+
 def fill_update_distances(out: np.ndarray, states: list[StateDict], keys: list[str], euclidean: np.ndarray,
                           members: list[int]) -> None:
     """Write the update distances among ``members`` (indices into ``states``) into ``out``.
 
-    ``out`` starts as inf (not measured) and keeps inf for pairs not worth measuring.
+    ``out`` starts as inf (not measured) and keeps inf for pairs not worth
+    measuring.  Each tensor's distances count in proportion to how tree-like
+    they are (``tree_fit``), measured on this family's own candidate pairs.
     """
     out[members, members] = 0.0
     pairs = sorted(candidate_pairs(euclidean, members))
-    for (a, b), d in zip(pairs, update_distances_of_pairs(states, keys, pairs)):
+    total = np.zeros(len(pairs))
+    for k in keys:
+        per_tensor = update_distances_of_pairs(states, [k], pairs)
+        total += tree_fit(pairs, per_tensor) * per_tensor
+    for (a, b), d in zip(pairs, total):
         out[a, b] = out[b, a] = d

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from analysis.lineage.recovery_tree import tree_path_totals
-from analysis.lineage.update_spectra import candidate_pairs, schatten_size, schatten_sizes, update_distance
+from analysis.lineage.update_spectra import candidate_pairs, schatten_size, schatten_sizes, tree_fit, update_distance
 
 
 def _rank_one_pieces(n: int = 32, k: int = 4, seed: int = 0) -> list[torch.Tensor]:
@@ -83,3 +83,11 @@ def test_rounding_noise_of_half_precision_weights_is_not_counted_as_update():
     assert update_distance(a, b, ["w"]) == pytest.approx(1.0, rel=0.05)
     delta = (b["w"].double() - a["w"].double()).unsqueeze(0)
     assert schatten_sizes(delta)[0] > 3.0  # without the noise floor every rounding singular value counts
+
+
+def test_tree_fit_is_one_for_an_additive_tree_metric_and_less_for_an_equilateral_triangle():
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    assert tree_fit(pairs, np.array([1.0, 3.0, 2.0])) == pytest.approx(1.0)  # the path 0 - 1 - 2
+    # Three equidistant points: the MST's path 0 - 2 is 2 long, so 3 of the 4 units of path are explained.
+    assert tree_fit(pairs, np.array([1.0, 1.0, 1.0])) == pytest.approx(0.75)
+    assert tree_fit(pairs, np.zeros(3)) == 0.0  # a tensor nobody changed carries no weight
