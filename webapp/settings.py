@@ -63,6 +63,9 @@ INSTALLED_APPS = [
     "webapp.showcase",
     "axes",  # login throttling; last, as its docs ask
 ]
+# Apps of your own beside Terrain's (e.g. one holding job kinds: README, "Developer guide: adding a
+# job kind"), comma separated, installed without editing this file.
+INSTALLED_APPS[-1:-1] = [app.strip() for app in os.environ.get("TERRAIN_EXTRA_APPS", "").split(",") if app.strip()]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
