@@ -42,7 +42,8 @@ Coarse to fine
     whole rows (fixed ``a``) at row strides ``S/2, S/4, ..., 1``.  After each evaluated batch ``on_progress`` gets
     ``{"type": "points", "points": [{"i", "j", "a", "b", "loss", "accuracy"}],
     "done", "total", "level", "levels", "stride"}``; a ``{"type": "start", ...}``
-    event with the axes comes first.  Pass ``resume=`` (a previous
+    event with the axes and every level's ``strides`` (``[[row stride, column
+    stride], ...]``, coarse first) comes first.  Pass ``resume=`` (a previous
     :class:`Surface`, its ``to_dict()``, or ``{"loss", "accuracy", "computed"}``
     arrays) to skip points that are already computed.
 
@@ -264,6 +265,8 @@ def _plane(
             "total": total,
             "done": int(computed.sum()),
             "levels": nlev,
+            # (row, column) stride per level: what a viewer needs to fill the gaps from the densest complete lattice
+            "strides": [[int(sx), int(sy)] for sx, sy in levels],
             "axes": axes,
             "directions": meta,
             "trajectory": None if traj_coords is None else traj_coords.tolist(),

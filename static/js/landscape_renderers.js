@@ -20,13 +20,6 @@
     return result;
   }
 
-  // Same refinement strides as analysis.landscape.grid_levels(n, 5).
-  function gridLevels(n) {
-    var s = 1, levels = [];
-    while (Math.floor((n - 1) / (2 * s)) >= 4) s *= 2;
-    while (s >= 1) { levels.push(s); s = Math.floor(s / 2); }
-    return levels;
-  }
   function lattice(n, stride) {
     var out = [];
     for (var i = 0; i < n; i += stride) out.push(i);
@@ -45,7 +38,7 @@
     var controls = root.querySelector(".landscape-controls");
     var state = { a: null, b: null, loss: null, acc: null, known: null, t: [], lineLoss: [], lineAcc: [], mode: null,
                   trajectory: null, trajectoryLoss: null, trajectorySteps: null, hover: null, done: 0, total: 0, centreLoss: null,
-                  markers: null };
+                  markers: null, strides: [] };
     var stepsChart = root.querySelector(".trajectory-loss-chart");
     var view = { kind: options.view || "surface", log: false, metric: "loss", task: null };
     // A plane through three models has one grid per task; `state` shows the selected one.
@@ -54,7 +47,8 @@
     function gridFor(task, p) {
       task = task || "";
       if (!grids[task]) {
-        var g = { a: p.a, b: p.b, loss: [], acc: [], known: [], markers: p.markers || null, total: p.total, done: 0 };
+        // strides: the plane's refinement levels as the worker computes them ([row, column] per level, coarse first).
+        var g = { a: p.a, b: p.b, loss: [], acc: [], known: [], markers: p.markers || null, total: p.total, done: 0, strides: p.strides || [] };
         for (var i = 0; i < p.a.length; i++) {
           g.loss.push(new Array(p.b.length).fill(null)); g.acc.push(new Array(p.b.length).fill(null)); g.known.push(new Array(p.b.length).fill(false));
         }
@@ -81,7 +75,7 @@
       var g = grids[task];
       if (!g) return;
       state.a = g.a; state.b = g.b; state.loss = g.loss; state.acc = g.acc; state.known = g.known; state.markers = g.markers;
-      state.done = g.done; state.total = g.total;
+      state.done = g.done; state.total = g.total; state.strides = g.strides;
     }
 
     function ingest(event) {
@@ -140,19 +134,17 @@
     }
 
     // The grid as shown: computed points as they are; the rest borrowed from the
-    // nearest point of the densest fully computed lattice (the coarse grid, then
-    // whole rows at ever finer strides, as analysis.landscape refines), so the
-    // surface sharpens.
+    // nearest point of the densest fully computed lattice among the levels the
+    // start event announced (the coarse grid, then whole rows at ever finer
+    // strides), so the surface sharpens.
     function displayGrid(source) {
       var nx = state.a.length, ny = state.b.length;
       var rows = null, cols = null, best = 0;
-      gridLevels(nx).forEach(function (sx) {
-        gridLevels(ny).forEach(function (sy) {
-          var li = lattice(nx, sx), lj = lattice(ny, sy);
-          if (li.length * lj.length <= best) return;
-          for (var x = 0; x < li.length; x++) for (var y = 0; y < lj.length; y++) if (!state.known[li[x]][lj[y]]) return;
-          rows = li; cols = lj; best = li.length * lj.length;
-        });
+      state.strides.forEach(function (stride) {
+        var li = lattice(nx, stride[0]), lj = lattice(ny, stride[1]);
+        if (li.length * lj.length <= best) return;
+        for (var x = 0; x < li.length; x++) for (var y = 0; y < lj.length; y++) if (!state.known[li[x]][lj[y]]) return;
+        rows = li; cols = lj; best = li.length * lj.length;
       });
       var z = [];
       for (var j = 0; j < ny; j++) {

@@ -106,3 +106,19 @@ def test_embed_standalone_and_compare(client, user, other_user, tmp_path):
     client.force_login(other_user)
     for url in (f"/r/{first.slug}/embed", f"/r/{first.slug}/export.csv", f"/r/{first.slug}/export.html", f"/compare/?a={first.slug}"):
         assert client.get(url).status_code == 404, url
+
+
+def test_the_first_event_carries_the_refinement_strides_the_points_follow(user, tmp_path):
+    checkpoint = trained_checkpoint(user, tmp_path)
+    job = run(user, "landscape", checkpoint=checkpoint.slug, resolution=21, eval_size=200)
+    events = [(kind, payload) for kind, payload in job.events.order_by("seq").values_list("kind", "payload") if kind != "status"]
+    kind, start = events[0]
+    assert kind == "start"
+    # 21 points per axis: every 4th line (and the last) first, then whole rows at strides 2 and 1
+    assert start["strides"] == [[4, 4], [2, 1], [1, 1]] and start["levels"] == 3
+    for kind, payload in events[1:]:
+        if kind != "points":
+            continue
+        rows, cols = start["strides"][payload["level"]]
+        assert all(p["i"] in (0, 20) or p["i"] % rows == 0 for p in payload["points"])
+        assert all(p["j"] in (0, 20) or p["j"] % cols == 0 for p in payload["points"])

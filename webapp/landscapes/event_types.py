@@ -31,6 +31,7 @@ class PlaneStart(EventPayload):
     total: int
     done: int
     levels: int
+    strides: list[tuple[int, int]]  # (row stride, column stride) per level, coarse first (analysis.landscape_grid)
     axes: str
     directions: dict[str, Any]
     trajectory: list[list[float]] | None = None
