@@ -69,7 +69,7 @@ def _links(body: str) -> list[str]:
     for attr, quoted in _LINKS.findall(body[:MAX_SCANNED_BYTES]):
         raw = html.unescape(attr or quoted).replace("\\u0026", "&").replace("\\/", "/")
         parts = urlsplit(raw)
-        if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+        if parts.scheme or parts.netloc or not parts.path.startswith("/") or "{" in parts.path:  # "{slug}": a template
             continue
         out.append(parts.path + (f"?{parts.query}" if parts.query else ""))
     return out
@@ -112,8 +112,9 @@ def object_urls() -> list[str]:
 
 
 def walk(client, *, entry_pages=ENTRY_PAGES, per_route: int = 3, limit: int = 1500, include_admin: bool = False,
-         extra: tuple[str, ...] = ()) -> list[Visit]:
-    """GET every reachable route (breadth first, ``per_route`` URLs per route name) with ``client``."""
+         extra: tuple[str, ...] = (), on_visit=None) -> list[Visit]:
+    """GET every reachable route (breadth first, ``per_route`` URLs per route name, one per admin
+    route: the admin's pages are Django's own) with ``client``; ``on_visit(visit)`` hears of each."""
     queue = deque([*entry_pages, *object_urls(), *extra, *(["/admin/"] if include_admin else [])])
     seen: set[str] = set()
     per: Counter = Counter()
@@ -127,7 +128,7 @@ def walk(client, *, entry_pages=ENTRY_PAGES, per_route: int = 3, limit: int = 15
         if route.startswith("admin:") and not include_admin:
             continue
         seen.add(url)
-        if per[route] >= per_route:
+        if per[route] >= (1 if route.startswith("admin:") else per_route):
             continue
         per[route] += 1
         with CaptureQueriesContext(connection) as queries:
@@ -137,6 +138,8 @@ def walk(client, *, entry_pages=ENTRY_PAGES, per_route: int = 3, limit: int = 15
             seconds = time.perf_counter() - started
         writes = [q["sql"] for q in queries.captured_queries if _WRITES.match(q["sql"])]
         visits.append(Visit(url, route, response.status_code, seconds, len(queries.captured_queries), writes))
+        if on_visit is not None:
+            on_visit(visits[-1])
         if response.status_code in (301, 302) and response.get("Location", "").startswith("/"):
             queue.append(response["Location"])
         queue.extend(link for link in _links(body) if link not in seen)

@@ -19,7 +19,7 @@ ALLOWED_WRITES = {
 }
 # Routes that only answer POST (a GET is a 405): what they do is not a GET's business.
 POST_ONLY = {"result_cancel", "result_visibility", "api_job_cancel", "api_run_finish", "account_token_revoke",
-             "logout", "lineage:delete", "sweep_resume"}
+             "logout", "lineage:delete", "sweep_resume", "sweep_run_landscape", "api_run_checkpoints"}
 
 
 def _table(sql: str) -> str:
