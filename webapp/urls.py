@@ -3,8 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from webapp.accounts import views as account_views
-from webapp.api import runs as api_runs
-from webapp.api import views as api
+from webapp.api.app import api
 from webapp.catalog import views as catalog
 from webapp.jobs import views as jobs
 from webapp.runs import views as run_views
@@ -30,19 +29,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", account_views.signup, name="signup"),
-    path("api/jobs/", api.jobs, name="api_jobs"),
-    path("api/jobs/<str:slug>/", api.job_detail, name="api_job_detail"),
-    path("api/jobs/<str:slug>/events/", api.job_events, name="api_job_events"),
-    path("api/jobs/<str:slug>/cancel/", api.job_cancel, name="api_job_cancel"),
-    path("api/experiments/", api.experiments, name="api_experiments"),
-    path("api/showcase/", api.showcase, name="api_showcase"),
-    path("api/kinds/", api.job_kinds, name="api_kinds"),
-    path("api/schema/", api.schema, name="api_schema"),
-    path("api/runs/", api_runs.runs, name="api_runs"),
-    path("api/runs/<str:slug>/", api_runs.run_detail, name="api_run_detail"),
-    path("api/runs/<str:slug>/metrics/", api_runs.run_metrics, name="api_run_metrics"),
-    path("api/runs/<str:slug>/checkpoints/", api_runs.run_checkpoints, name="api_run_checkpoints"),
-    path("api/runs/<str:slug>/finish/", api_runs.run_finish, name="api_run_finish"),
+    path("api/", api.urls),
     path("runs/<str:slug>/", run_views.run_detail, name="run_detail"),
     path("accounts/tokens/", account_views.tokens, name="account_tokens"),
     path("accounts/tokens/<int:token_id>/revoke", account_views.token_revoke, name="account_token_revoke"),

@@ -60,7 +60,13 @@ def test_openapi_lists_the_kinds_and_the_404s(client):
     schema = client.get("/api/schema/").json()
     names = sorted(kind.name for kind in kinds.all_kinds())
     post = schema["paths"]["/api/jobs/"]["post"]
-    assert post["requestBody"]["content"]["application/json"]["schema"]["properties"]["kind"]["enum"] == names
+    assert post["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/JobSubmission"}
+    union = schema["components"]["schemas"]["JobSubmission"]
+    assert sorted(union["discriminator"]["mapping"]) == names
+    train = schema["components"]["schemas"][union["discriminator"]["mapping"]["train"].rsplit("/", 1)[1]]
+    train_params = schema["components"]["schemas"][train["properties"]["params"]["$ref"].rsplit("/", 1)[1]]
+    assert train_params["properties"]["lr"] == {"default": 0.05, "maximum": 10.0, "minimum": 1e-06, "title": "Learning rate",
+                                               "type": "number"}
     assert schema["components"]["schemas"]["JobState"]["properties"]["kind"]["enum"] == names
     assert "429" in post["responses"]
     assert "404" in schema["paths"]["/api/jobs/{slug}/cancel/"]["post"]["responses"]

@@ -1,14 +1,16 @@
-"""The runs API: what `terrain.Run` in a training script talks to."""
+"""The runs API: what `terrain.Run` in a training script talks to (routes of webapp.api.app)."""
 
 from django.http import JsonResponse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from ninja import Router
 
-from webapp.api.views import error_response, read_json
+from webapp.api.responses import REFUSED, csrf_refused, error_response, json_body, login_required, read_json
+from webapp.api.schemas import CheckpointStored, CheckpointUpload, Error, MetricRows, RunStart, RunState, Stored
+from webapp.bounded_json import JsonRejected
 from webapp.runs import selectors, services
 
+BODIES = [RunStart, MetricRows, CheckpointUpload]  # request bodies, read by the views themselves (bounded JSON)
 
-def _login_required(request):
-    return None if request.user.is_authenticated else error_response(401, "log in first, or send Authorization: Bearer <token>")
+router = Router(tags=["runs"])
 
 
 def _state(request, run) -> dict:
@@ -19,9 +21,13 @@ def _invalid(exc: services.RunInvalid) -> JsonResponse:
     return error_response(exc.status, str(exc), exc.errors)
 
 
+def _body_invalid(exc: JsonRejected) -> JsonResponse:
+    return error_response(400, f"invalid request body: {exc.message}", exc.as_errors())
+
+
 def _writable_run(request, slug):
     """(run, None) for the run's owner; (None, error response) otherwise: 404 when it is hidden, 403 when only visible."""
-    refused = _login_required(request)
+    refused = login_required(request) or csrf_refused(request)
     if refused:
         return None, refused
     run = selectors.run_get_visible(slug=slug, user=request.user)
@@ -32,15 +38,19 @@ def _writable_run(request, slug):
     return run, None
 
 
-@require_POST
+@router.post("/runs/", response={201: RunState, 400: Error, **REFUSED}, url_name="api_runs",
+             summary="Start a run in one of your experiments (found by title or slug, created if new)",
+             openapi_extra=json_body("RunStart"))
 def runs(request):
-    refused = _login_required(request)
+    refused = login_required(request) or csrf_refused(request)
     if refused:
         return refused
     try:
         body = read_json(request)
         run = services.run_create(owner=request.user, experiment=str(body.get("experiment", "")), name=str(body.get("name", "")),
                                   config=body.get("config"))
+    except JsonRejected as exc:
+        return _body_invalid(exc)
     except services.RunInvalid as exc:
         return _invalid(exc)
     except ValueError as exc:
@@ -48,26 +58,34 @@ def runs(request):
     return JsonResponse(_state(request, run), status=201)
 
 
-@require_GET
-def run_detail(request, slug):
+@router.get("/runs/{slug}/", response={200: RunState, **REFUSED}, url_name="api_run_detail", summary="A run you can see")
+def run_detail(request, slug: str):
     run = selectors.run_get_visible(slug=slug, user=request.user)
     if run is None:
         return error_response(404, "no such run")
     return JsonResponse(_state(request, run))
 
 
-@require_http_methods(["GET", "POST"])
-def run_metrics(request, slug):
-    if request.method == "GET":
-        run = selectors.run_get_visible(slug=slug, user=request.user)
-        if run is None:
-            return error_response(404, "no such run")
-        return JsonResponse({"rows": selectors.run_metrics(run=run)})
+@router.get("/runs/{slug}/metrics/", response={200: MetricRows, **REFUSED}, url_name="api_run_metrics",
+            summary="Metric rows in step order")
+def run_metrics(request, slug: str):
+    run = selectors.run_get_visible(slug=slug, user=request.user)
+    if run is None:
+        return error_response(404, "no such run")
+    return JsonResponse({"rows": selectors.run_metrics(run=run)})
+
+
+@router.post("/runs/{slug}/metrics/", response={200: Stored, 400: Error, **REFUSED}, url_name="api_run_metrics_log",
+             summary="Log metric rows (a step logged again merges its values, so retries are harmless)",
+             openapi_extra=json_body("MetricRows"))
+def run_metrics_log(request, slug: str):
     run, refused = _writable_run(request, slug)
     if refused:
         return refused
     try:
         stored = services.run_log_metrics(run=run, rows=read_json(request).get("rows"))
+    except JsonRejected as exc:
+        return _body_invalid(exc)
     except services.RunInvalid as exc:
         return _invalid(exc)
     except ValueError as exc:
@@ -75,8 +93,13 @@ def run_metrics(request, slug):
     return JsonResponse({"stored": stored})
 
 
-@require_POST
-def run_checkpoints(request, slug):
+@router.post("/runs/{slug}/checkpoints/", response={200: CheckpointStored, 201: CheckpointStored, 400: Error, 409: Error, **REFUSED},
+             url_name="api_run_checkpoints",
+             summary="Upload the checkpoint of a step: safetensors with terrain.format terrain.checkpoint.v1, terrain.hf.v1 or "
+                     "terrain.lora.v1 (200: the same file was already stored for this step; 409: the step has a different one)",
+             openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {
+                 "schema": {"$ref": "#/components/schemas/CheckpointUpload"}}}}})
+def run_checkpoints(request, slug: str):
     run, refused = _writable_run(request, slug)
     if refused:
         return refused
@@ -93,8 +116,8 @@ def run_checkpoints(request, slug):
     return JsonResponse(body, status=201 if created else 200)
 
 
-@require_POST
-def run_finish(request, slug):
+@router.post("/runs/{slug}/finish/", response={200: RunState, **REFUSED}, url_name="api_run_finish", summary="Mark a run finished")
+def run_finish(request, slug: str):
     run, refused = _writable_run(request, slug)
     if refused:
         return refused

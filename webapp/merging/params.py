@@ -62,7 +62,7 @@ class FamilyParams(JobParams):
     def check_family(self, ctx: Checks, method) -> tuple[list, object] | None:
         """The chosen checkpoints (models, base) once they are visible, related and small enough; None otherwise."""
         candidates = {c.slug: c for c in selectors.merge_candidates(user=ctx.user, experiment_slug=self.source_experiment)}
-        unknown = [slug for slug in self.models + [self.base] if slug and slug not in candidates]
+        unknown = [slug for slug in self.models if slug not in candidates] + [self.base] * bool(self.base and self.base not in candidates)
         for slug in unknown:
             ctx.error("base" if slug == self.base else "models", f"{slug!r} is not one of the checkpoints offered")
         if unknown:
