@@ -116,7 +116,11 @@ def test_malformed_files_get_per_row_errors_and_the_rest_lands(client, user):
     assert ModelEdge.objects.get(graph=graph, child__model_id="good/distilled").relation == "unknown"
     assert ModelNode.objects.get(graph=graph, model_id="good/latin").attrs["license"] == "café"
 
-    # The page shows them.
+    # The lineage index links the job's result page, which shows the graph and links to it.
+    assert f'href="{job.get_absolute_url()}"' in client.get("/lineage/").content.decode()
+    result_page = client.get(job.get_absolute_url()).content.decode()
+    assert f'id="import-graph-link" href="{graph.get_absolute_url()}"' in result_page
+    # The graph's page shows the report.
     page = client.get(graph.get_absolute_url()).content.decode()
     assert "unknown relation &#x27;distillation&#x27;" in page
     assert "invalid YAML" in page and "binary file" in page and "cards__badyaml.md" in page

@@ -65,7 +65,19 @@ def _int_list(raw: str, limit: int = 2000) -> list[int]:
 def index(request):
     graphs = selectors.graphs_visible(user=request.user).order_by("-experiment__featured", "-created_at")
     page = Paginator(graphs, 50).get_page(request.GET.get("page"))
-    return render(request, "lineage/index.html", {"page": page})
+    return render(request, "lineage/index.html", {"page": page, "my_jobs": _my_lineage_jobs(request.user)})
+
+
+LINEAGE_JOB_KINDS = ("lineage_import", "kinship", "lineage_recovery")
+
+
+def _my_lineage_jobs(user) -> list:
+    """The visitor's latest imports, kinships and recoveries: their result pages, running or done."""
+    if not user.is_authenticated:
+        return []
+    from webapp.jobs.selectors import jobs_of_user
+
+    return list(jobs_of_user(user=user).filter(kind__in=LINEAGE_JOB_KINDS).defer("params", "result")[:10])
 
 
 @login_required
