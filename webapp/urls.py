@@ -29,7 +29,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", account_views.signup, name="signup"),
-    path("api/", api.urls),
+    path("api/", include(api.urls[0])),  # the site's route names, no namespace
     path("runs/<str:slug>/", run_views.run_detail, name="run_detail"),
     path("accounts/tokens/", account_views.tokens, name="account_tokens"),
     path("accounts/tokens/<int:token_id>/revoke", account_views.token_revoke, name="account_token_revoke"),

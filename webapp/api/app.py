@@ -7,6 +7,7 @@ pages' forms name fields.  Authentication is Django's: the session, or `Authoriz
 
 from __future__ import annotations
 
+from django.urls import path, reverse
 from ninja import NinjaAPI
 from ninja.errors import ValidationError
 
@@ -24,6 +25,24 @@ SECURITY_SCHEMES = {
 
 
 class TerrainAPI(NinjaAPI):
+    """NinjaAPI with the site's route names (api_jobs, api_schema...: no namespace, one per path) and
+    the component schemas it cannot see (the bodies the views read themselves, the security schemes)."""
+
+    def _get_urls(self):
+        patterns, seen = [], set()
+        for pattern in super()._get_urls():
+            route = str(pattern.pattern)
+            if pattern.name == "api-root" or route in seen:  # one pattern per path (its methods share the view)
+                continue
+            seen.add(route)
+            if pattern.name == "openapi-json":
+                pattern = path(route, pattern.callback, name="api_schema")
+            patterns.append(pattern)
+        return patterns
+
+    def get_root_path(self, path_params):
+        return reverse("api_schema", kwargs=path_params).removesuffix("schema/")
+
     def get_openapi_schema(self, *, path_prefix=None, path_params=None):
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         components = schema.setdefault("components", {})
@@ -41,7 +60,7 @@ class TerrainAPI(NinjaAPI):
         return schema
 
 
-api = TerrainAPI(title="Terrain API", version="1", urls_namespace="api", openapi_url="/schema/", docs_url=None,
+api = TerrainAPI(title="Terrain API", version="1", openapi_url="/schema/", docs_url=None,
                  description="Start and follow jobs of every kind, read the public catalog, log runs from a script.")
 api.add_router("", views.router)
 api.add_router("", runs.router)

@@ -75,7 +75,7 @@ def run_metrics(request, slug: str):
     return JsonResponse({"rows": selectors.run_metrics(run=run)})
 
 
-@router.post("/runs/{slug}/metrics/", response={200: Stored, 400: Error, **REFUSED}, url_name="api_run_metrics_log",
+@router.post("/runs/{slug}/metrics/", response={200: Stored, 400: Error, **REFUSED}, url_name="api_run_metrics",
              summary="Log metric rows (a step logged again merges its values, so retries are harmless)",
              openapi_extra=json_body("MetricRows"))
 def run_metrics_log(request, slug: str):

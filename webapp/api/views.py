@@ -23,7 +23,8 @@ def jobs(request):
     return JsonResponse({"jobs": [selectors.job_state(job) for job in selectors.jobs_of_user(user=request.user)[:200]]})
 
 
-@router.post("/jobs/", response={201: JobCreated, 400: Error, 401: Error, 403: Error, 429: Error}, summary="Start a job",
+@router.post("/jobs/", response={201: JobCreated, 400: Error, 401: Error, 403: Error, 429: Error}, url_name="api_jobs",
+             summary="Start a job",
              openapi_extra={**json_body("JobSubmission", "a kind and its parameters (GET /api/kinds/ lists them)"),
                             "responses": {"429": {"description": "over a per-user limit; see Retry-After", "headers": {
                                 "Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}}}})
