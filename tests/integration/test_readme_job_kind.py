@@ -1,6 +1,7 @@
 """README's "Developer guide: adding a job kind", run as written: its two code blocks become an app
 installed in a real Celery worker (TERRAIN_EXTRA_APPS), which runs a job of the example kind."""
 
+import argparse
 import re
 import sys
 import types
@@ -54,7 +55,7 @@ def example_worker(example_app, transactional_db, process_logs):
     worker.stop()
 
 
-def test_the_readme_example_kind_runs_through_a_real_worker(example_app, example_worker, client):
+def test_the_readme_example_kind_runs_through_a_real_worker(example_app, example_worker, client, monkeypatch):
     owner = get_user_model().objects.create_user("primer", password="pw-primer-1")
     validated = job_params_validate(kind="primes", data={"below": 1000, "chunks": 4}, user=owner)
     job = job_create(kind="primes", params=validated.params, owner=owner, enqueue=False)
@@ -78,6 +79,15 @@ def test_the_readme_example_kind_runs_through_a_real_worker(example_app, example
     refused = client.post("/api/jobs/", {"kind": "primes", "params": {"below": 1}}, content_type="application/json")
     assert refused.status_code == 400 and "below" in refused.json()["errors"]
     assert Job.objects.filter(kind="primes").count() == 1
+    # The generated OpenAPI schema lists it, and the client's `terrain run primes` takes its options from there.
+    monkeypatch.syspath_prepend(str(stack.ROOT / "client"))  # the client as `pip install ./client` gives it
+    from terrain import cli
+
+    params = cli.params_schema(client.get("/api/schema/").json(), "primes")
+    assert params["properties"]["below"]["minimum"] == 2 and params["properties"]["below"]["maximum"] == 10_000_000
+    parser = argparse.ArgumentParser()
+    cli.add_options(parser, params)
+    assert vars(parser.parse_args(["--below", "500"])) == {"below": 500}  # the server fills in the defaults
 
     # The renderer draws the stored events, in a real browser.
     from playwright.sync_api import sync_playwright
