@@ -17,12 +17,18 @@ Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 Visibility = Literal["private", "unlisted", "public"]
 
 
-class Error(BaseModel):
+class Body(BaseModel):
+    """A response body: exactly these keys (additionalProperties: false), so the schemathesis run catches an undocumented one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Error(Body):
     error: str
     errors: dict[str, list[str]] = Field(default_factory=dict, description="messages by field (absent when none)")
 
 
-class JobState(BaseModel):
+class JobState(Body):
     slug: str
     kind: str
     title: str
@@ -45,22 +51,22 @@ class JobDetail(JobCreated):
     params: dict[str, Any]
 
 
-class JobList(BaseModel):
+class JobList(Body):
     jobs: list[JobState]
 
 
-class Event(BaseModel):
+class Event(Body):
     seq: int
     kind: str
     payload: dict[str, Any]
 
 
-class JobEvents(BaseModel):
+class JobEvents(Body):
     job: JobState
     events: list[Event] = Field(description="events with seq > after, in order (at most 5000)")
 
 
-class ExperimentEntry(BaseModel):
+class ExperimentEntry(Body):
     slug: str
     title: str
     description: str
@@ -69,11 +75,11 @@ class ExperimentEntry(BaseModel):
     url: str
 
 
-class Experiments(BaseModel):
+class Experiments(Body):
     experiments: list[ExperimentEntry]
 
 
-class ShowcaseEntry(BaseModel):
+class ShowcaseEntry(Body):
     key: str
     title: str
     family: str
@@ -85,11 +91,11 @@ class ShowcaseEntry(BaseModel):
     note: str
 
 
-class Showcase(BaseModel):
+class Showcase(Body):
     showcase: list[ShowcaseEntry]
 
 
-class KindField(BaseModel):
+class KindField(Body):
     type: str = Field(description="the form field's type (IntegerField, ChoiceField...)")
     required: bool
     initial: Any = None
@@ -97,7 +103,7 @@ class KindField(BaseModel):
     choices: list[Any] | None = None
 
 
-class KindEntry(BaseModel):
+class KindEntry(Body):
     name: str
     label: str
     gpu_capable: bool
@@ -105,11 +111,11 @@ class KindEntry(BaseModel):
     schema_: dict[str, Any] | None = Field(None, alias="schema", description="the JSON schema of the params (None: a kind without a params model)")
 
 
-class Kinds(BaseModel):
+class Kinds(Body):
     kinds: list[KindEntry]
 
 
-class RunCheckpoint(BaseModel):
+class RunCheckpoint(Body):
     step: int
     source: Literal["terrain", "hf", "lora"]
     sha256: str
@@ -117,7 +123,7 @@ class RunCheckpoint(BaseModel):
     checkpoint: str | None = Field(description="catalog checkpoint slug (Terrain spec models)")
 
 
-class RunState(BaseModel):
+class RunState(Body):
     slug: str
     name: str
     experiment: str
@@ -139,15 +145,15 @@ class MetricRow(BaseModel):
     metrics: dict[str, float | None]
 
 
-class MetricRows(BaseModel):
+class MetricRows(Body):
     rows: list[MetricRow]
 
 
-class Stored(BaseModel):
+class Stored(Body):
     stored: int
 
 
-class CheckpointStored(BaseModel):
+class CheckpointStored(Body):
     step: int
     source: str
     sha256: str

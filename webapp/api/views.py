@@ -108,7 +108,8 @@ def experiments(request, q: Query[str] = "", tag: Query[str] = ""):
     ]})
 
 
-@router.get("/kinds/", response={200: Kinds, 401: Error}, url_name="api_kinds", summary="Job kinds and their parameters")
+@router.get("/kinds/", response={200: Kinds, 401: Error}, url_name="api_kinds", summary="Job kinds and their parameters",
+            by_alias=True)
 def job_kinds(request):
     def fields(kind):
         form = kind.form_class()
