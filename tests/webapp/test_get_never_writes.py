@@ -17,11 +17,9 @@ ALLOWED_WRITES = {
     # API tokens' last_used_at: a hint for the owner, written at most once a minute (accounts/tokens.py).
     "accounts_apitoken": "last_used_at, at most once a minute",
 }
-# Routes that only answer POST (a GET is a 405, or the path's GET has another name): not a GET's business.
-POST_ONLY = {"result_cancel", "result_visibility", "account_token_revoke", "logout", "lineage:delete", "sweep_resume",
-             "sweep_run_landscape", "api:api_job_cancel", "api:api_run_finish", "api:api_run_checkpoints",
-             "api:api_run_metrics_log", "api:job_submit",
-             "api:api-root"}  # django-ninja's prefix: no page of its own (a 404)
+# Routes that only answer POST (a GET is a 405): what they do is not a GET's business.
+POST_ONLY = {"result_cancel", "result_visibility", "api_job_cancel", "api_run_finish", "account_token_revoke",
+             "logout", "lineage:delete", "sweep_resume", "sweep_run_landscape", "api_run_checkpoints"}
 
 
 def _table(sql: str) -> str:

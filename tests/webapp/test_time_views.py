@@ -23,7 +23,7 @@ def test_time_views_prints_every_route_and_leaves_nothing_behind(user, staff_use
     assert over.value.code == 1
     text = out.getvalue()
     assert text.splitlines()[0].split()[:3] == ["median", "ms", "first"]
-    for route in ("lineage:graph", "lineage:family", "lineage:layout", "result_detail", "api:openapi-json", "admin:index"):
+    for route in ("lineage:graph", "lineage:family", "lineage:layout", "result_detail", "api_schema", "admin:index"):
         assert f" {route} " in text, route
     assert " POST lineage:import " in text and text.splitlines()[-1].endswith(" ms")
     # One transaction, rolled back: the timed submissions left no job, upload or graph.
