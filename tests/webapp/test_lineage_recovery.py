@@ -45,7 +45,7 @@ def test_synthetic_zoo_recovery_streams_and_scores(client, user):
 
     page = client.get(job.get_absolute_url())
     html = page.content.decode()
-    assert page.status_code == 200 and 'id="recovery-tree"' in html and "renderers.lineage_recovery" in html
+    assert page.status_code == 200 and 'id="recovery-tree"' in html and "js/lineage_renderers.js" in html  # the kind's renderer
     rows = list(csv.DictReader(io.StringIO(client.get(f"/r/{job.slug}/export.csv").content.decode())))
     assert len(rows) == len(tree["edges"]) and {r["status"] for r in rows} <= {"correct", "reversed", "wrong"}
     assert client.get(f"/r/{job.slug}/embed").status_code == 200
