@@ -98,3 +98,18 @@ def test_no_common_base_and_private_checkpoints_are_field_errors(client, user, f
     response = client.post("/jobs/new/kinship/", {"a": family["twin_a"].slug, "b": hidden.slug})
     assert response.status_code == 400 and "that you can see" in " ".join(response.context["form"].errors["b"])
     assert Job.objects.filter(kind="kinship").count() == 1
+
+
+def test_the_json_api_names_the_missing_and_the_unseen_checkpoint(user, family):
+    """Kinship's params model checks through the API as through the form; the base is resolved in the request."""
+    from webapp.jobs.services import JobParamsInvalid, job_params_validate
+
+    a, b = family["twin_a"].slug, family["twin_b"].slug
+    validated = job_params_validate(kind="kinship", user=user, data={"a": a, "b": f" {b} "})
+    assert validated.params == {"a": a, "b": b, "base": family["base"].slug}
+    with pytest.raises(JobParamsInvalid) as refused:
+        job_params_validate(kind="kinship", user=user, data={"a": a, "b": "nobody"})
+    assert refused.value.errors == {"b": ["no checkpoint 'nobody' that you can see"]}
+    with pytest.raises(JobParamsInvalid) as refused:
+        job_params_validate(kind="kinship", user=user, data={"a": a})
+    assert list(refused.value.errors) == ["b"]

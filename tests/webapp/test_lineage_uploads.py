@@ -191,3 +191,22 @@ def test_hub_model_ids_use_the_recorded_client(client, user, monkeypatch):
     assert ModelNode.objects.filter(graph=graph, model_id="meta-llama/Llama-3.1-8B", placeholder=False).exists()
     assert "nobody/missing-model" in recorded.requests
     assert any(k == "fetch_failed" for _, _, k, _ in issues_of(graph))
+
+
+def test_the_json_api_takes_pasted_csv_and_hub_ids_but_no_files(user):
+    """The params model is the API's too: Hub ids as a list or text (deduplicated), files only by the form."""
+    from webapp.jobs.services import JobParamsInvalid, job_params_validate
+
+    validated = job_params_validate(kind="lineage_import", user=user, data={
+        "name": "api", "edges_text": "id,base_model\nx/b,x/a\n", "hub_ids": ["org/m", "org/m/", "org/n"]})
+    assert {k: v for k, v in validated.params.items() if k != "files"} == {
+        "name": "api", "hub_ids": ["org/m", "org/n"], "follow_parents": True, "source": "mixed"}
+    assert [(f["name"], f["kind"]) for f in validated.params["files"]] == [("pasted edges", "edges")]
+    for upload_ in validated.uploads:
+        upload_.close()
+    with pytest.raises(JobParamsInvalid) as refused:
+        job_params_validate(kind="lineage_import", user=user, data={"name": "api", "edge_files": "x.csv"})
+    assert list(refused.value.errors) == ["edge_files"]
+    with pytest.raises(JobParamsInvalid) as refused:
+        job_params_validate(kind="lineage_import", user=user, data={"name": "api", "hub_ids": "\n".join(f"o/m{i}" for i in range(999))})
+    assert refused.value.errors == {"hub_ids": ["at most 100 model ids (got 999)"]}

@@ -1,9 +1,8 @@
 from webapp.jobs.kinds import JobKind, register
 from webapp.lineage.event_types import IMPORT_EVENTS, KINSHIP_EVENTS, RECOVERY_EVENTS
-from webapp.lineage.forms import KinshipForm, LineageImportForm
 from webapp.lineage.import_job import lineage_import_run
 from webapp.lineage.kinship import kinship_csv, kinship_run
-from webapp.lineage.params import RecoveryParams
+from webapp.lineage.params import KinshipParams, LineageImportParams, RecoveryParams
 from webapp.lineage.recovery import recovery_csv, recovery_run
 
 
@@ -38,14 +37,14 @@ LINEAGE_RECOVERY = register(
 )
 LINEAGE_IMPORT = register(
     ImportKind(
-        name="lineage_import", label="Import a lineage graph", form_class=LineageImportForm, run=lineage_import_run,
+        name="lineage_import", label="Import a lineage graph", params=LineageImportParams, run=lineage_import_run,
         template="lineage/result_import.html", events=IMPORT_EVENTS,
         renderers=("js/lineage_job_renderers.js",),
     )
 )
 KINSHIP = register(
     KinshipKind(
-        name="kinship", label="Kinship of two checkpoints", form_class=KinshipForm, run=kinship_run,
+        name="kinship", label="Kinship of two checkpoints", params=KinshipParams, run=kinship_run,
         template="lineage/result_kinship.html", to_csv=kinship_csv, events=KINSHIP_EVENTS,
         renderers=("js/lineage_job_renderers.js",),
     )

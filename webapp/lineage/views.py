@@ -20,9 +20,10 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_POST
 
 from webapp.catalog.selectors import checkpoint_get_visible, experiment_get_visible
+from webapp.jobs.params import form_for
 from webapp.lineage import drift as drift_json
 from webapp.lineage import exports, imports, layouts, selectors, services
-from webapp.lineage.forms import LineageImportForm
+from webapp.lineage.params import LineageImportParams
 
 FAMILIES_PER_PAGE = 50
 ISSUES_SHOWN = 100
@@ -88,7 +89,7 @@ def import_graph(request):
 
     context = {"max_bytes": imports.max_upload_bytes()}
     if request.method != "POST":
-        return render(request, "lineage/import.html", {**context, "form": LineageImportForm(user=request.user)})
+        return render(request, "lineage/import.html", {**context, "form": form_for(LineageImportParams)(user=request.user)})
     try:
         limits.check_job_submission(user=request.user)  # before any upload is read
         validated = jobs.job_params_validate(kind="lineage_import", data=request.POST, files=request.FILES,
@@ -97,7 +98,7 @@ def import_graph(request):
     except jobs.JobParamsInvalid as invalid:
         return render(request, "lineage/import.html", {**context, "form": invalid.form}, status=400)
     except limits.LimitExceeded as limit:
-        form = LineageImportForm(initial=request.POST.dict(), user=request.user)
+        form = form_for(LineageImportParams)(initial=request.POST.dict(), user=request.user)
         response = render(request, "lineage/import.html", {**context, "form": form, "limit": limit}, status=429)
         return limits.with_retry_after(response, limit)
     return redirect(job)
