@@ -77,4 +77,35 @@ def parse_json(text: str | bytes, *, field: str, max_bytes: int | None = None, k
         raise JsonRejected(field, "JSON nested too deeply") from None
     if expect is dict and not isinstance(value, dict):
         raise JsonRejected(field, "must be a JSON object")
+    _refuse_unstorable(value, field, keyed)
     return value
+
+
+def _unstorable(text: str) -> str | None:
+    """Why PostgreSQL could not store `text` (NUL, or a lone surrogate from a `\\ud800` escape), or None."""
+    if "\x00" in text:
+        return "text must not contain NUL (\\u0000) characters"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "text must be valid Unicode (a lone surrogate escape such as \\ud800 is not)"
+    return None
+
+
+def _refuse_unstorable(value: Any, field: str, keyed: bool) -> None:
+    """Refuse strings the database cannot hold anywhere in `value`; with `keyed`, blame the top-level key."""
+    parts = value.items() if keyed and isinstance(value, dict) else [(field, value)]
+    for where, part in parts:
+        if _unstorable(where):  # the key itself: it cannot even be shown back
+            raise JsonRejected(field, _unstorable(where))
+        stack = [part]
+        while stack:
+            item = stack.pop()
+            texts = [item] if isinstance(item, str) else list(item) if isinstance(item, dict) else []
+            if isinstance(item, dict):
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+            for text in texts:
+                if reason := _unstorable(text):
+                    raise JsonRejected(where, reason)

@@ -63,3 +63,19 @@ def test_deep_json_in_the_api_params_of_a_form_field(client, user):
     client.force_login(user)
     response = _api(client, json.dumps({"kind": "sweep", "params": {"fixed": nested_list(DEEP)}}))
     assert response.status_code == 400 and "fixed" in response.json()["errors"]
+
+
+@pytest.mark.parametrize("path, body, field", [
+    ("/api/runs/", '{"name": "run\\u0000", "experiment": "x"}', "name"),
+    ("/api/runs/", '{"name": "ok", "config": {"lr": ["\\ud800"]}}', "config"),
+    ("/api/jobs/", '{"kind": "train", "params": {"name": "a\\u0000b"}}', "params"),
+])
+def test_text_the_database_cannot_hold_is_a_400_naming_the_field(client, user, path, body, field):
+    """PostgreSQL refuses NUL in text and lone surrogates in UTF-8 (found by schemathesis as a 500 there)."""
+    from webapp.runs.models import Run
+
+    client.force_login(user)
+    response = client.post(path, body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()["errors"]
+    assert Job.objects.count() == 0 and Run.objects.count() == 0
