@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/plane_fanout.py [--resolution 51 --parts 8 --eval-size 1797 --repeats 1]
 
-Everything runs on this machine: an embedded Redis, real worker processes (one
-torch thread each, the worker's default on a 2-core machine, each in its own
+Everything runs on this machine: an embedded Redis, real worker processes (each
+with the worker's default threads, the core count, or ``--worker-threads``; each in its own
 session as separate services would be: Linux's autogroup scheduler gives one
 session one share of the CPU however many processes it runs; --same-session shows
 that case) and the database named by DATABASE_URL, or a throw-away SQLite file.  The model is the
@@ -37,12 +37,16 @@ def main() -> None:
     parser.add_argument("--parts", type=int, default=8, help="row blocks of the fanned-out plane")
     parser.add_argument("--eval-size", type=int, default=1797)
     parser.add_argument("--repeats", type=int, default=1, help="alternate the cases this many times; best time each")
+    parser.add_argument("--worker-threads", type=int, default=None,
+                        help="TERRAIN_WORKER_THREADS of each worker (default: the worker's own default, the core count: "
+                             "one worker then already uses every core here; 1 stands for one machine per worker)")
     parser.add_argument("--same-session", action="store_true",
                         help="start every worker in this benchmark's session (by default each gets its own, like a separate service)")
     args = parser.parse_args()
 
     from benchmarks.local_stack import start_local_stack
 
+    print(f"worker threads: {args.worker_threads or 'the worker default (the core count)'}")
     var, redis, owner = start_local_stack()
     from tests import stack
     from webapp.jobs.models import Job
@@ -59,7 +63,9 @@ def main() -> None:
     reference = None
     for repeat in range(args.repeats):
         for name, (workers, parts) in cases.items():
-            pool = [stack.Worker(name=f"bench-{name}-{repeat}-{k}", queues="cpu", own_session=not args.same_session).start(logs)
+            env = {} if args.worker_threads is None else {"TERRAIN_WORKER_THREADS": args.worker_threads}
+            pool = [stack.Worker(name=f"bench-{name}-{repeat}-{k}", queues="cpu", own_session=not args.same_session,
+                                 env=env).start(logs)
                     for k in range(workers)]
             try:
                 _warm_up(owner, checkpoint, workers)
