@@ -92,9 +92,17 @@ def _unstorable(text: str) -> str | None:
     return None
 
 
+# Top-level keys of a request body whose own keys are the fields (a job's "params").
+_FIELD_HOLDERS = ("params",)
+
+
 def _refuse_unstorable(value: Any, field: str, keyed: bool) -> None:
-    """Refuse strings the database cannot hold anywhere in `value`; with `keyed`, blame the top-level key."""
-    parts = value.items() if keyed and isinstance(value, dict) else [(field, value)]
+    """Refuse strings the database cannot hold anywhere in `value`; with `keyed`, blame the top-level key
+    (or, inside a job's "params", the parameter)."""
+    parts = list(value.items()) if keyed and isinstance(value, dict) else [(field, value)]
+    if keyed:
+        parts = [inner for key, part in parts
+                 for inner in (part.items() if key in _FIELD_HOLDERS and isinstance(part, dict) else [(key, part)])]
     for where, part in parts:
         if _unstorable(where):  # the key itself: it cannot even be shown back
             raise JsonRejected(field, _unstorable(where))

@@ -68,7 +68,7 @@ def test_deep_json_in_the_api_params_of_a_form_field(client, user):
 @pytest.mark.parametrize("path, body, field", [
     ("/api/runs/", '{"name": "run\\u0000", "experiment": "x"}', "name"),
     ("/api/runs/", '{"name": "ok", "config": {"lr": ["\\ud800"]}}', "config"),
-    ("/api/jobs/", '{"kind": "train", "params": {"name": "a\\u0000b"}}', "params"),
+    ("/api/jobs/", '{"kind": "train", "params": {"name": "a\\u0000b"}}', "name"),
 ])
 def test_text_the_database_cannot_hold_is_a_400_naming_the_field(client, user, path, body, field):
     """PostgreSQL refuses NUL in text and lone surrogates in UTF-8 (found by schemathesis as a 500 there)."""
