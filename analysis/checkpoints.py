@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from . import zoo
-from .state_checks import build_with_state, check_finite, check_shapes, check_state_dict, parse_spec, state_dict_of
+from .state_checks import build_with_state, check_finite, check_shapes, check_state_dict, parse_spec, spec_of_file, state_dict_of
 from .trajectories import (
     DEFAULT_MAX_TRAJECTORY_BYTES,
     MAX_TRAJECTORY_STATES,
@@ -123,11 +123,7 @@ def _read_any(path: Path, spec: dict | None, max_bytes: int | None) -> tuple[dic
         fmt = metadata.get("terrain.format", CHECKPOINT_FORMAT)
         if fmt == TRAJECTORY_FORMAT:
             raise CheckpointError("this is a trajectory file; use load_trajectory()")
-        if spec is None:
-            if "terrain.spec" not in metadata:
-                raise CheckpointError("safetensors file has no 'terrain.spec' metadata; pass spec= explicitly")
-            spec = json_loads(metadata["terrain.spec"], "terrain.spec")
-        s = parse_spec(spec, "invalid spec")
+        s = spec_of_file(metadata, spec, "safetensors file has no 'terrain.spec' metadata; pass spec= explicitly")
         meta = json_loads(metadata["terrain.meta"], "terrain.meta") if "terrain.meta" in metadata else {}
         if not isinstance(meta, dict):
             raise CheckpointError("terrain.meta must be a JSON object")

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from . import zoo
-from .state_checks import check_finite, check_shapes, check_state_dict, parse_spec, state_dict_of
+from .state_checks import check_finite, check_shapes, check_state_dict, parse_spec, spec_of_file, state_dict_of
 from .weight_files import (
     ST_DTYPES,
     CheckpointError,
@@ -101,11 +101,7 @@ def load_trajectory(
     header, metadata, _ = read_safetensors_header(path, size)
     if metadata.get("terrain.format") != TRAJECTORY_FORMAT:
         raise CheckpointError("not a trajectory file (missing terrain.format = terrain.trajectory.v1)")
-    if spec is None:
-        if "terrain.spec" not in metadata:
-            raise CheckpointError("trajectory has no 'terrain.spec' metadata")
-        spec = json_loads(metadata["terrain.spec"], "terrain.spec")
-    s = parse_spec(spec, "invalid spec")
+    s = spec_of_file(metadata, spec, "trajectory has no 'terrain.spec' metadata")
     steps = json_loads(metadata.get("terrain.steps", "null"), "terrain.steps")
     if not isinstance(steps, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in steps):
         raise CheckpointError("terrain.steps must be a JSON list of integers")
