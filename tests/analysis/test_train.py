@@ -9,16 +9,11 @@ from analysis.train import train
 from .conftest import DIGITS_MLP, SMALL_MLP
 
 
-def test_digits_mlp_trains_fast_and_well(digits):
-    import time
-
+def test_digits_mlp_trains_well(digits):
     train_data, test_data = digits
-    t0 = time.perf_counter()
     result = train(DIGITS_MLP, train_data, test_data=test_data, epochs=30, lr=0.05)
-    elapsed = time.perf_counter() - t0
     last = result.history[-1]
     assert last["epoch"] == 30 and last["test_accuracy"] > 0.95 and last["train_accuracy"] > 0.99
-    assert elapsed < 20, elapsed  # "a few seconds"; generous for a shared 2-core machine
     assert not result.model.training
     assert [s for s, _ in result.snapshots] == [0, result.total_steps]
     assert set(result.history[0]) == {"step", "epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy"}
