@@ -8,7 +8,10 @@
 3. The rest: a minimum spanning tree of the update distances
    (``update_spectra``: a Schatten-1/2 size of the weight difference,
    nearly additive along a chain, so a fine-tune sits nearer its parent
-   than its grandparent or cousins even when updates share a drift).
+   than its grandparent or cousins even when updates share a drift),
+   refined where the distances cannot decide (``tree_refinement``: chains
+   that fold back are charged, far models hang off a tight cluster's
+   centre).
 4. Direction: each tree edge gets a score in both directions, summed from
    independent cues (sibling geometry, a small weight-statistics term,
    metadata when present); the best rooting is the maximum spanning
@@ -26,6 +29,7 @@ import networkx as nx
 import numpy as np
 
 from .recovery_metadata import ModelMetadata, direction_prior
+from .tree_refinement import FOLD_ROUNDS, fold_penalties, hub_of_tight_clusters
 from .weight_cues import AdapterEvidence, ModelStats, merge_fits, parent_preference
 
 MAX_EDMONDS_NODES = 40  # above this, networkx Edmonds costs seconds per family; the plain MST lost 1 edge in 196 (50-model families)
@@ -104,10 +108,12 @@ def tree_path_totals(tree: nx.Graph, distances: np.ndarray) -> dict[int, float]:
 
 
 def _structure(nodes: list[int], distances: np.ndarray, stats: list[ModelStats], kurtosis_weight: float,
-               entropy_weight: float) -> nx.Graph:
+               entropy_weight: float, penalty: np.ndarray | None = None) -> nx.Graph:
     """Undirected tree: Edmonds on update distances with a small statistics term, or the MST for large families.
 
     ``distances`` may be inf for pairs not measured (never an edge).
+    ``penalty[a, b]`` (same units) is added to hanging b below a
+    (``tree_refinement.fold_penalties``; Edmonds only).
 
     The statistics term (in units of the median nearest-neighbour distance)
     only breaks near-ties: when two siblings fine-tuned on similar data sit
@@ -129,7 +135,8 @@ def _structure(nodes: list[int], distances: np.ndarray, stats: list[ModelStats],
     entropy = _rising([s.spectral_entropy for s in stats], [(a, b) for a in nodes for b in nodes if a < b])
     directed = nx.DiGraph()
     directed.add_weighted_edges_from(
-        (a, b, distances[a, b] / unit - TIE_BREAK * (kurtosis_weight * kurt(a, b) + entropy_weight * entropy(a, b)))
+        (a, b, (distances[a, b] + (0.0 if penalty is None else penalty[a, b])) / unit
+         - TIE_BREAK * (kurtosis_weight * kurt(a, b) + entropy_weight * entropy(a, b)))
         for a in nodes for b in nodes if a != b and np.isfinite(distances[a, b]))
     arb = nx.minimum_spanning_arborescence(directed, attr="weight")
     graph.add_edges_from(arb.edges)
@@ -181,6 +188,16 @@ def family_tree(members: list[int], distances: np.ndarray, update_distances: np.
             used.update(fit.parents)
     tree_nodes = [int(v) for v in core if v not in merges]
     tree = _structure(tree_nodes, update_distances, stats, kurtosis_weight, entropy_weight)
+    for _ in range(FOLD_ROUNDS if 3 <= len(tree_nodes) <= MAX_EDMONDS_NODES else 0):
+        scores = _tree_direction_scores(tree, update_distances, gram, stats, names, kurtosis_weight, {},
+                                        entropy_weight, centrality_weight)
+        parent = {c: p for p, c in orient_tree(tree, scores)[2].edges}
+        penalty = fold_penalties(tree_nodes, update_distances, gram, parent)
+        rebuilt = _structure(tree_nodes, update_distances, stats, kurtosis_weight, entropy_weight, penalty)
+        if {frozenset(e) for e in rebuilt.edges} == {frozenset(e) for e in tree.edges}:
+            break
+        tree = rebuilt
+    tree = hub_of_tight_clusters(tree, update_distances)
 
     def build(meta: Mapping[str, ModelMetadata]) -> FamilyTree:
         scores = _tree_direction_scores(tree, update_distances, gram, stats, names, kurtosis_weight, meta, entropy_weight,
