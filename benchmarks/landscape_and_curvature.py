@@ -397,7 +397,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="alternating repetitions of (a) and (b); best run is kept")
     parser.add_argument("--parts", default="abcef", help="which parts to run (subset of 'abcefg'; (d) reports on those run)")
     parser.add_argument("--eigen-samples", type=int, default=512, help="samples (sequences) for the Hessian in (f)")
-    parser.add_argument("--res", default="mlp=51,cnn=21,resnet=15,gpt2=15", help="plane resolution per model in (e)")
+    parser.add_argument("--res", default="mlp=41,cnn=41,resnet=41,gpt2=41",
+                        help="plane resolution per model in (e); the default is the landscape form's 41x41, what users get")
     args = parser.parse_args()
 
     ensure_peers()
