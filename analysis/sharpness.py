@@ -156,19 +156,24 @@ def summarize(records: list[dict], threshold: float, *, key: str = "sharpness") 
     }
 
 
-def top_eigenpair(op: curvature.Operator, v0: torch.Tensor, *, tol: float, max_iters: int, seed: int = 0, keep: int = 1) -> dict:
+def top_eigenpair(op: curvature.Operator, v0: torch.Tensor, *, tol: float, max_iters: int, seed: int = 0, keep: int = 1,
+                  history: list | None = None) -> dict:
     """Lanczos from ``v0`` until the top Ritz pair's relative residual is ``<= tol``.
 
     Returns ``{"eigenvalue", "residual", "converged", "ritz_vectors" (n, keep),
     "num_matvecs"}``: the top ``keep`` Ritz vectors seed the next warm start.
     (Unlike :func:`analysis.curvature.lanczos`, only the top pair decides when
-    to stop, and the other Ritz vectors come back too.)
+    to stop, and the other Ritz vectors come back too.)  ``history``, if
+    given, gets ``(products so far, top Ritz value, residual)`` after every
+    product (the benchmark scores each against a reference).
     """
     start = op.num_matvecs
     n = op.size
 
     def stop(j, alphas, betas, beta) -> bool:
         evals, evecs = curvature._tridiag_eigh(alphas, betas)
+        if history is not None:
+            history.append((op.num_matvecs - start, float(evals[-1]), abs(beta * evecs[-1, -1])))
         return abs(beta * evecs[-1, -1]) <= tol * max(abs(evals[-1]), 1e-300) or j == n
 
     Q, alphas, betas, beta = curvature._lanczos_tridiagonal(op, v0, min(max_iters, n), curvature._generator(seed), stop)
@@ -184,7 +189,8 @@ def top_eigenpair(op: curvature.Operator, v0: torch.Tensor, *, tol: float, max_i
     }
 
 
-def block_top_eigenpair(op: curvature.Operator, block: torch.Tensor, *, tol: float, max_iters: int, keep: int = 1) -> dict:
+def block_top_eigenpair(op: curvature.Operator, block: torch.Tensor, *, tol: float, max_iters: int, keep: int = 1,
+                        history: list | None = None) -> dict:
     """Rayleigh-Ritz on ``span(block)`` (n, k), expanded by the top Ritz pair's residual until its relative residual is ``<= tol``.
 
     Each expansion adds the (orthogonalised) residual ``H u - theta u`` to
@@ -192,7 +198,7 @@ def block_top_eigenpair(op: curvature.Operator, block: torch.Tensor, *, tol: flo
     block vectors, so the top of the *block* is found even when its order
     changed.  ``H u`` is a combination of the stored products, so the stop
     costs no extra product; at most ``max_iters`` products in all.  Same
-    result dict as :func:`top_eigenpair`.  A direction outside the block
+    result dict and ``history`` as :func:`top_eigenpair`.  A direction outside the block
     that became the top one is found only through the expansions (an
     exactly invariant block stops at once): the tracker's cold fallback and
     the benchmark's reference are the guard, not this function.
@@ -207,6 +213,8 @@ def block_top_eigenpair(op: curvature.Operator, block: torch.Tensor, *, tol: flo
         theta = float(evals[-1])
         r = HV @ S[:, 0] - theta * (V @ S[:, 0])
         residual = float(r.norm())
+        if history is not None:
+            history.append((op.num_matvecs - start, theta, residual))
         converged = residual <= tol * max(abs(theta), 1e-300) or V.shape[1] == op.size
         if converged or op.num_matvecs - start >= max_iters:
             break

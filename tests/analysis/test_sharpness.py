@@ -101,6 +101,24 @@ def test_block_top_eigenpair_expands_past_a_stale_block():
     assert abs(float(top["ritz_vectors"][0, 0])) == pytest.approx(1.0, rel=1e-6)
 
 
+def test_history_records_the_top_ritz_value_after_every_product():
+    """What the benchmark scores against a reference: one entry per product, the last one the result."""
+    op = curvature.DenseOperator(torch.diag(LAMBDAS))
+    v0 = torch.ones(len(LAMBDAS), dtype=torch.float64)
+    history = []
+    top = sharpness.top_eigenpair(op, v0, tol=0.0, max_iters=len(LAMBDAS), history=history)
+    assert [k for k, _, _ in history] == list(range(1, len(LAMBDAS) + 1))
+    assert history[0][1] == pytest.approx(float(LAMBDAS.mean()))  # the Rayleigh quotient of the all-ones start
+    assert history[-1][1] == top["eigenvalue"] == pytest.approx(5.0, rel=1e-10) and history[-1][2] < 1e-8
+    assert all(a[1] <= b[1] + 1e-12 for a, b in zip(history, history[1:]))  # Ritz values only rise
+    block, history = torch.eye(len(LAMBDAS), dtype=torch.float64)[:, 1:3] + 0.1, []
+    top = sharpness.block_top_eigenpair(op, block, tol=0.0, max_iters=5, history=history)
+    assert [k for k, _, _ in history] == [2, 3, 4, 5]  # the block's two products come first
+    Q, _ = torch.linalg.qr(block)
+    assert history[0][1] == pytest.approx(float(torch.linalg.eigvalsh(Q.T @ torch.diag(LAMBDAS) @ Q).max()), rel=1e-10)
+    assert history[-1][1] == top["eigenvalue"] and all(a[1] <= b[1] + 1e-12 for a, b in zip(history, history[1:]))
+
+
 def test_warm_tracker_matches_cold_lanczos_on_an_mlp_trained_by_full_batch_gd():
     """The edge-of-stability run (eigenvalues cross there), measured three ways at every 20th step."""
     X, y = sharpness_data()
