@@ -53,7 +53,7 @@ from .recovery_scoring import (  # noqa: F401  (re-exported: the public scoring 
     score_recovery,
 )
 from .recovery_tree import family_tree
-from .update_spectra import fill_update_distances
+from .update_spectra import fill_update_distances, matrix_distances
 from .weight_cues import ModelStats, adapter_evidence
 from .weight_sketch import architecture_signature, weight_gram
 from .zoo_models import single_thread
@@ -377,7 +377,8 @@ def _recover(checkpoints, threshold, n_families, direction_weight, entropy_weigh
                                              kurtosis_weight=direction_weight, entropy_weight=entropy_weight,
                                              centrality_weight=centrality_weight,
                                              metadata=meta,
-                                             adapter_check=adapter_check)
+                                             adapter_check=adapter_check,
+                                             matrix_sizes=functools.partial(matrix_distances, group_states, wg.keys))
             roots.append(group[tree.root])
             for e in tree.edges:
                 edges.append(RecoveredEdge(group[e.parent], group[e.child], float(Dg[e.parent, e.child]),

@@ -11,7 +11,8 @@
    than its grandparent or cousins even when updates share a drift),
    refined where the distances cannot decide (``tree_refinement``: chains
    that fold back are charged, far models hang off a tight cluster's
-   centre).
+   centre; ``near_copies``: the neighbours of a barely moved child and its
+   parent hang where their per-matrix updates point).
 4. Direction: each tree edge gets a score in both directions, summed from
    independent cues (sibling geometry, a small weight-statistics term,
    metadata when present); the best rooting is the maximum spanning
@@ -29,6 +30,7 @@ import networkx as nx
 import numpy as np
 
 from .recovery_metadata import ModelMetadata, direction_prior
+from .near_copies import settle_near_copies
 from .tree_refinement import FOLD_ROUNDS, fold_penalties, hub_of_tight_clusters
 from .weight_cues import AdapterEvidence, ModelStats, merge_fits, parent_preference
 
@@ -169,8 +171,14 @@ def orient_tree(tree: nx.Graph, scores: Mapping[tuple[int, int], float]) -> tupl
 
 def family_tree(members: list[int], distances: np.ndarray, update_distances: np.ndarray, gram: np.ndarray, stats: list[ModelStats],
                 names: list[str], *, kurtosis_weight: float, entropy_weight: float, centrality_weight: float, metadata: Mapping[str, ModelMetadata],
-                adapter_check: Callable[[int, int], AdapterEvidence]) -> tuple[FamilyTree, FamilyTree | None]:
-    """The family's tree, and (when metadata was used) the weights-only tree for comparison."""
+                adapter_check: Callable[[int, int], AdapterEvidence],
+                matrix_sizes: Callable[[list[tuple[int, int]]], np.ndarray] | None = None) -> tuple[FamilyTree, FamilyTree | None]:
+    """The family's tree, and (when metadata was used) the weights-only tree for comparison.
+
+    ``matrix_sizes(pairs)``: per matrix, the Schatten size of each pair's
+    update (``update_spectra.matrix_distances``), for ``near_copies``;
+    without it near-copy pairs are left to the distances.
+    """
     members = list(members)
     quantized = [v for v in members if stats[v].quantized]
     if len(quantized) == len(members):
@@ -198,6 +206,9 @@ def family_tree(members: list[int], distances: np.ndarray, update_distances: np.
             break
         tree = rebuilt
     tree = hub_of_tight_clusters(tree, update_distances)
+
+    if matrix_sizes is not None:
+        tree = settle_near_copies(tree, update_distances, matrix_sizes)
 
     def build(meta: Mapping[str, ModelMetadata]) -> FamilyTree:
         scores = _tree_direction_scores(tree, update_distances, gram, stats, names, kurtosis_weight, meta, entropy_weight,

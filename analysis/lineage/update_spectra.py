@@ -109,6 +109,18 @@ def tensor_groups(state: StateDict, keys: Iterable[str]) -> list[tuple[list[str]
     return [([k], False) for k in keys if k not in small] + ([(small, True)] if small else [])
 
 
+def matrix_distances(states: list[StateDict], keys: list[str], pairs: list[tuple[int, int]]) -> np.ndarray:
+    """Per matrix that ``holds_low_rank`` (rows), the Schatten size of each pair's update (columns), not summed.
+
+    Vectors are left out: a vector's size is its Euclidean norm, which adds in quadrature, not along a chain.
+    """
+    first = states[pairs[0][0]]
+    matrices = [k for k in keys if first[k].dim() > 1 and holds_low_rank(tuple(first[k].shape))]
+    if not matrices:
+        return np.zeros((0, len(pairs)))
+    return np.stack([update_distances_of_pairs(states, [k], pairs) for k in matrices])
+
+
 def update_distance(a: StateDict, b: StateDict, keys: Iterable[str]) -> float:
     """Sum over tensors of the Schatten-1/2 size of ``b - a`` (the small tensors: their joint Euclidean norm)."""
     return float(sum(update_distances_of_pairs([a, b], group, [(0, 1)], euclidean=euclidean)[0]
