@@ -394,7 +394,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--trace-seeds", type=int, default=20)
     parser.add_argument("--trace-budget", type=int, default=60)
-    parser.add_argument("--repeats", type=int, default=3, help="alternating repetitions of (a) and (b); best run is kept")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating repetitions of (a), (b) and each row of (e); the fastest run is kept")
     parser.add_argument("--parts", default="abcef", help="which parts to run (subset of 'abcefg'; (d) reports on those run)")
     parser.add_argument("--eigen-samples", type=int, default=512, help="samples (sequences) for the Hessian in (f)")
     parser.add_argument("--res", default="mlp=41,cnn=41,resnet=41,gpt2=41",
@@ -425,7 +425,7 @@ def main() -> None:
         paths = arch.prepare_models(tmp, args.epochs)
         if "e" in args.parts:
             resolutions = {k: int(v) for k, v in (kv.split("=") for kv in args.res.split(","))}
-            arch.part_planes(run_isolated, paths, resolutions, threads)
+            arch.part_planes(run_isolated, paths, resolutions, threads, args.repeats)
         if "f" in args.parts:
             arch.part_eigen(run_isolated, paths, threads, args.eigen_samples)
         if "g" in args.parts:
