@@ -123,8 +123,9 @@ def test_warm_tracker_matches_cold_lanczos_on_an_mlp_trained_by_full_batch_gd():
     """The edge-of-stability run (eigenvalues cross there), measured three ways at every 20th step."""
     X, y = sharpness_data()
     kwargs = dict(lr=1.0, every=20, batch_size=None)
-    warm = sharpness.SharpnessTracker((X, y), warm_start=True, **kwargs)
-    cold = sharpness.SharpnessTracker((X, y), **kwargs)
+    warm = sharpness.SharpnessTracker((X, y), **kwargs)  # warm starts are the default
+    cold = sharpness.SharpnessTracker((X, y), warm_start=False, **kwargs)
+    assert warm.warm_start and warm.tol == sharpness.DEFAULT_TOL == 3e-3
     references = []
 
     def measure(step, model, optimizer):
