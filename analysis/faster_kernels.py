@@ -12,14 +12,16 @@ against the model on a probe before trusting it.
   same pool on a channels-last copy (~4x faster including both copies).
 * The Python-level tanh GELU of Hugging Face models (``gelu_new`` in GPT-2 and
   its descendants, ``gelu_fast``): seven elementwise passes over the MLP's
-  widest activation, replaced by torch's fused ``gelu(approximate="tanh")``,
-  the same formula in one pass (~4x faster).
+  widest activation, replaced by the same function written as
+  ``x sigmoid(2z)`` in three in-place passes (~8x faster: see :class:`FusedTanhGELU`).
 * Hugging Face models on the "eager" attention: switched to torch's
   ``scaled_dot_product_attention`` ("sdpa"), which skips the copies of the
   eager path's head reshuffles (~10% of a small GPT-2's forward pass).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -61,8 +63,18 @@ class ChannelsLastMaxPool2d(nn.Module):
 
 
 class FusedTanhGELU(nn.Module):
+    """``0.5 x (1 + tanh(z)) = x sigmoid(2z)`` with ``z = sqrt(2/pi) (x + 0.044715 x^3)``, in place on one
+    fresh tensor: torch's CPU sigmoid is ~6x faster than its tanh here, which makes this 2x faster than
+    ``gelu(approximate="tanh")`` (and 8x the Python original) at the same float32 error."""
+
+    TWO_Z_SCALE = 2.0 * math.sqrt(2.0 / math.pi)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.gelu(x, approximate="tanh")
+        if not x.is_floating_point():
+            return F.gelu(x, approximate="tanh")
+        u = x * x
+        u.mul_(0.044715 * self.TWO_Z_SCALE).add_(self.TWO_Z_SCALE).mul_(x)
+        return u.sigmoid_().mul_(x)
 
 
 def _plain_pool_size(m: nn.Module) -> int | None:

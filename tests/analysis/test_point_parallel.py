@@ -100,3 +100,18 @@ def test_point_parallel_plane_finishes_in_a_fork_and_equals_serial():
         assert evaluator == {"cnn": "PointEvaluator", "mlp": "MLPEvaluator"}[k]
         np.testing.assert_allclose(loss, serial[k].loss, rtol=1e-5)
         np.testing.assert_array_equal(acc, serial[k].accuracy)
+
+
+def test_a_batch_is_shared_equally_between_the_workers():
+    """Three 41-point grid rows go 62/61 (whole rows only went 82/41), and 32 points cut from one long row
+    go 16/16 (whole rows only gave them all to one worker)."""
+    from analysis.point_parallel import PointParallel
+
+    parallel = PointParallel(2)
+    parallel.workers = 2
+    three_rows = np.array([[a, b] for a in (0.0, 0.1, 0.2) for b in np.linspace(-1, 1, 41)])
+    shares = parallel._split(three_rows)
+    assert [len(s) for s in shares] == [62, 61]
+    assert sorted(np.concatenate(shares).tolist()) == list(range(123))  # every point once
+    one_row = np.array([[0.3, b] for b in np.linspace(-1, 1, 32)])
+    assert [len(s) for s in parallel._split(one_row)] == [16, 16]
