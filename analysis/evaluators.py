@@ -150,8 +150,9 @@ _make_evaluator = make_evaluator  # the name used before the split
 
 def batch_size_for(ev: Evaluator) -> int:
     if isinstance(ev, MLPEvaluator):
-        # whole grid rows, so points along a row can share products (see analysis.mlp_evaluator)
-        return 64
+        # whole grid rows, so points along a row can share products (see analysis.mlp_evaluator); several
+        # per thread, so whole rows balance between threads (64 put three 41-point rows on two threads)
+        return 128
     if isinstance(ev, BatchedEvaluator):
         return 8 if ev.use_vmap else 1
     return 16  # one point at a time, but batches of several points can be shared between threads

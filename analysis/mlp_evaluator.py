@@ -50,6 +50,7 @@ class MLPEvaluator(Evaluator):
     """Fast path for ``nn.Sequential`` MLPs (Linear / activation / BatchNorm1d in eval mode)."""
 
     thread_safe = True  # every buffer it writes is per thread
+    shares_rows = True  # a point's value depends on the grid-row segment it is walked in (see PointParallel)
     MIN_SEGMENT_POINTS = 5  # the shared products cost four dense points
     # A unit that changes sign costs four sparse rank-one updates of width h2; at
     # sparse speed (a seventh of GEMM, measured) that is worth ~28 h2 dense multiply-adds.

@@ -78,11 +78,22 @@ class PointParallel:
         return losses, accs
 
     def _split(self, coefs: np.ndarray) -> list[np.ndarray]:
-        """Equal contiguous shares of the batch, one per worker.
+        """One share of the batch per worker.
 
-        Batches come in grid-row order, so a share keeps its rows whole except where two shares
-        meet (that row becomes two shorter walks for the MLP evaluator).  Equal shares matter more:
-        keeping every row whole split a batch of three 41-point rows 82/41, and gave a batch cut
-        from one long row to a single worker.
+        An evaluator that shares products along grid rows (``shares_rows``: the MLP evaluator's
+        walks) gets whole rows, so a point's value does not depend on how its batch was cut (a plane
+        fanned out over workers equals the single-worker plane bit for bit); it is given batches of
+        several rows per worker to balance.  Any other evaluator gets equal contiguous shares: keeping
+        rows whole there gave a batch cut from one long row to a single worker.
         """
-        return np.array_split(np.arange(len(coefs)), self.workers)
+        if not getattr(self.ev, "shares_rows", False):
+            return np.array_split(np.arange(len(coefs)), self.workers)
+        rows: dict[tuple, list[int]] = {}
+        for index, row in enumerate(coefs):
+            rows.setdefault(tuple(row[:-1]), []).append(index)
+        parts: list[list[int]] = [[] for _ in range(self.workers)]
+        for members in sorted(rows.values(), key=len, reverse=True):
+            min(parts, key=len).extend(members)
+        if max(map(len, parts)) > 2 * (len(coefs) // self.workers + 1):  # one long row: split it instead
+            return np.array_split(np.arange(len(coefs)), self.workers)
+        return [np.array(part, dtype=int) for part in parts]

@@ -103,15 +103,24 @@ def test_point_parallel_plane_finishes_in_a_fork_and_equals_serial():
 
 
 def test_a_batch_is_shared_equally_between_the_workers():
-    """Three 41-point grid rows go 62/61 (whole rows only went 82/41), and 32 points cut from one long row
-    go 16/16 (whole rows only gave them all to one worker)."""
+    """32 points cut from one long grid row go 16/16 (whole rows only gave them all to one worker); an
+    evaluator whose points share products along rows gets whole rows, balanced over several rows."""
     from analysis.point_parallel import PointParallel
 
     parallel = PointParallel(2)
     parallel.workers = 2
-    three_rows = np.array([[a, b] for a in (0.0, 0.1, 0.2) for b in np.linspace(-1, 1, 41)])
-    shares = parallel._split(three_rows)
-    assert [len(s) for s in shares] == [62, 61]
-    assert sorted(np.concatenate(shares).tolist()) == list(range(123))  # every point once
+    parallel.ev = object()
     one_row = np.array([[0.3, b] for b in np.linspace(-1, 1, 32)])
     assert [len(s) for s in parallel._split(one_row)] == [16, 16]
+    three_rows = np.array([[a, b] for a in (0.0, 0.1, 0.2) for b in np.linspace(-1, 1, 41)])
+    assert [len(s) for s in parallel._split(three_rows)] == [62, 61]
+
+    class RowSharing:
+        shares_rows = True
+
+    parallel.ev = RowSharing()
+    six_rows = np.array([[a, b] for a in np.linspace(0, 0.5, 6) for b in np.linspace(-1, 1, 41)])
+    shares = parallel._split(six_rows)
+    assert [len(s) for s in shares] == [123, 123]
+    assert all(len({tuple(six_rows[i, :-1]) for i in share}) == 3 for share in shares)  # whole rows each
+    assert sorted(np.concatenate(shares).tolist()) == list(range(246))
