@@ -148,22 +148,56 @@ class MLPEvaluator(Evaluator):
     def evaluate(self, coefs: np.ndarray):
         coefs = np.asarray(coefs, dtype=np.float64).reshape(len(coefs), -1)
         B = len(coefs)
+        batch = self._batch_tables(coefs)
+        segments = self._segments(coefs)
         total = torch.zeros(B, dtype=torch.float64, device=self.device)
         correct = torch.zeros(B, dtype=torch.int64, device=self.device)
-        for segment in self._segments(coefs):
-            shared = self.segments_enabled and len(segment) >= self.MIN_SEGMENT_POINTS
-            for start in range(0, self.n, self.chunk):
-                stop = min(self.n, start + self.chunk)
-                if shared and self._segment_chunk(coefs, segment, start, stop, total, correct):
-                    continue
-                for index in segment:
-                    loss, corr = self._dense_point(coefs[index], start, stop)
-                    total[index] += loss
-                    if corr is not None:
-                        correct[index] += corr
+        for start in range(0, self.n, self.chunk):
+            stop = min(self.n, start + self.chunk)
+            # Sums gathered in Python lists and scored a segment at a time: every torch call
+            # made per point holds the GIL, which the other point threads then wait for.
+            sums: list[tuple[list, torch.Tensor, torch.Tensor | None]] = []
+            for segment in segments:
+                self._segment_sums(coefs, batch, segment, start, stop, sums)
+            order = torch.as_tensor([index for indices, _, _ in sums for index in indices], device=self.device)
+            total.index_put_((order,), torch.cat([loss for _, loss, _ in sums]), accumulate=True)
+            if self.classification:
+                correct.index_put_((order,), torch.cat([corr for _, _, corr in sums]), accumulate=True)
         losses = (total / self.n).cpu().numpy()
         acc = (correct.to(torch.float64) / self.n).cpu().numpy() if self.classification else None
         return losses, acc
+
+    def _segment_sums(self, coefs, batch, segment, start, stop, sums) -> None:
+        """Append every point of ``segment``'s summed loss and correct count on samples ``start:stop``."""
+        rows = stop - start
+        last_kind, last = self.layers[-1]
+        # A narrow classifier's logits are small: keep the segment's, score them in one go.
+        logits = None
+        if self.classification and last_kind == "linear" and last["narrow"]:
+            logits = self._buffer("logits", len(segment), last["out"], rows)
+            slots = dict(zip(segment.tolist(), logits.unbind(0)))
+
+        def record(index: int, z: torch.Tensor, first_layer: int) -> None:
+            out = self._tail(z, batch, index, first_layer, start, stop, slots[index] if logits is not None else None)
+            if out is not None:
+                sums.append(([index], out[0].reshape(1), None if out[1] is None else out[1].reshape(1)))
+
+        shared = self.segments_enabled and len(segment) >= self.MIN_SEGMENT_POINTS
+        if not (shared and self._segment_chunk(coefs, batch, segment, start, stop, record)):
+            for index in segment:
+                self._dense_point(batch, index, start, stop, record)
+        if logits is not None:
+            sums.append((segment.tolist(), *self._classification_scores(logits, self.y[start:stop])))
+
+    def _batch_tables(self, coefs: np.ndarray) -> dict:
+        """Per-point coefficients, and the narrow layers' weights and biases at every point (small)."""
+        C = torch.as_tensor(np.concatenate([np.ones((len(coefs), 1)), coefs], 1), dtype=self.dtype, device=self.device)
+        narrow = {}
+        for i, (kind, payload) in enumerate(self.layers):
+            if kind == "linear" and payload["narrow"]:
+                W = (C @ payload["Wrow"].reshape(self.K + 1, -1)).view(len(coefs), payload["out"], payload["in"])
+                narrow[i] = list(zip(W.unbind(0), (C @ payload["b"]).unsqueeze(2).unbind(0)))
+        return {"C": C.unbind(0), "narrow": narrow}
 
     def _segments(self, coefs: np.ndarray) -> list[np.ndarray]:
         """Runs of points that differ only in their last coefficient, sorted along it."""
@@ -174,9 +208,6 @@ class MLPEvaluator(Evaluator):
             groups.setdefault(tuple(row[:-1]), []).append(index)
         return [np.array(sorted(members, key=lambda i: coefs[i, -1])) for members in groups.values()]
 
-    def _coefficients(self, c: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(np.concatenate([[1.0], c]), dtype=self.dtype, device=self.device)
-
     def _first_products(self, start: int, stop: int) -> torch.Tensor:
         if self.P is not None:
             return self.P[:, start:stop]
@@ -185,30 +216,28 @@ class MLPEvaluator(Evaluator):
         Xc = self.Xf[start:stop].unsqueeze(0).expand(self.K + 1, -1, -1)
         return torch.baddbmm(first["b"][:, None, :], Xc, first["W"], out=out)
 
-    def _dense_point(self, coef: np.ndarray, start: int, stop: int):
+    def _dense_point(self, batch: dict, index: int, start: int, stop: int, record) -> None:
         """One point the plain way (on shared first-layer products and our buffers)."""
-        c = self._coefficients(coef)
-        P = self._first_products(start, stop)
-        z = self._buffer("z1", stop - start, self.h1)
-        self._combine(P, c, z)
-        return self._tail(z, c, 1, start, stop)
+        z = self._combine(self._first_products(start, stop), batch["C"][index], self._buffer("z1", stop - start, self.h1))
+        record(index, z, 1)
 
-    def _tail(self, z: torch.Tensor, c: torch.Tensor, first_layer: int, start: int, stop: int):
-        """Run layers ``first_layer..`` on activations ``z`` at point ``c``; summed loss and correct count."""
+    def _tail(self, z: torch.Tensor, batch: dict, index: int, first_layer: int, start: int, stop: int, logits=None):
+        """Run layers ``first_layer..`` on activations ``z`` at point ``index``: its summed loss and correct
+        count, or None once the last layer's output is written to ``logits`` (classes, samples)."""
         rows = stop - start
+        c = batch["C"][index]
         for i in range(first_layer, len(self.layers)):
             kind, payload = self.layers[i]
             if kind == "linear":
-                bias = self._combine(payload["b"], c, self._buffer(f"b{i}", payload["out"]))
                 if payload["narrow"]:
-                    Wrow = self._combine(payload["Wrow"], c, self._buffer(f"w{i}", payload["out"], payload["in"]))
-                    outT = self._buffer(f"o{i}", payload["out"], rows)
-                    torch.mm(Wrow, z.T, out=outT)
-                    outT.add_(bias[:, None])
-                    if i == len(self.layers) - 1 and self.classification:
-                        return self._classification_scores(outT, self.y[start:stop])
+                    W, b = batch["narrow"][i][index]
+                    if i == len(self.layers) - 1 and logits is not None:
+                        torch.addmm(b, W, z.T, out=logits)
+                        return None
+                    outT = torch.addmm(b, W, z.T, out=self._buffer(f"o{i}", payload["out"], rows))
                     z = self._buffer(f"oT{i}", rows, payload["out"]).copy_(outT.T)
                 else:
+                    bias = self._combine(payload["b"], c, self._buffer(f"b{i}", payload["out"]))
                     W = self._combine(payload["W"], c, self._buffer(f"w{i}", payload["in"], payload["out"]))
                     z = torch.addmm(bias, z, W, out=self._buffer(f"o{i}", rows, payload["out"]))
             elif kind == "bn":
@@ -227,27 +256,27 @@ class MLPEvaluator(Evaluator):
         return loss[0].to(torch.float64), None
 
     @staticmethod
-    def _classification_scores(logitsT: torch.Tensor, y: torch.Tensor):
-        """Summed cross-entropy and correct count from logits laid out (classes, samples).
+    def _classification_scores(logits: torch.Tensor, y: torch.Tensor):
+        """Summed cross-entropy and correct count of each of a stack of (classes, samples) logits.
 
         Reducing over the short class axis of this layout is several times faster
         than transposing back for ``cross_entropy`` and ``argmax``.
         """
-        top, predicted = logitsT.max(0)
-        log_normaliser = (logitsT - top).exp_().sum(0).log_().add_(top)
-        loss = log_normaliser.sum(dtype=torch.float64) - logitsT.gather(0, y[None]).sum(dtype=torch.float64)
-        return loss, (predicted == y).sum()
+        top, predicted = logits.max(1)  # argmax and logsumexp are far slower on this layout
+        true_logit = logits.gather(1, y.view(1, 1, -1).expand(len(logits), 1, -1)).squeeze(1)
+        per_sample = (logits - top.unsqueeze(1)).exp_().sum(1).log_().add_(top).sub_(true_logit)
+        return per_sample.sum(1, dtype=torch.float64), predicted.eq(y).sum(1)
 
-    def _segment_chunk(self, coefs, segment, start, stop, total, correct) -> bool:
+    def _segment_chunk(self, coefs, batch, segment, start, stop, record) -> bool:
         """Evaluate a segment's points on samples ``start:stop`` by walking out from its middle point.
 
-        Returns False (having done nothing) when so many units change sign
-        inside the segment that dense products are cheaper.
+        Hands each point's second pre-activation to ``record``.  Returns False (having done
+        nothing) when so many units change sign inside the segment that dense products are cheaper.
         """
         rows, h1 = stop - start, self.h1
         middle = len(segment) // 2
         t_ref = coefs[segment[middle], -1]
-        c_ref = self._coefficients(coefs[segment[middle]])
+        c_ref = batch["C"][segment[middle]]
         P = self._first_products(start, stop)
         A = self._combine(P, c_ref, self._buffer("A", rows, h1))  # first pre-activation at the reference
         B = P[self.K]  # its derivative along the last coefficient
@@ -261,18 +290,19 @@ class MLPEvaluator(Evaluator):
             return False
 
         T = self._reference_products(A, B, mask, c_ref)
-        record = self._make_recorder(coefs, start, stop, total, correct)
-        record(segment[middle], self._second_preactivation(T, 0.0))
+        h2 = T.shape[1] // 3
+        views = (T[:, :h2], T[:, h2 : 2 * h2], T[:, 2 * h2 :], self._buffer("Z2", rows, h2))
+        record(segment[middle], self._second_preactivation(views, 0.0), 3)
         first = True
         for side, offsets, where in sides:
             if where is None:
                 continue
-            # The first side walks on copies; the second may consume the originals.
-            walk = tuple(self._buffer(f"walk{k}", rows, t.shape[1]).copy_(t) for k, t in enumerate(T)) if first else T
+            # The first side walks on a copy; the second may consume the original.
+            walk = self._buffer("walk", *T.shape).copy_(T) if first else T
             first = False
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support is in beta.*")
-                self._walk(walk, side, offsets, A, B, mask, where, c_ref, record)
+                self._walk(walk, side, offsets, A, B, mask, where, record)
         return True
 
     def _sign_changes(self, A, B, mask, s_end: float) -> torch.Tensor:
@@ -281,8 +311,9 @@ class MLPEvaluator(Evaluator):
         z = torch.add(A, B, alpha=s_end, out=self._buffer("zend", rows, h1))
         return torch.gt(z, 0, out=self._buffer("on", rows, h1, dtype=torch.bool)).ne_(mask).nonzero()
 
-    def _reference_products(self, A, B, mask, c_ref):
-        """``(T0, T1, T2)``: the second pre-activation at offset s is ``T0 + s T1 + s^2 T2`` before sign changes."""
+    def _reference_products(self, A, B, mask, c_ref) -> torch.Tensor:
+        """``[T0 | T1 | T2]`` side by side: the second pre-activation at offset s is ``T0 + s T1 + s^2 T2``
+        before sign changes.  Side by side so that one sparse product updates two of them (``_walk``)."""
         rows, h1 = A.shape
         PQ = self._buffer("PQ", rows, 2 * h1)
         torch.mul(A, mask, out=PQ[:, :h1])
@@ -290,66 +321,63 @@ class MLPEvaluator(Evaluator):
         P_ref, Q = PQ[:, :h1], PQ[:, h1:]
         second = self.layers[2][1]
         h2 = second["out"]
-        W_ref = self._combine(second["W"], c_ref, self._buffer("Wref", h1, h2))
-        E = second["W"][self.K]  # (h1, h2): the last direction's second-layer weights, transposed
+        WE = self._buffer("WE", h1, 2 * h2)  # [W_ref | E]: the reference weights and the last direction's
+        W_ref, E = WE[:, :h2], WE[:, h2:]
+        self._combine(second["W"], c_ref, self._buffer("Wref", h1, h2))
+        W_ref.copy_(self._buffer("Wref", h1, h2))
+        E.copy_(second["W"][self.K])
         EW = self._buffer("EW", 2 * h1, h2)
         EW[:h1].copy_(E)
         EW[h1:].copy_(W_ref)
         b_ref = self._combine(second["b"], c_ref, self._buffer("bref", h2))
-        return (
-            torch.addmm(b_ref, P_ref, W_ref, out=self._buffer("T0", rows, h2)),
-            torch.addmm(second["b"][self.K], PQ, EW, out=self._buffer("T1", rows, h2)),
-            torch.mm(Q, E, out=self._buffer("T2", rows, h2)),
-        )
+        T = self._buffer("T", rows, 3 * h2)
+        torch.addmm(b_ref, P_ref, W_ref, out=T[:, :h2])
+        torch.addmm(second["b"][self.K], PQ, EW, out=T[:, h2 : 2 * h2])
+        torch.mm(Q, E, out=T[:, 2 * h2 :])
+        return T
 
-    def _walk(self, T, side, offsets, A, B, mask, where, c_ref, record):
+    def _walk(self, T, side, offsets, A, B, mask, where, record):
         """Evaluate ``side``'s points in order of increasing |s|, folding in each unit once it changes sign.
 
         A unit that changed sign contributes ``S = sigma (A + s B) = U + s V``
         (sigma = +1 if it switched on, -1 if off) through ``W2(s) = W_ref + s E``,
         i.e. ``U W_ref^T`` to T0, ``U E^T + V W_ref^T`` to T1 and ``V E^T`` to T2:
         exact for every later point of the side, since z is affine in s and so
-        changes sign at most once.
+        changes sign at most once.  ``U [W_ref | E]`` lands on ``[T0 | T1]`` and
+        ``V [W_ref | E]`` on ``[T1 | T2]``: two sparse products per point.
         """
         rows, h1 = A.shape
-        second = self.layers[2][1]
-        W_ref = self._buffer("Wref", h1, second["out"])
-        E = second["W"][self.K]
+        h2 = T.shape[1] // 3
+        WE = self._buffer("WE", h1, 2 * h2)
+        low, high = T[:, : 2 * h2], T[:, h2:]
+        parts = (T[:, :h2], T[:, h2 : 2 * h2], T[:, 2 * h2 :], self._buffer("Z2", rows, h2))
         r, col = where[:, 0], where[:, 1]
-        A_c, B_c = A[r, col], B[r, col]
-        sigma = 1.0 - 2.0 * mask[r, col].to(self.dtype)
+        flat = r * h1 + col
+        A_c, B_c = A.view(-1)[flat], B.reshape(-1)[flat]
+        sigma = 1.0 - 2.0 * mask.view(-1)[flat].to(self.dtype)
         U, V = sigma * A_c, sigma * B_c
         # The point at which each unit has changed sign: the first with |s| >= its crossing
         # (the last point takes any that rounding puts beyond it).  Sorting by that point keeps
         # rows ascending within each point's share, as CSR wants.
         crossing = (-A_c / B_c).abs_()
         reach = torch.as_tensor(np.abs(offsets), dtype=self.dtype, device=self.device)
-        first_point = torch.bucketize(crossing, reach).clamp_(max=len(side) - 1)
+        first_point = torch.searchsorted(reach, crossing).clamp_(max=len(side) - 1)
         order = torch.sort(first_point.to(torch.int32), stable=True).indices
-        r, col, U, V = r[order], col[order], U[order], V[order]
-        ends = torch.bincount(first_point, minlength=len(side)).cumsum(0).tolist()
+        first_point, r, col, U, V = first_point[order], r[order], col[order], U[order], V[order]
+        counts = torch.bincount(first_point, minlength=len(side))
+        # Every point's CSR row pointers at once, and its entries as views: nothing sliced per point
+        # (each call holds the GIL that the other point threads wait for).
+        per_row = torch.bincount(first_point * rows + r, minlength=len(side) * rows).view(len(side), rows)
+        crows = torch.nn.functional.pad(per_row.cumsum(1), (1, 0)).unbind(0)
+        sizes = counts.tolist()
         shape = (rows, h1)
-        begin = 0
-        for index, s, end in zip(side, offsets, ends):
-            if end > begin:
-                crow = torch._convert_indices_from_coo_to_csr(r[begin:end], rows)
-                cols = col[begin:end]
-                X_U = torch.sparse_csr_tensor(crow, cols, U[begin:end], shape, check_invariants=False)
-                X_V = torch.sparse_csr_tensor(crow, cols, V[begin:end], shape, check_invariants=False)
-                T[0].addmm_(X_U, W_ref)
-                T[1].addmm_(X_U, E).addmm_(X_V, W_ref)
-                T[2].addmm_(X_V, E)
-            begin = end
-            record(index, self._second_preactivation(T, float(s)))
+        for index, s, size, crow, cols, u, v in zip(side, offsets, sizes, crows, col.split(sizes), U.split(sizes), V.split(sizes)):
+            if size:
+                low.addmm_(torch.sparse_csr_tensor(crow, cols, u, shape, check_invariants=False), WE)
+                high.addmm_(torch.sparse_csr_tensor(crow, cols, v, shape, check_invariants=False), WE)
+            record(index, self._second_preactivation(parts, float(s)), 3)
 
-    def _second_preactivation(self, T, s: float) -> torch.Tensor:
-        return torch.add(T[0], T[1], alpha=s, out=self._buffer("Z2", *T[0].shape)).add_(T[2], alpha=s * s)
-
-    def _make_recorder(self, coefs, start, stop, total, correct):
-        def record(index: int, Z: torch.Tensor) -> None:
-            loss, corr = self._tail(Z, self._coefficients(coefs[index]), 3, start, stop)
-            total[index] += loss
-            if corr is not None:
-                correct[index] += corr
-
-        return record
+    def _second_preactivation(self, parts, s: float) -> torch.Tensor:
+        """``T0 + s T1 + s^2 T2`` into ``Z`` from ``(T0, T1, T2, Z)``: the views of ``[T0 | T1 | T2]`` and a buffer."""
+        T0, T1, T2, Z = parts
+        return torch.add(T0, T1, alpha=s, out=Z).add_(T2, alpha=s * s)

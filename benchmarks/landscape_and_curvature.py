@@ -399,6 +399,8 @@ def main() -> None:
     parser.add_argument("--eigen-samples", type=int, default=512, help="samples (sequences) for the Hessian in (f)")
     parser.add_argument("--res", default="mlp=41,cnn=41,resnet=41,gpt2=41",
                         help="plane resolution per model in (e); the default is the landscape form's 41x41, what users get")
+    parser.add_argument("--device", default="cpu", help="device for (e): cpu, or cuda / cuda:N on a GPU host (one setting, "
+                        "both sides resident on the device)")
     args = parser.parse_args()
 
     ensure_peers()
@@ -425,7 +427,7 @@ def main() -> None:
         paths = arch.prepare_models(tmp, args.epochs)
         if "e" in args.parts:
             resolutions = {k: int(v) for k, v in (kv.split("=") for kv in args.res.split(","))}
-            arch.part_planes(run_isolated, paths, resolutions, threads, args.repeats)
+            arch.part_planes(run_isolated, paths, resolutions, threads, args.repeats, args.device)
         if "f" in args.parts:
             arch.part_eigen(run_isolated, paths, threads, args.eigen_samples)
         if "g" in args.parts:

@@ -141,55 +141,70 @@ def prepare_models(tmp, epochs: int) -> dict[str, str]:
     return paths
 
 
-def load(kind: str, path: str, threads: int):
+def load(kind: str, path: str, threads: int, device: str = "cpu"):
+    """The model and its data on ``device`` (on a GPU both stay resident for the whole plane)."""
     import torch
 
     torch.set_num_threads(threads)
     model = build(kind)
     model.load_state_dict(torch.load(path, weights_only=True))
     X, y = dataset(kind)
-    return torch, model.eval(), X, y
+    return torch, model.eval().to(device), X.to(device), y.to(device)
+
+
+def _synchronise(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
 
 
 # --------------------------------------------------------------------------- measurements (children)
 
 
-def task_flops_and_gemm(kind: str, path: str, threads: int) -> dict:
-    """Forward-pass FLOPs on the whole data, and the machine's dense GEMM FLOP/s at ``threads``."""
-    torch, model, X, y = load(kind, path, threads)
+def task_flops_and_gemm(kind: str, path: str, threads: int, device: str = "cpu") -> dict:
+    """Forward-pass FLOPs on the whole data, and the device's dense GEMM FLOP/s (at ``threads`` on a CPU)."""
+    torch, model, X, y = load(kind, path, threads, device)
     from torch.utils.flop_counter import FlopCounterMode
 
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(X)
-    A, B = torch.randn(2048, 512), torch.randn(512, 512)
+    size = 4096 if device.startswith("cuda") else 512
+    A, B = torch.randn(4 * size, size, device=device), torch.randn(size, size, device=device)
     best = 0.0
     for _ in range(4):
+        _synchronise(device)
         t0, reps = time.perf_counter(), 0
         while time.perf_counter() - t0 < 0.3:
             A @ B
             reps += 1
-        best = max(best, 2 * 2048 * 512 * 512 * reps / (time.perf_counter() - t0))
+            _synchronise(device)
+        best = max(best, 2 * 4 * size * size * size * reps / (time.perf_counter() - t0))
     return {"flops": counter.get_total_flops(), "gemm": best}
 
 
-def task_plane_ours(kind: str, path: str, resolution: int, threads: int, point_threads: int | None) -> dict:
+def task_plane_ours(kind: str, path: str, resolution: int, threads: int, point_threads: int | None,
+                    device: str = "cpu") -> dict:
     from landscape_and_curvature import PeakRSS
 
-    torch, model, X, y = load(kind, path, threads)
+    torch, model, X, y = load(kind, path, threads, device)
     from analysis import landscape
 
     with PeakRSS() as mem:
         t0 = time.perf_counter()
-        surf = landscape.plane(model, (X, y), resolution=resolution, span=1.0, seed=0, threads=point_threads, **scoring(kind))
+        surf = landscape.plane(model, (X, y), resolution=resolution, span=1.0, seed=0, threads=point_threads, device=device,
+                               **scoring(kind))
+        _synchronise(device)
         wall = time.perf_counter() - t0
     return {"seconds": wall, "points": resolution**2, "coarse": surf.coarse_seconds, "total": surf.seconds,
             "rss": mem.increase, "evaluator": surf.evaluator, "point_threads": surf.point_threads}
 
 
-def task_plane_peer(kind: str, path: str, resolution: int, threads: int) -> dict:
+def task_plane_peer(kind: str, path: str, resolution: int, threads: int, device: str = "cpu") -> dict:
     from landscape_and_curvature import PeakRSS
 
-    torch, model, X, y = load(kind, path, threads)
+    torch, model, X, y = load(kind, path, threads, device)
+    torch.set_default_device(device)  # the peer draws its directions with a bare torch.randn
     import loss_landscapes
     import loss_landscapes.metrics as llm
 
@@ -199,6 +214,7 @@ def task_plane_peer(kind: str, path: str, resolution: int, threads: int) -> dict
     with PeakRSS() as mem:
         t0 = time.perf_counter()
         loss_landscapes.random_plane(model, metric, distance=1.0, steps=resolution, normalization="filter", deepcopy_model=True)
+        _synchronise(device)
         wall = time.perf_counter() - t0
     return {"seconds": wall, "points": resolution**2, "rss": mem.increase}
 
@@ -242,22 +258,24 @@ def _fastest(runs: list[dict]) -> dict:
     return min(runs, key=lambda r: r["seconds"])
 
 
-def part_planes(run_isolated, paths: dict, resolutions: dict, cores: int, repeats: int = 1) -> list[dict]:
+def part_planes(run_isolated, paths: dict, resolutions: dict, cores: int, repeats: int = 1, device: str = "cpu") -> list[dict]:
     """Each row alternates ours and the peer ``repeats`` times and keeps each side's fastest run
-    (on a shared machine the slow runs are other work's, not the code's)."""
+    (on a shared machine the slow runs are other work's, not the code's).  On a GPU (``device="cuda"``)
+    there is one setting: both sides on the device, ours batching points (``analysis.evaluators``)."""
     rows = []
     print(f"\n## (e) planes across architectures: points/s, Terrain / loss-landscapes random_plane (fastest of {repeats})")
     print(f"{'model':8s}{'setting':>10s}{'res':>5s}{'terrain pts/s':>15s}{'peer pts/s':>12s}{'ratio':>7s}"
           f"{'GEMM frac':>11s}{'peer frac':>11s}{'RSS MB':>9s}{'peer MB':>9s}{'coarse/job':>12s}  evaluator")
     for kind in [k for k in MODELS if k in resolutions]:
         res = resolutions[kind]
-        for setting, torch_threads, point_threads in (("default", 1, cores), ("1 thread", 1, None)):
-            peer_threads = cores if setting == "default" else 1
-            rate = run_isolated(task_flops_and_gemm, kind, paths[kind], peer_threads)
+        settings = (("default", 1, cores), ("1 thread", 1, None)) if device == "cpu" else ((device, cores, None),)
+        for setting, torch_threads, point_threads in settings:
+            peer_threads = 1 if setting == "1 thread" else cores
+            rate = run_isolated(task_flops_and_gemm, kind, paths[kind], peer_threads, device)
             ours_runs, peer_runs = [], []
             for _ in range(repeats):
-                ours_runs.append(run_isolated(task_plane_ours, kind, paths[kind], res, torch_threads, point_threads))
-                peer_runs.append(run_isolated(task_plane_peer, kind, paths[kind], res, peer_threads))
+                ours_runs.append(run_isolated(task_plane_ours, kind, paths[kind], res, torch_threads, point_threads, device))
+                peer_runs.append(run_isolated(task_plane_peer, kind, paths[kind], res, peer_threads, device))
             ours, peer = _fastest(ours_runs), _fastest(peer_runs)
             pps, ppps = ours["points"] / ours["seconds"], peer["points"] / peer["seconds"]
             row = {"model": kind, "setting": setting, "resolution": res, "ours_pps": pps, "peer_pps": ppps, "ratio": pps / ppps,

@@ -76,9 +76,9 @@ def test_walk_really_folds_in_sign_changes(xy, monkeypatch):
     original = MLPEvaluator._walk
     walked = []
 
-    def walk(self, T, side, offsets, A, B, mask, where, c_ref, record, corrections=True):
+    def walk(self, T, side, offsets, A, B, mask, where, record, corrections=True):
         walked.append(len(where))
-        return original(self, T, side, offsets, A, B, mask, where if corrections else where[:0], c_ref, record)
+        return original(self, T, side, offsets, A, B, mask, where if corrections else where[:0], record)
 
     monkeypatch.setattr(MLPEvaluator, "_walk", walk)
     exact, _ = L.evaluate_points(model, (X, y), [d1], coefs, batch_size=64)
