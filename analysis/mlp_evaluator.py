@@ -171,9 +171,10 @@ class MLPEvaluator(Evaluator):
         """Append every point of ``segment``'s summed loss and correct count on samples ``start:stop``."""
         rows = stop - start
         last_kind, last = self.layers[-1]
-        # A narrow classifier's logits are small: keep the segment's, score them in one go.
+        # A narrow classifier's logits are small: keep the segment's, score them in one go (when the
+        # tail computes them: with one hidden layer the walk ends on the logits itself).
         logits = None
-        if self.classification and last_kind == "linear" and last["narrow"]:
+        if self.classification and last_kind == "linear" and last["narrow"] and len(self.layers) > 3:
             logits = self._buffer("logits", len(segment), last["out"], rows)
             slots = dict(zip(segment.tolist(), logits.unbind(0)))
 

@@ -48,10 +48,12 @@ def walks(monkeypatch):
     return seen
 
 
+@pytest.mark.parametrize("hidden", [[48, 40, 24], [16]], ids=["three-hidden", "one-hidden"])
 @pytest.mark.parametrize("memory_budget", [16 * 2**20, 40_000], ids=["one-chunk", "many-chunks"])
-def test_every_point_of_a_row_with_many_sign_changes_is_exact(xy, walks, memory_budget):
+def test_every_point_of_a_row_with_many_sign_changes_is_exact(xy, walks, memory_budget, hidden):
+    """With one hidden layer the walk ends on the logits; with more, the tail computes them."""
     X, y = xy
-    model = _model({"kind": "mlp", "in": 64, "hidden": [48, 40, 24], "out": 10})
+    model = _model({"kind": "mlp", "in": 64, "hidden": hidden, "out": 10})
     centre = {k: v.detach() for k, v in model.named_parameters()}
     d1 = L.random_direction(centre, seed=1)
     d2 = L.random_direction(centre, seed=2)
