@@ -45,7 +45,9 @@ Coarse to fine
     event with the axes and every level's ``strides`` (``[[row stride, column
     stride], ...]``, coarse first) comes first.  Pass ``resume=`` (a previous
     :class:`Surface`, its ``to_dict()``, or ``{"loss", "accuracy", "computed"}``
-    arrays) to skip points that are already computed.
+    arrays) to skip points that are already computed.  A line is computed coarse
+    to fine too: 17 to 33 evenly spaced points first, then the rest in segments
+    (:mod:`analysis.line_blocks`).
 
 Speed
     Points are evaluated in batches of whole grid rows by an evaluator chosen
@@ -75,7 +77,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import metrics
 from .directions import (
     _as_param_dict,
     _flat,
@@ -98,6 +99,7 @@ from .landscape_grid import (
     _row_batches,
     grid_levels,
 )
+from .landscape_line import line
 from .landscape_results import Line, Surface
 from .point_evaluator import LossFn
 from .point_parallel import PointParallel
@@ -349,130 +351,3 @@ def _plane(
         d1=d1,
         d2=d2,
     )
-
-
-# --------------------------------------------------------------------------- line
-
-
-def line(
-    model: nn.Module,
-    data: tuple[torch.Tensor, torch.Tensor],
-    *,
-    end: nn.Module | Mapping[str, torch.Tensor] | None = None,
-    direction: Mapping[str, torch.Tensor] | None = None,
-    steps: int = 51,
-    span: tuple[float, float] | float | None = None,
-    seed: int = 0,
-    include_bias: bool = False,
-    batchnorm: str | None = None,
-    on_progress: Callable[[dict], Any] | None = None,
-    batch_size: int | None = None,
-    device: str | torch.device | None = None,
-    fast: bool = True,
-    threads: int | None = None,
-    loss_fn: LossFn | None = None,
-    accuracy_fn: LossFn | None = None,
-    point_batching: str = "auto",
-) -> Line:
-    """Loss along a line: to ``end`` (another model/state) or along ``direction``.
-
-    With ``end``: ``theta(t) = theta_a + t (theta_b - theta_a)``, ``span``
-    default ``(0, 1)``; a number ``s`` is a half-width around the midpoint,
-    ``t`` in ``[0.5 - s, 0.5 + s]``; ``batchnorm="interpolate"`` (default here) also
-    interpolates floating-point buffers, ``"keep"`` uses ``model``'s.
-    Without ``end``: ``theta(t) = theta + t d`` with ``direction`` or a seeded
-    filter-normalised random direction, ``span`` default ``(-1, 1)``; a number
-    ``s`` gives ``[-s, s]``.  A pair ``(t0, t1)`` is used as given.
-    ``on_progress`` gets ``{"type": "points", "points": [{"k", "t", "loss",
-    "accuracy"}], "done", "total"}`` events.  ``threads``, ``loss_fn``,
-    ``accuracy_fn`` and ``point_batching`` are as for :func:`plane`.  ``model``
-    (and ``end``) may be :class:`analysis.sources.LoadedModel` s (the model's own
-    loss and accuracy are used).
-    """
-    model, loss_fn, accuracy_fn = unwrap(model, loss_fn, accuracy_fn)
-    if end is not None and not isinstance(end, Mapping):
-        end = unwrap(end)[0]
-    with PointParallel(threads) as parallel:
-        return _line(**locals())
-
-
-def _line(
-    *, model, data, end, direction, steps, span, seed, include_bias, batchnorm, on_progress, batch_size, device, fast,
-    threads, loss_fn, accuracy_fn, point_batching, parallel: PointParallel,
-) -> Line:
-    t0 = time.perf_counter()
-    if not 2 <= steps <= 10_001:
-        raise ValueError("steps must be between 2 and 10001")
-    work, X, y = prepare(model, data, device)
-    centre = _params_of(work)
-    names = list(centre)
-    meta: dict[str, Any] = {}
-    if end is not None:
-        kind = "interpolation"
-        mode = batchnorm or "interpolate"
-        end_state = end.state_dict() if isinstance(end, nn.Module) else dict(end)
-        d = {n: end_state[n].detach().to(centre[n]) - centre[n] for n in names}
-        if isinstance(span, (tuple, list)):
-            lo, hi = span
-        elif span is None:
-            lo, hi = 0.0, 1.0
-        else:  # a half-width around the segment's midpoint: 0.5 is the plain segment
-            lo, hi = 0.5 - float(span), 0.5 + float(span)
-        meta["distance"] = float(_flat(d, names).norm())
-    else:
-        kind = "direction"
-        mode = batchnorm or "keep"
-        if direction is None:
-            d = random_direction(centre, seed=seed, include_bias=include_bias)
-            meta.update(seed=seed, filter_normalized=True)
-        else:
-            d = {n: direction[n].to(centre[n]) for n in names}
-        lo, hi = span if isinstance(span, (tuple, list)) else (-1.0, 1.0) if span is None else (-float(span), float(span))
-        meta["norm"] = float(_flat(d, names).norm())
-    if mode not in ("keep", "recompute", "interpolate"):
-        raise ValueError(f"batchnorm must be 'keep', 'recompute' or 'interpolate', got {mode!r}")
-    t = np.linspace(float(lo), float(hi), steps)
-    emit = on_progress or (lambda event: None)
-    losses = np.full(steps, np.nan)
-    scoring = {"loss_fn": loss_fn, "accuracy_fn": accuracy_fn, "point_batching": point_batching}
-    has_accuracy = accuracy_fn is not None or (loss_fn is None and metrics.is_classification(y))
-    accs = np.full(steps, np.nan) if has_accuracy else None
-    # non-persistent buffers (rotary tables, causal masks) are not in a state dict and stay as they are
-    float_buffers = [n for n, b in work.named_buffers() if b.is_floating_point() and (end is None or n in end_state)]
-    if mode == "interpolate" and end is not None and float_buffers:
-        # buffers differ per point: evaluate one point at a time on interpolated buffers
-        start_buf = {n: b.clone() for n, b in work.named_buffers()}
-        for k, tk in enumerate(t):
-            for n, b in work.named_buffers():
-                if n in float_buffers:
-                    b.copy_(start_buf[n] + float(tk) * (end_state[n].to(b) - start_buf[n]))
-            l, a = evaluate_points(work, (X, y), [d], np.array([[tk]]), centre=centre, fast=fast, **scoring)
-            losses[k] = l[0]
-            if accs is not None:
-                accs[k] = a[0]
-            emit({"type": "points", "points": [_line_point(k, tk, l[0], a)], "done": k + 1, "total": steps})
-    else:
-        ev = make_evaluator(work, centre, [d], X, y, "keep" if mode == "interpolate" else mode, DEFAULT_MEMORY_BUDGET, fast,
-                            **scoring)
-        parallel.attach(ev)
-        bs = (batch_size or batch_size_for(ev)) * parallel.workers
-        with torch.no_grad():
-            for s in range(0, steps, bs):
-                idx = np.arange(s, min(steps, s + bs))
-                l, a = parallel.evaluate(t[idx, None])
-                losses[idx] = l
-                if accs is not None:
-                    accs[idx] = a
-                emit(
-                    {
-                        "type": "points",
-                        "points": [_line_point(int(k), t[k], l[m], None if a is None else a[m : m + 1]) for m, k in enumerate(idx)],
-                        "done": int(idx[-1]) + 1,
-                        "total": steps,
-                    }
-                )
-    return Line(t=t, loss=losses, accuracy=accs, kind=kind, directions=meta, seconds=time.perf_counter() - t0)
-
-
-def _line_point(k, tk, loss, acc) -> dict:
-    return {"k": int(k), "t": float(tk), "loss": finite_or_none(loss), "accuracy": None if acc is None else float(acc[0])}
