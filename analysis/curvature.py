@@ -47,6 +47,8 @@ __all__ = [
     "hutchinson",
     "hutchpp",
     "spectral_density",
+    "density_probe",
+    "density_from_probes",
     "dense_matrix",
     "analyze",
 ]
@@ -306,20 +308,40 @@ def spectral_density(
     the Ritz values ``theta_i`` with weights ``tau_i = s_{1i}^2`` form a
     quadrature rule for the spectral measure, smoothed by a Gaussian of width
     ``sigma`` (default: 1% of the spectral range) onto ``num_points`` grid
-    points.  The density is normalised to integrate to 1 on the grid.
+    points.  The density is normalised to integrate to 1 on the grid.  Probe
+    ``p`` depends only on ``(seed, p)`` (:func:`density_probe`), so probes run
+    apart and combined by :func:`density_from_probes` give the same density.
     """
-    gen = _generator(seed)
     start = op.num_matvecs
+    probes = [density_probe(op, probe=p, num_iters=num_iters, seed=seed) for p in range(num_probes)]
+    return density_from_probes([n for n, _ in probes], [w for _, w in probes], num_points=num_points, sigma=sigma,
+                               num_matvecs=op.num_matvecs - start)
+
+
+def density_probe(op: Operator, *, probe: int, num_iters: int = 60, seed: int = 0,
+                  on_step: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Ritz values and quadrature weights of SLQ probe number ``probe`` (``min(num_iters, n)`` each, zero-padded).
+
+    Its random numbers come from a generator seeded by ``(seed, probe)`` alone, whichever
+    probes run before it or elsewhere.  ``on_step(j)`` is called after each Lanczos step.
+    """
+    gen = _generator(int(np.random.SeedSequence([int(seed) % 2**64, int(probe)]).generate_state(1, np.uint64)[0] >> 1))
     m = min(num_iters, op.size)
-    all_nodes = np.zeros((num_probes, m))
-    all_weights = np.zeros((num_probes, m))
-    for p in range(num_probes):
-        v = _rademacher((op.size,), gen, op)
-        _, alphas, betas, _ = _lanczos_tridiagonal(op, v, m, gen)
-        evals, evecs = _tridiag_eigh(alphas, betas)
-        j = len(evals)
-        all_nodes[p, :j] = evals
-        all_weights[p, :j] = evecs[0, :] ** 2
+    nodes, weights = np.zeros(m), np.zeros(m)
+    v = _rademacher((op.size,), gen, op)
+    stop = None if on_step is None else (lambda j, *rest: on_step(j) or False)
+    _, alphas, betas, _ = _lanczos_tridiagonal(op, v, m, gen, stop=stop)
+    evals, evecs = _tridiag_eigh(alphas, betas)
+    nodes[: len(evals)] = evals
+    weights[: len(evals)] = evecs[0, :] ** 2
+    return nodes, weights
+
+
+def density_from_probes(nodes, weights, *, num_points: int = 512, sigma: float | None = None,
+                        num_matvecs: int = 0) -> SpectralDensity:
+    """The density of :func:`spectral_density` from its probes' ``density_probe`` results (in probe order)."""
+    all_nodes, all_weights = np.asarray(nodes, dtype=np.float64), np.asarray(weights, dtype=np.float64)
+    num_probes = len(all_nodes)
     lo, hi = float(all_nodes.min()), float(all_nodes.max())
     width = hi - lo if hi > lo else max(abs(hi), 1.0)
     if sigma is None:
@@ -331,7 +353,7 @@ def spectral_density(
     area = np.trapezoid(density, grid)
     if area > 0:
         density = density / area
-    return SpectralDensity(grid, density, all_nodes, all_weights, float(sigma), op.num_matvecs - start)
+    return SpectralDensity(grid, density, all_nodes, all_weights, float(sigma), int(num_matvecs))
 
 
 # --------------------------------------------------------------------------- convenience

@@ -164,3 +164,20 @@ def test_load_weights_gives_the_products_of_a_fresh_operator_after_training_move
     fresh = C.HessianOperator(model, None, (X, y))
     torch.testing.assert_close(op.matvec(v), fresh.matvec(v), rtol=1e-12, atol=1e-12)
     assert (op.matvec(v) - before).abs().max() > 1e-3  # it did change
+
+
+def test_density_probes_run_apart_give_the_same_density():
+    """Probe p depends on (seed, p) only: probes in any order, on fresh operators, combine to the same density."""
+    rng = np.random.default_rng(5)
+    n = 40
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    A = torch.as_tensor(Q @ np.diag(np.linspace(-1.0, 3.0, n)) @ Q.T)
+    whole = C.spectral_density(C.DenseOperator(A), num_probes=5, num_iters=12, seed=7)
+    probes = {p: C.density_probe(C.DenseOperator(A), probe=p, num_iters=12, seed=7) for p in (4, 2, 0, 3, 1)}
+    apart = C.density_from_probes([probes[p][0] for p in range(5)], [probes[p][1] for p in range(5)], num_matvecs=60)
+    for key in ("grid", "density", "nodes", "weights"):
+        np.testing.assert_array_equal(getattr(apart, key), getattr(whole, key))
+    assert apart.sigma == whole.sigma and whole.num_matvecs == apart.num_matvecs == 60
+    fewer = C.spectral_density(C.DenseOperator(A), num_probes=3, num_iters=12, seed=7)
+    np.testing.assert_array_equal(fewer.nodes, whole.nodes[:3])  # a probe does not depend on how many there are
+    assert not np.array_equal(whole.nodes[0], whole.nodes[1])  # but the probes differ
