@@ -40,9 +40,17 @@ def segments(steps: int) -> list[np.ndarray]:
 
 
 def split_segments(steps: int, blocks: int) -> list[list[int]]:
-    """The segments after the coarse one (numbers 1..) cut into at most ``blocks`` contiguous runs."""
-    numbers = np.arange(1, len(segments(steps)))
-    return [run.tolist() for run in np.array_split(numbers, max(1, min(int(blocks), len(numbers)))) if len(run)]
+    """The segments after the coarse one (numbers 1..) cut into at most ``blocks`` contiguous runs of about equal points."""
+    sizes = [len(part) for part in segments(steps)[1:]]
+    total = sum(sizes)
+    blocks = max(1, min(int(blocks), len(sizes)))
+    out: list[list[int]] = [[] for _ in range(blocks)]
+    done = 0
+    for number, size in enumerate(sizes, start=1):
+        # the block whose share of the points this segment's middle falls in
+        out[min(blocks - 1, int((done + size / 2) * blocks / max(1, total)))].append(number)
+        done += size
+    return [block for block in out if block]
 
 
 def skip_mask(steps: int, numbers) -> np.ndarray:

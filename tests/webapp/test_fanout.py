@@ -46,6 +46,26 @@ def drain(queue):
     return outcomes
 
 
+def finish_after_a_dead_worker(job, sent, settings, streamed_before) -> JobPart:
+    """Stage 0 done, both stage-1 tasks went to a worker that died in part 2, after it streamed the
+    ``points`` event ``streamed_before(part)``; another worker takes over and finishes.  Returns part 2."""
+    from webapp.jobs.events import job_event_append
+
+    fanout.part_run(part_id=sent.pop(0))  # stage 0
+    sent.clear()
+    victim = part(job, 2)
+    old = timezone.now() - timedelta(seconds=settings.TERRAIN_FANOUT_STALE_SECONDS + 1)
+    JobPart.objects.filter(pk=victim.pk).update(status=JobStatus.RUNNING, worker="gone:1", attempts=1, heartbeat_at=old, dispatched_at=old)
+    job_event_append(job=job, kind="points", payload={**streamed_before(victim), "part": 2})
+    JobPart.objects.filter(job=job, index=1).update(dispatched_at=old)
+    assert fanout.dispatch_ready(job=job) == 2
+    drain(sent)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert part(job, 2).attempts == 2
+    return victim
+
+
 def part(job, index):
     return JobPart.objects.get(job=job, index=index)
 

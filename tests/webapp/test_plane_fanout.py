@@ -1,18 +1,13 @@
 """A plane split into parts in-process: the same result as one worker, the coarse lattice first,
 every point streamed exactly once even when a block is taken over from a dead worker."""
 
-from datetime import timedelta
-
 import numpy as np
 import pytest
-from django.utils import timezone
 
 from analysis import plane_blocks
 from tests.webapp.landscape_fixtures import trained_checkpoint
-from tests.webapp.test_fanout import capture_part_tasks, drain
-from webapp.jobs import fanout
-from webapp.jobs.events import job_event_append
-from webapp.jobs.models import JobPart, JobStatus
+from tests.webapp.test_fanout import capture_part_tasks, drain, finish_after_a_dead_worker
+from webapp.jobs.models import JobStatus
 from webapp.jobs.runner import run_job
 from webapp.jobs.services import job_create, job_params_validate
 
@@ -61,22 +56,14 @@ def test_a_block_taken_over_from_a_dead_worker_is_streamed_once(user, tmp_path, 
     checkpoint = trained_checkpoint(user, tmp_path)
     job = landscape_job(user, checkpoint, parts=2)
     run_job(job.pk)
-    fanout.part_run(part_id=sent.pop(0))  # the lattice
-    sent.clear()  # both block tasks went to a worker that died
-    victim = JobPart.objects.get(job=job, index=2)
-    old = timezone.now() - timedelta(seconds=settings.TERRAIN_FANOUT_STALE_SECONDS + 1)
-    JobPart.objects.filter(pk=victim.pk).update(status=JobStatus.RUNNING, worker="gone:1", attempts=1, heartbeat_at=old,
-                                                dispatched_at=old)
-    # ... after streaming the first row of its block (values are irrelevant: they are not sent again).
-    level, row = victim.payload["rows"][0]
-    sent_before = [{"i": row, "j": j, "a": 0.0, "b": 0.0, "loss": -1.0, "accuracy": 0.0} for j in plane_blocks.row_points(row, N, N)]
-    job_event_append(job=job, kind="points", payload={"points": sent_before, "part": 2, "done": 0, "total": N * N, "level": level})
-    JobPart.objects.filter(job=job, index=1).update(dispatched_at=old)
-    assert fanout.dispatch_ready(job=job) == 2
-    drain(sent)
-    job.refresh_from_db()
-    assert job.status == JobStatus.SUCCEEDED, job.error
-    assert JobPart.objects.get(pk=victim.pk).attempts == 2
+
+    def first_row(victim):  # the dead worker streamed its block's first row (values are irrelevant: not sent again)
+        level, row = victim.payload["rows"][0]
+        points = [{"i": row, "j": j, "a": 0.0, "b": 0.0, "loss": -1.0, "accuracy": 0.0} for j in plane_blocks.row_points(row, N, N)]
+        return {"points": points, "done": 0, "total": N * N, "level": level}
+
+    victim = finish_after_a_dead_worker(job, sent, settings, first_row)
+    row = victim.payload["rows"][0][1]
     points = streamed_points(job)
     assert sorted((i, j) for i, j, *_ in points) == [(i, j) for i in range(N) for j in range(N)]
     loss = np.array(job.result["loss"])
@@ -85,7 +72,7 @@ def test_a_block_taken_over_from_a_dead_worker_is_streamed_once(user, tmp_path, 
 
 def test_workers_announce_their_slots_and_planes_fan_out_when_there_are_several(monkeypatch, settings):
     from webapp.jobs import queues, workers
-    from webapp.landscapes import plane_fanout
+    from webapp.landscapes import fanout_blocks, plane_fanout
 
     beats = [workers.start_worker_heartbeat(name="pytest-a", queues=["pytest-queue"], concurrency=2, device="cpu"),
              workers.start_worker_heartbeat(name="pytest-b", queues=["pytest-queue", "x"], concurrency=1, device="cpu")]
@@ -104,7 +91,7 @@ def test_workers_announce_their_slots_and_planes_fan_out_when_there_are_several(
     plane = {"mode": "plane"}
     settings.TERRAIN_PLANE_PARTS = "auto"
     for slots, parts in [(0, 1), (1, 1), (2, 8), (3, 12)]:
-        monkeypatch.setattr(plane_fanout, "worker_slots", lambda queue, slots=slots: slots)
+        monkeypatch.setattr(fanout_blocks, "worker_slots", lambda queue, slots=slots: slots)
         assert plane_fanout.plane_parts(plane, "cpu") == parts
     assert plane_fanout.plane_parts({**plane, "parts": 1}, "cpu") == 1  # the job's own choice wins
     assert plane_fanout.plane_parts({"mode": "line"}, "cpu") == 1

@@ -3,8 +3,9 @@ from webapp.landscapes import exports
 from webapp.landscapes.event_types import CONNECTIVITY_EVENTS, HESSIAN_EVENTS, LANDSCAPE_EVENTS
 from webapp.landscapes.params import ConnectivityParams, HessianParams, LandscapeParams
 from webapp.landscapes.results import ConnectivityResult, HessianResult, LandscapeResult
-from webapp.landscapes.plane_fanout import PLANE_FANOUT, landscape_run_or_fan_out
-from webapp.landscapes.services import connectivity_run, hessian_run
+from webapp.landscapes.hessian_fanout import HESSIAN_FANOUT, hessian_run_or_fan_out
+from webapp.landscapes.landscape_fanout import LANDSCAPE_FANOUT, landscape_run_or_fan_out
+from webapp.landscapes.services import connectivity_run
 
 
 class LandscapeKind(JobKind):
@@ -20,13 +21,13 @@ class LandscapeKind(JobKind):
 LANDSCAPE = register(
     LandscapeKind(
         name="landscape", label="Loss landscape", params=LandscapeParams, run=landscape_run_or_fan_out, gpu_capable=True,
-        template="landscapes/result_landscape.html", to_csv=exports.landscape_csv, fanout=PLANE_FANOUT,
+        template="landscapes/result_landscape.html", to_csv=exports.landscape_csv, fanout=LANDSCAPE_FANOUT,
         events=LANDSCAPE_EVENTS, result=LandscapeResult, renderers=("js/landscape_renderers.js",),
     )
 )
 HESSIAN = register(
     JobKind(
-        name="hessian", label="Hessian spectrum", params=HessianParams, run=hessian_run, gpu_capable=True,
+        name="hessian", label="Hessian spectrum", params=HessianParams, run=hessian_run_or_fan_out, gpu_capable=True, fanout=HESSIAN_FANOUT,
         template="landscapes/result_hessian.html", to_csv=exports.hessian_csv, events=HESSIAN_EVENTS, result=HessianResult,
         renderers=("js/landscape_renderers.js",),
     )

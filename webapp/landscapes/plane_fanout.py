@@ -9,10 +9,7 @@ finaliser puts the blocks together into the same result a single worker returns,
 with the same numbers.  A block taken over from a dead worker is computed again
 (for the same numbers) but only points not streamed yet are sent.
 
-Used when a plane job's params carry ``parts`` > 1; else as TERRAIN_PLANE_PARTS says:
-a number of row blocks (the coarse lattice is one more part; 1 = never fan out), or
-"auto" (the default): 4 blocks per worker process when the job's queue has more than
-one alive (workers announce their process count in Redis, webapp.jobs.queues).
+How many row blocks: webapp.landscapes.fanout_blocks (the coarse lattice is one more part).
 """
 
 from __future__ import annotations
@@ -22,32 +19,21 @@ import numpy as np
 from django.conf import settings
 from django.utils import timezone
 
-from webapp.jobs.fanout import FanOut, Part, PartContext, fanout_start, job_progress
+from webapp.jobs.fanout import Part, PartContext, fanout_start, job_progress
 from webapp.jobs.models import JobPart
-from webapp.jobs.queues import worker_slots
-from webapp.landscapes.services import _data, _load_checkpoint, landscape_run, plane_trajectory
-
-
-BLOCKS_PER_WORKER = 4  # a few blocks each, so a slow or lost worker holds back little
+from webapp.landscapes.fanout_blocks import requested_blocks
+from webapp.landscapes.services import _data, _load_checkpoint, plane_trajectory
 
 
 def plane_parts(params: dict, queue: str) -> int:
     """How many row blocks a plane job is split into (1: one worker computes it the classic way)."""
     if params.get("mode") != "plane" or params.get("axes") == "three_models":  # one surface per task: not split
         return 1
-    if params.get("parts"):
-        return max(1, int(params["parts"]))
-    if settings.TERRAIN_PLANE_PARTS != "auto":
-        return max(1, int(settings.TERRAIN_PLANE_PARTS))
-    slots = worker_slots(queue)
-    return BLOCKS_PER_WORKER * slots if slots > 1 else 1
+    return requested_blocks(params, queue)
 
 
-def landscape_run_or_fan_out(ctx) -> dict:
-    """The landscape kind's run: a plane split into parts when asked to, else one worker does it all."""
-    blocks = plane_parts(ctx.params, ctx.job.queue)
-    if blocks <= 1:
-        return landscape_run(ctx)
+def plane_fan_out(ctx, blocks: int):
+    """Declare the lattice and `blocks` row blocks of the running plane job (the job's run returns this)."""
     from analysis import plane_blocks
 
     n = ctx.params["resolution"]
@@ -163,4 +149,3 @@ def finish_plane(ctx: PartContext, parts: list[JobPart]) -> dict | None:
     return result
 
 
-PLANE_FANOUT = FanOut(run_part=run_plane_part, finish=finish_plane)

@@ -67,6 +67,9 @@ class LineResult(_Result):
     checkpoint_name: str
     eval_size: int
     device: str
+    # A line fanned out over workers: time to the coarse curve, how many parts and which workers took them.
+    coarse_seconds: float | None = None
+    fanout: dict[str, Any] | None = None
 
 
 # Told apart by the job's mode (which replaces a line's own interpolation/direction mode).
@@ -82,6 +85,7 @@ class HessianResult(HessianSpectrum):
     checkpoint_name: str
     eval_size: int
     device: str
+    fanout: dict[str, Any] | None = None  # a density fanned out over workers: how many parts and which workers took them
 
 
 class ConnectivityResult(_Result):
