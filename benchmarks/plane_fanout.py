@@ -17,6 +17,10 @@ submit to the job's final status:
 fanout-2 / fanout-1 is what the second worker buys (target >= 1.8x); on a shared
 machine it can only reach N x with N idle cores.  Every case's surface must equal
 the classic one number for number (the script checks it).
+
+--job line times a 1001-point line instead (the coarse curve + --parts segment blocks),
+--job density a Hessian spectrum with --probes SLQ probes (a spectrum part + one part per
+probe, up to --parts); both are checked against the classic result the same way.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ def main() -> None:
     parser.add_argument("--worker-threads", type=int, default=None,
                         help="TERRAIN_WORKER_THREADS of each worker (default: the worker's own default, the core count: "
                              "one worker then already uses every core here; 1 stands for one machine per worker)")
+    parser.add_argument("--job", choices=("plane", "line", "density"), default="plane")
+    parser.add_argument("--probes", type=int, default=16, help="--job density: SLQ probe vectors (density_probes)")
     parser.add_argument("--same-session", action="store_true",
                         help="start every worker in this benchmark's session (by default each gets its own, like a separate service)")
     args = parser.parse_args()
@@ -53,9 +59,14 @@ def main() -> None:
     from webapp.jobs.services import job_create, job_params_validate
 
     checkpoint = _digits_checkpoint(owner, var)
-    params = job_params_validate(kind="landscape", data={"checkpoint": checkpoint.slug, "resolution": args.resolution,
-                                                         "eval_size": args.eval_size, "dataset": "digits", "split": "all"},
-                                 user=owner).params
+    kind, data, compared, points = {
+        "plane": ("landscape", {"resolution": args.resolution}, ("a", "b", "loss", "accuracy"), args.resolution**2),
+        "line": ("landscape", {"mode": "line", "resolution": 1001}, ("t", "loss", "accuracy"), 1001),
+        "density": ("hessian", {"density_probes": args.probes}, ("eigenvalues", "trace", "density"), args.probes),
+    }[args.job]
+    unit = "probes" if args.job == "density" else "points"
+    params = job_params_validate(kind=kind, data={"checkpoint": checkpoint.slug, "eval_size": args.eval_size, "dataset": "digits",
+                                                  "split": "all", **data}, user=owner).params
     logs = var / "logs"
     logs.mkdir()
     cases = {"classic": (1, 1), "fanout-1": (1, args.parts), "fanout-2": (2, args.parts)}
@@ -71,7 +82,7 @@ def main() -> None:
                 _warm_up(owner, checkpoint, workers)
                 cpu_before = _cpu_seconds(pool)
                 started = time.perf_counter()
-                job = job_create(kind="landscape", params={**params, "parts": parts}, owner=owner)
+                job = job_create(kind=kind, params={**params, "parts": parts}, owner=owner)
                 while not Job.objects.get(pk=job.pk).is_finished:
                     time.sleep(0.1)
                 seconds = time.perf_counter() - started
@@ -82,12 +93,11 @@ def main() -> None:
             job.refresh_from_db()
             assert job.status == "succeeded", job.error
             reference = reference or job.result
-            same = all(job.result[key] == reference[key] for key in ("a", "b", "loss", "accuracy"))
+            same = all(job.result[key] == reference[key] for key in compared)
             coarse = job.result.get("coarse_seconds")
             best[name] = min(best.get(name, float("inf")), seconds)
-            points = args.resolution**2
-            print(f"{name:9s} {workers} worker(s), {parts} part(s): {seconds:6.1f}s = {points / seconds:6.1f} points/s; "
-                  f"coarse surface after {coarse:.1f}s; same numbers as classic: {same}; worker CPU {cpu:.1f}s "
+            print(f"{name:9s} {workers} worker(s), {parts} part(s): {seconds:6.1f}s = {points / seconds:6.1f} {unit}/s; "
+                  f"coarse result after {coarse or float('nan'):.1f}s; same numbers as classic: {same}; worker CPU {cpu:.1f}s "
                   f"= {cpu / seconds:.2f} cores while it ran; load average {os.getloadavg()[0]:.1f}",
                   flush=True)
     print(f"2 workers / 1 worker (fan-out both): {best['fanout-1'] / best['fanout-2']:.2f}x  (target >= 1.8x)")
