@@ -48,6 +48,7 @@ def test_valid_request_queues_a_job(client, user, checkpoint, no_enqueue):
     assert response.status_code == 302
     job = Job.objects.get()
     assert job.params["checkpoint"] == checkpoint.slug and job.params["resolution"] == 11
+    assert job.params["work"] > 11 * 11 * 64  # estimated multiply-adds, which decide whether "auto" fans out
 
 
 @pytest.mark.parametrize(

@@ -94,6 +94,10 @@ def test_workers_announce_their_slots_and_planes_fan_out_when_there_are_several(
         monkeypatch.setattr(fanout_blocks, "worker_slots", lambda queue, slots=slots: slots)
         assert plane_fanout.plane_parts(plane, "cpu") == parts
     assert plane_fanout.plane_parts({**plane, "parts": 1}, "cpu") == 1  # the job's own choice wins
+    # a job too small to gain stays on one worker, unless it asks for parts
+    assert plane_fanout.plane_parts({**plane, "work": fanout_blocks.MIN_AUTO_WORK / 2}, "cpu") == 1
+    assert plane_fanout.plane_parts({**plane, "work": fanout_blocks.MIN_AUTO_WORK * 2}, "cpu") == 12
+    assert plane_fanout.plane_parts({**plane, "work": fanout_blocks.MIN_AUTO_WORK / 2, "parts": 3}, "cpu") == 3
     assert plane_fanout.plane_parts({"mode": "line"}, "cpu") == 1
     settings.TERRAIN_PLANE_PARTS = "5"
     assert plane_fanout.plane_parts(plane, "cpu") == 5

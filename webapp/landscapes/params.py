@@ -128,6 +128,7 @@ class LandscapeParams(ThreeModelPlaneFields, AnalysisParams):
         return {
             "mode": self.mode, "axes": self.axes, "end_checkpoint": end.slug if end else "", "resolution": self.resolution,
             "span": self.span, "include_bias": self.include_bias, "batchnorm": self.batchnorm, "seed": self.seed,
+            "work": work,  # estimated multiply-adds: whether the job is worth splitting (fanout_blocks)
             **(three_model_params(self, inputs, markers) if three_models else {}),
         }
 
