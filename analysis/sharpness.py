@@ -5,8 +5,10 @@
 
 * ``sharpness`` -- the top eigenvalue of the loss Hessian: the first
   measurement by Lanczos (:func:`top_eigenpair`) from a seeded random
-  vector, each later one by Rayleigh-Ritz on the previous measurement's top
-  Ritz vectors (:func:`block_top_eigenpair`; ``warm_start=False`` makes
+  vector, each later one warm-started from the previous measurement's top
+  Ritz pairs (:func:`analysis.warm_start.warm_top_eigenpair`: Rayleigh-Ritz
+  on the old top vector and those old vectors that could have overtaken it,
+  expanded by the residual; ``warm_start=False`` makes
   every measurement a cold Lanczos; :class:`SharpnessTracker` gives the
   numbers behind the default);
 * optionally the Hessian trace (Hutch++);
@@ -53,6 +55,7 @@ import torch
 from torch import nn
 
 from . import curvature
+from .warm_start import block_top_eigenpair, next_warm_start, warm_top_eigenpair
 from .json_safe import finite_or_none
 
 __all__ = [
@@ -85,10 +88,11 @@ DEFAULT_MAX_ITERS = 20
 # products of cold starts at 1e-2.
 DEFAULT_TOL = 3e-3
 DEFAULT_WARM_START = True
-# A warm start keeps the previous measurement's top WARM_BLOCK Ritz vectors, not only the top
+# A warm start keeps the previous measurement's top WARM_BLOCK Ritz pairs, not only the top
 # one: when the top eigenvalues swap between measurements (seen at the edge of stability) the
 # new top direction is the old second or third, and Lanczos from the old top vector alone
-# stops on what is now the second eigenvalue (it is an eigenvector there, residual ~0).
+# stops on what is now the second eigenvalue (it is an eigenvector there, residual ~0).  Which
+# of them are re-tested follows from how far the old top vector's product shows the Hessian moved.
 WARM_BLOCK = 3
 
 def stability_threshold(optimizer: str, lr: float, *, momentum: float = 0.0, beta1: float = 0.9) -> float:
@@ -167,7 +171,7 @@ def top_eigenpair(op: curvature.Operator, v0: torch.Tensor, *, tol: float, max_i
     """Lanczos from ``v0`` until the top Ritz pair's relative residual is ``<= tol``.
 
     Returns ``{"eigenvalue", "residual", "converged", "ritz_vectors" (n, keep),
-    "num_matvecs"}``: the top ``keep`` Ritz vectors seed the next warm start.
+    "ritz_values" (keep,), "num_matvecs"}``: the top ``keep`` Ritz pairs seed the next warm start.
     (Unlike :func:`analysis.curvature.lanczos`, only the top pair decides when
     to stop, and the other Ritz vectors come back too.)  ``history``, if
     given, gets ``(products so far, top Ritz value, residual)`` after every
@@ -191,50 +195,7 @@ def top_eigenpair(op: curvature.Operator, v0: torch.Tensor, *, tol: float, max_i
         "residual": float(residual),
         "converged": bool(residual <= tol * max(abs(evals[-1]), 1e-300) or Q.shape[1] == n),
         "ritz_vectors": Q @ S,
-        "num_matvecs": op.num_matvecs - start,
-    }
-
-
-def block_top_eigenpair(op: curvature.Operator, block: torch.Tensor, *, tol: float, max_iters: int, keep: int = 1,
-                        history: list | None = None) -> dict:
-    """Rayleigh-Ritz on ``span(block)`` (n, k), expanded by the top Ritz pair's residual until its relative residual is ``<= tol``.
-
-    Each expansion adds the (orthogonalised) residual ``H u - theta u`` to
-    the basis: Lanczos from the top Ritz vector that also keeps the other
-    block vectors, so the top of the *block* is found even when its order
-    changed.  ``H u`` is a combination of the stored products, so the stop
-    costs no extra product; at most ``max_iters`` products in all.  Same
-    result dict and ``history`` as :func:`top_eigenpair`.  A direction outside the block
-    that became the top one is found only through the expansions (an
-    exactly invariant block stops at once): the tracker's cold fallback and
-    the benchmark's reference are the guard, not this function.
-    """
-    start = op.num_matvecs
-    V, _ = torch.linalg.qr(block.to(device=op.device, dtype=op.dtype).reshape(op.size, -1)[:, : min(max_iters, op.size)])
-    HV = torch.stack([op.matvec(V[:, i]) for i in range(V.shape[1])], dim=1)
-    while True:
-        T = (V.T @ HV).double().cpu().numpy()
-        evals, evecs = np.linalg.eigh((T + T.T) / 2)
-        S = torch.as_tensor(evecs[:, ::-1].copy(), dtype=op.dtype, device=op.device)
-        theta = float(evals[-1])
-        r = HV @ S[:, 0] - theta * (V @ S[:, 0])
-        residual = float(r.norm())
-        if history is not None:
-            history.append((op.num_matvecs - start, theta, residual))
-        converged = residual <= tol * max(abs(theta), 1e-300) or V.shape[1] == op.size
-        if converged or op.num_matvecs - start >= max_iters:
-            break
-        for _ in range(2):  # "twice is enough"
-            r = r - V @ (V.T @ r)
-        if float(r.norm()) <= 1e-10 * max(residual, 1e-300):
-            break  # nothing new to add (round-off): report unconverged
-        w = r / r.norm()
-        V, HV = torch.cat([V, w[:, None]], dim=1), torch.cat([HV, op.matvec(w)[:, None]], dim=1)
-    return {
-        "eigenvalue": theta,
-        "residual": residual,
-        "converged": bool(converged),
-        "ritz_vectors": V @ S[:, : min(keep, S.shape[1])],
+        "ritz_values": evals[::-1][: S.shape[1]].copy(),
         "num_matvecs": op.num_matvecs - start,
     }
 
@@ -249,8 +210,11 @@ class SharpnessTracker:
     ``trace`` adds a Hutch++ trace with ``trace_matvecs`` HVPs;
     ``preconditioned`` (default: on for Adam/AdamW) adds ``lambda_1(P^-1 H)``.
     Lanczos stops at relative residual ``tol`` or after ``max_iters`` HVPs.
-    ``warm_start=True`` starts each measurement with Rayleigh-Ritz on the
-    previous one's top ``WARM_BLOCK`` Ritz vectors (:func:`block_top_eigenpair`),
+    ``warm_start=True`` starts each measurement from the previous one's top
+    ``WARM_BLOCK`` Ritz pairs (:func:`analysis.warm_start.warm_top_eigenpair`:
+    one product on the old top vector bounds how far the Hessian moved, and
+    only the old vectors within twice that of the top are re-tested by
+    Rayleigh-Ritz, by Weyl's inequality the ones that could have overtaken it),
     falling back to a cold start if that does not converge within
     ``max_iters`` products (the first measurement is always cold).  It is
     the default, at ``tol=3e-3`` (:data:`DEFAULT_TOL`): the only setting of
@@ -344,7 +308,7 @@ class SharpnessTracker:
         previous = self._previous.get(which) if self.warm_start else None
         top = None
         if previous is not None:
-            top = block_top_eigenpair(op, previous, tol=self.tol, max_iters=self.max_iters, keep=WARM_BLOCK)
+            top = warm_top_eigenpair(op, previous, tol=self.tol, max_iters=self.max_iters, keep=WARM_BLOCK)
         if top is None or not top["converged"]:
             # cold (first measurement, or the warm block went stale): a seeded random start
             v0 = torch.randn(op.size, generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64)
@@ -353,9 +317,9 @@ class SharpnessTracker:
             # both are Ritz values, i.e. lower bounds of the top eigenvalue: the larger is the better one
             if top is None or cold["converged"] or cold["eigenvalue"] >= top["eigenvalue"]:
                 top = cold
-        vectors = top["ritz_vectors"].detach()
-        if bool(torch.isfinite(vectors).all()) and math.isfinite(top["eigenvalue"]):
-            self._previous[which] = vectors.clone()
+        state = next_warm_start(top, previous, keep=WARM_BLOCK)
+        if bool(torch.isfinite(state["vectors"]).all()) and np.isfinite(state["values"]).all() and math.isfinite(top["residual"]):
+            self._previous[which] = state
         else:  # a diverged step: start the next measurement afresh
             self._previous.pop(which, None)
         return top
