@@ -221,17 +221,19 @@ class SharpnessTracker:
     the benchmark that met 1e-3 at every measurement, for ~0.8x the products
     of cold starts at ``tol=1e-2``.  It follows swaps of the top eigenvalues,
     which Lanczos from the previous top vector alone does not.  At the same
-    accuracy (within 1e-3 of a reference) it needs
-    0.45-1.04x the products of a cold start, 0.69x over eight runs (two
-    models, mini-batch SGD and full-batch GD at two step sizes; part (b) of
-    benchmarks/sharpness_tracking.py), short of the half aimed at.  Cold
-    Lanczos reaches that accuracy in 6-10 products on these Hessians (a few
-    outliers above a bulk near zero), and between measurements of mini-batch
-    SGD the top eigenvector turns far (median overlap with the previous one
-    0.35-0.77, about as low every 5 steps as every 50); full-batch GD keeps
-    it (overlap ~1.00 before the edge of stability, 0.9-1.0 at it when
-    measured every 5-10 steps) and gets to 0.39-0.63x, the block's three
-    products up front being the floor.  ``warm_start=False`` gives cold starts.
+    accuracy (within 1e-3 of a reference) it needs 0.39-1.05x the products
+    of a cold start, 0.65x over eight runs (two models, mini-batch SGD and
+    full-batch GD at two step sizes; part (b) of
+    benchmarks/sharpness_tracking.py; 0.68x with the former three-vector
+    block), short of the half aimed at.  Cold Lanczos reaches that accuracy
+    in 6-10 products on these Hessians (a few outliers above a bulk near
+    zero), and between measurements of mini-batch SGD the top eigenvector
+    turns far (median overlap with the previous one 0.35-0.77, about as low
+    every 5 steps as every 50) while the top two eigenvalues are within
+    15-30%: every start pays about as many products as a cold one to resolve
+    them.  Full-batch GD keeps it while sharpening (overlap ~1.00: one or two
+    products, 0.39-0.42x) but not at the edge of stability (0.55-0.74x).
+    ``warm_start=False`` gives cold starts.
     ``on_measure(record)`` receives each record as it is made; ``records``
     keeps them all.  ``final_step`` (the run's last step) is
     measured too, off the interval, so "end" sharpness is the end of training.

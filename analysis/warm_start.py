@@ -126,21 +126,22 @@ def warm_top_eigenpair(op: curvature.Operator, previous: dict, *, tol: float, ma
 
 
 def next_warm_start(top: dict, previous: dict | None = None, keep: int = 1) -> dict:
-    """The state the next measurement starts from: this one's top Ritz pairs, then (up to ``keep``) the
-    previous vectors it did not re-test, orthogonalised, their values raised by this measurement's drift."""
-    vectors, values = top["ritz_vectors"], list(top["ritz_values"])
-    cols = [vectors[:, i] for i in range(vectors.shape[1])]
+    """The state the next measurement starts from: this one's top Ritz pair, then up to ``keep - 1`` more by
+    value among its other Ritz pairs and the previous vectors it did not re-test (values raised by this
+    measurement's drift: an undisturbed old eigenvector beats a Ritz vector of a two-product Krylov space)."""
+    vectors, values = top["ritz_vectors"], top["ritz_values"]
+    candidates = [(float(values[i]), vectors[:, i]) for i in range(1, vectors.shape[1])]
     if previous is not None and "retested" in top:
         old = previous["vectors"].to(device=vectors.device, dtype=vectors.dtype)
-        for i in range(min(len(previous["values"]), old.shape[1])):
-            if len(cols) >= keep:
-                break
-            if i in top["retested"]:
-                continue
-            v = old[:, i]
-            for _ in range(2):
-                v = v - torch.stack(cols, dim=1) @ (torch.stack(cols, dim=1).T @ v)
-            if float(v.norm()) > 0.5:  # mostly outside the new Ritz vectors: still a candidate direction
-                cols.append(v / v.norm())
-                values.append(float(previous["values"][i]) + top["drift"])
-    return {"vectors": torch.stack(cols, dim=1).detach().clone(), "values": np.array(values), "residual": top["residual"]}
+        candidates += [(float(previous["values"][i]) + top["drift"], old[:, i])
+                       for i in range(min(len(previous["values"]), old.shape[1])) if i not in top["retested"]]
+    cols, kept = [vectors[:, 0] / vectors[:, 0].norm()], [float(values[0])]
+    for value, v in sorted(candidates, key=lambda c: -c[0]):
+        if len(cols) >= keep:
+            break
+        for _ in range(2):
+            v = v - torch.stack(cols, dim=1) @ (torch.stack(cols, dim=1).T @ v)
+        if float(v.norm()) > 0.5:  # mostly new: still a candidate direction
+            cols.append(v / v.norm())
+            kept.append(value)
+    return {"vectors": torch.stack(cols, dim=1).detach().clone(), "values": np.array(kept), "residual": top["residual"]}

@@ -29,8 +29,10 @@ Run on demand (not part of the test suite)::
     every product (warm: the block's products, its expansions and any cold
     fallback), over the measurements after the first (cold for all):
     * intrinsic: each start as the trackers make it (cold: the seeded random
-      vector; warm: the warm tracker's previous top-3 Ritz vectors; also
-      Lanczos from its previous top vector alone) run with no stopping rule,
+      vector; warm: :func:`analysis.warm_start.warm_top_eigenpair` from the
+      warm tracker's previous top-3 Ritz pairs; also, from the same vectors,
+      the former warm start -- Rayleigh-Ritz on all three -- and Lanczos
+      from the previous top vector alone) run with no stopping rule,
       counting the products until the top Ritz value is first within 1e-3
       (relative) of the reference -- what any stopping rule needs at least;
     * same accuracy with a stopping rule: each start at the loosest ``tol``

@@ -92,7 +92,7 @@ def test_warm_tracker_follows_the_top_eigenvalue_when_the_top_two_swap():
     assert trapped["converged"] and trapped["eigenvalue"] == pytest.approx(3.0, rel=1e-8)
 
 
-def swapped_tracker_record(new_curvatures):
+def swapped_tracker_record(new_curvatures, tracker_out=None):
     """The tracker's record after the weighted quadratic's spectrum changes from LAMBDAS to ``new_curvatures``."""
     curvatures = LAMBDAS.clone()
     model, data, loss_fn, _ = weighted_quadratic(curvatures)
@@ -100,13 +100,18 @@ def swapped_tracker_record(new_curvatures):
                                          max_iters=len(LAMBDAS))
     tracker.measure(0, model)
     curvatures.copy_(torch.tensor(new_curvatures, dtype=torch.float64))
+    if tracker_out is not None:
+        tracker_out.append(tracker)
     return tracker.measure(1, model)
 
 
 def test_warm_start_retests_only_the_previous_vectors_that_could_have_overtaken_the_top():
     # the top direction unchanged (only the bulk moved): its one product confirms it, no block
-    record = swapped_tracker_record([5.0, 3.0, 2.5, 1.5, 0.9, 0.5, 0.2, 0.1])
+    trackers = []
+    record = swapped_tracker_record([5.0, 3.0, 2.5, 1.5, 0.9, 0.5, 0.2, 0.1], trackers)
     assert record["sharpness"] == pytest.approx(5.0, rel=1e-8) and record["matvecs"] == 1
+    # the old second and third vectors, not re-tested, are kept for the next measurement with their values
+    assert list(trackers[0]._previous["sharpness"]["values"]) == pytest.approx([5.0, 3.0, 2.5], rel=1e-8)
     # the first and third swap: u_1's Rayleigh quotient drops by 2.5, so by Weyl both the old second (2 below)
     # and third (2.5 below) may now be on top: all three are re-tested and Rayleigh-Ritz is exact
     record = swapped_tracker_record([2.5, 3.0, 5.0, 1.0, 0.7, 0.5, 0.2, 0.1])
