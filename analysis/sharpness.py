@@ -221,8 +221,8 @@ class SharpnessTracker:
     the benchmark that met 1e-3 at every measurement, for ~0.8x the products
     of cold starts at ``tol=1e-2``.  It follows swaps of the top eigenvalues,
     which Lanczos from the previous top vector alone does not.  At the same
-    accuracy (within 1e-3 of a reference) it needs 0.39-1.05x the products
-    of a cold start, 0.65x over eight runs (two models, mini-batch SGD and
+    accuracy (within 1e-3 of a reference) it needs 0.41-1.05x the products
+    of a cold start, 0.66x over eight runs (two models, mini-batch SGD and
     full-batch GD at two step sizes; part (b) of
     benchmarks/sharpness_tracking.py; 0.68x with the former three-vector
     block), short of the half aimed at.  Cold Lanczos reaches that accuracy
@@ -232,7 +232,7 @@ class SharpnessTracker:
     every 5 steps as every 50) while the top two eigenvalues are within
     15-30%: every start pays about as many products as a cold one to resolve
     them.  Full-batch GD keeps it while sharpening (overlap ~1.00: one or two
-    products, 0.39-0.42x) but not at the edge of stability (0.55-0.74x).
+    products, 0.41-0.46x) but not at the edge of stability (0.55-0.74x).
     ``warm_start=False`` gives cold starts.
     ``on_measure(record)`` receives each record as it is made; ``records``
     keeps them all.  ``final_step`` (the run's last step) is
