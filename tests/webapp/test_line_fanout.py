@@ -45,7 +45,7 @@ def test_line_parts_give_the_single_worker_line_coarse_curve_first(user, tmp_pat
     assert all(loss == single.result["loss"][k] for k, loss, _ in points)  # every streamed value exact
 
 
-def test_short_lines_and_lone_probes_stay_on_one_worker(settings):
+def test_short_lines_and_lone_probes_stay_on_one_worker(settings, monkeypatch):
     from webapp.landscapes.hessian_fanout import probe_groups
     from webapp.landscapes.line_fanout import line_split
 
@@ -62,6 +62,14 @@ def test_short_lines_and_lone_probes_stay_on_one_worker(settings):
     assert probe_groups({**hessian, "density_probes": 1}, "cpu") == [] and probe_groups({**hessian, "density": False}, "cpu") == []
     settings.TERRAIN_PLANE_PARTS = "1"
     assert probe_groups({**hessian, "parts": None}, "cpu") == []
+    # "auto" with two workers alive: only a density big enough to gain is split
+    from webapp.landscapes import fanout_blocks
+
+    settings.TERRAIN_PLANE_PARTS = "auto"
+    monkeypatch.setattr(fanout_blocks, "worker_slots", lambda queue: 2)
+    small, big = fanout_blocks.MIN_AUTO_WORK / 2, fanout_blocks.MIN_AUTO_WORK * 2
+    assert probe_groups({**hessian, "parts": None, "work": small}, "cpu") == []
+    assert len(probe_groups({**hessian, "parts": None, "work": big}, "cpu")) == 5
 
 
 def test_a_line_block_taken_over_from_a_dead_worker_is_streamed_once(user, tmp_path, monkeypatch, settings):

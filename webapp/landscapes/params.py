@@ -159,7 +159,11 @@ class HessianParams(AnalysisParams):
         elif checkpoint.num_parameters > MAX_HESSIAN_PARAMETERS:
             ctx.error("checkpoint", f"Hessian jobs take models of at most {MAX_HESSIAN_PARAMETERS:,} parameters "
                                     "(TERRAIN_MAX_HESSIAN_PARAMETERS raises it)")
-        return self.model_dump(include={"top_k", "trace", "trace_matvecs", "density", "density_probes", "density_iters", "seed"})
+        chosen = self.model_dump(include={"top_k", "trace", "trace_matvecs", "density", "density_probes", "density_iters", "seed"})
+        # estimated multiply-adds of the density, the part that fans out: a Hessian-vector product costs
+        # about four forward passes (webapp.landscapes.fanout_blocks decides by it)
+        probes = self.density_probes * self.density_iters if self.density else 0
+        return {**chosen, "work": 4 * probes * inputs.work_per_point(self)}
 
 
 class ConnectivityParams(AnalysisParams):
