@@ -102,6 +102,7 @@ from .landscape_grid import (
 from .landscape_line import line
 from .landscape_results import Line, Surface
 from .point_evaluator import LossFn
+from .allocator import keep_freed_memory
 from .point_parallel import PointParallel
 from .sources.base import unwrap
 
@@ -167,6 +168,7 @@ def plane(
     ``model`` may be a :class:`analysis.sources.LoadedModel` (its own loss and accuracy are used).
     """
     model, loss_fn, accuracy_fn = unwrap(model, loss_fn, accuracy_fn)
+    keep_freed_memory()  # activations reused between points, not page-faulted afresh
     with PointParallel(threads) as parallel:
         return _plane(**locals())
 

@@ -20,6 +20,7 @@ from .evaluators import DEFAULT_MEMORY_BUDGET, batch_size_for, evaluate_points, 
 from .json_safe import finite_or_none
 from .landscape_results import Line
 from .point_evaluator import LossFn
+from .allocator import keep_freed_memory
 from .point_parallel import PointParallel
 from .sources.base import unwrap
 
@@ -66,6 +67,7 @@ def line(
     model, loss_fn, accuracy_fn = unwrap(model, loss_fn, accuracy_fn)
     if end is not None and not isinstance(end, Mapping):
         end = unwrap(end)[0]
+    keep_freed_memory()  # activations reused between points, not page-faulted afresh
     with PointParallel(threads) as parallel:
         return _line(**locals())
 
