@@ -44,7 +44,7 @@ def test_training_job_streams_sharpness_and_the_path(user):
     for event in job.events.order_by("seq"):
         payloads.setdefault(event.kind, []).append(event.payload)
     total_steps = payloads["started"][0]["total_steps"]
-    assert total_steps == 2 * math.ceil(1437 / 128)
+    assert total_steps == 2 * math.ceil(payloads["started"][0]["train_size"] / 128)
     assert payloads["started"][0]["sharpness"] == {"threshold": pytest.approx(2 / 0.05), "threshold_label": "2/η",
                                                    "tracked": "sharpness", "every": 4, "batch_size": 64}
     measured = payloads["sharpness"]
@@ -92,3 +92,25 @@ def test_a_sweep_job_asking_for_sharpness_gives_cells_the_heatmap_can_colour_by(
         run = job.sweep_runs.get(i=cell.i, j=cell.j)
         assert run.result["sharpness"]["threshold"] == pytest.approx(2 / lr)
         assert run.result["sharpness"]["curve"]["step"] == [0, 10, 20, 30, 40]
+
+
+def test_the_showcased_edge_of_stability_run_is_full_batch_gd_and_reaches_2_over_eta(user):
+    # the home page's sharpness result: a batch one short of the training set once left a one-example
+    # step every epoch, which threw training off (chance accuracy, sharpness far below 2/eta)
+    from analysis import data
+    from webapp.showcase import definitions
+
+    entry = next(e for e in definitions.ENTRIES if e.key == "sharpness")
+    data_params = entry.params(None)
+    assert data_params["batch_size"] == len(data.load("digits", "train")[0])
+    job = services.job_submit(validated=services.job_params_validate(kind="train", data=data_params, user=user), owner=user)
+    assert run_job(job.pk) == JobStatus.SUCCEEDED
+    job.refresh_from_db()
+    started = job.events.get(kind="started").payload
+    assert started["total_steps"] == data_params["epochs"]  # one step per epoch
+    measured = [e.payload["sharpness"] for e in job.events.filter(kind="sharpness").order_by("seq")]
+    threshold = 2 / data_params["lr"]
+    assert measured[0] < 0.5 * threshold  # it starts well below the edge ...
+    assert all(0.8 * threshold <= s <= 1.2 * threshold for s in measured[-5:])  # ... and ends hovering at it
+    metrics = [e.payload for e in job.events.filter(kind="metrics").order_by("seq")]
+    assert metrics[-1]["train_accuracy"] > 0.9

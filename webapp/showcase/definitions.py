@@ -21,6 +21,14 @@ from webapp.showcase.models import Family
 PRECOMPUTED_DIR = Path(settings.BASE_DIR) / "data" / "showcase"
 
 
+def full_batch(dataset: str) -> int:
+    """The size of ``dataset``'s training split: one batch of it is full-batch gradient descent (a batch one
+    short leaves a one-example batch every epoch, whose steps throw training off)."""
+    from analysis import data
+
+    return len(data.load(dataset, "train")[0])
+
+
 @dataclass(frozen=True)
 class DemoObjects:
     """The demo catalog the entries are built on."""
@@ -87,7 +95,7 @@ ENTRIES: list[Entry] = [
              "dashed 2/eta line and hovers there while the loss keeps falling unevenly: the edge of stability (Cohen et al. 2021).",
         kind="train",
         params=lambda d: {"dataset": "digits", "hidden": "64,64", "optimizer": "sgd", "lr": 0.5, "momentum": 0.0,
-                          "batch_size": 1437, "epochs": 200, "snapshots": 10, "track_sharpness": True, "sharpness_every": 10,
+                          "batch_size": full_batch("digits"), "epochs": 200, "snapshots": 10, "track_sharpness": True, "sharpness_every": 10,
                           "name": "edge of stability (full-batch GD, lr 0.5)"},
     ),
     Entry(
