@@ -86,7 +86,8 @@ class HessianOperator:
 
         if getattr(model, "differentiable", True) is False:
             raise ValueError("this model is forward-only (an ONNX graph): Hessians need a Hugging Face folder or a Terrain checkpoint")
-        model, loss_fn, _ = unwrap(model, loss_fn)  # a LoadedModel brings its own loss
+        # a LoadedModel brings its own loss, and its accuracy counts what that loss averages over
+        model, loss_fn, accuracy_fn = unwrap(model, loss_fn)
         if method not in ("double_backward", "forward_over_reverse"):
             raise ValueError(f"method must be 'double_backward' or 'forward_over_reverse', got {method!r}")
         self.model = copy.deepcopy(model).eval()
@@ -118,6 +119,8 @@ class HessianOperator:
         self.batch_size = batch_size if batch_size else self.n
         self.num_matvecs = 0
         self._cached: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
+        self._count_fn = accuracy_fn
+        self._weights: list[float] | None = None
 
     # vector <-> parameter dict ------------------------------------------------
     def to_vector(self, tensors: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -132,9 +135,29 @@ class HessianOperator:
         return self.loss_fn(out, y)
 
     def _chunks(self) -> Iterable[tuple[torch.Tensor, torch.Tensor, float]]:
-        for start in range(0, self.n, self.batch_size):
-            Xc, yc = self.X[start : start + self.batch_size], self.y[start : start + self.batch_size]
-            yield Xc, yc, Xc.shape[0] / self.n
+        starts = range(0, self.n, self.batch_size)
+        if self._weights is None:
+            self._weights = self._chunk_weights(starts)
+        for start, w in zip(starts, self._weights):
+            yield self.X[start : start + self.batch_size], self.y[start : start + self.batch_size], w
+
+    def _chunk_weights(self, starts: range) -> list[float]:
+        """Each chunk's share of the full batch's mean loss: its rows, or -- when the model's loss averages
+        over label tokens (a language model with padding or -100 labels) -- its label tokens, as counted by
+        the model's accuracy (one forward pass per chunk, once per operator)."""
+        from .point_evaluator import model_output
+
+        counts = [float(min(self.batch_size, self.n - start)) for start in starts]
+        if self._count_fn is not None and len(counts) > 1:
+            with torch.no_grad():
+                for k, start in enumerate(starts):
+                    Xc, yc = self.X[start : start + self.batch_size], self.y[start : start + self.batch_size]
+                    out = torch.func.functional_call(self.model, ({**self.frozen, **self.params}, self.buffers), (Xc,))
+                    counted = self._count_fn(model_output(out), yc)
+                    if isinstance(counted, tuple):
+                        counts[k] = float(counted[1])
+        total = sum(counts)
+        return [c / total for c in counts] if total > 0 else [1.0 / len(counts)] * len(counts)
 
     def loss(self) -> float:
         with torch.no_grad():

@@ -181,3 +181,37 @@ def test_density_probes_run_apart_give_the_same_density():
     fewer = C.spectral_density(C.DenseOperator(A), num_probes=3, num_iters=12, seed=7)
     np.testing.assert_array_equal(fewer.nodes, whole.nodes[:3])  # a probe does not depend on how many there are
     assert not np.array_equal(whole.nodes[0], whole.nodes[1])  # but the probes differ
+
+
+def test_chunked_products_of_a_language_model_weight_chunks_by_label_tokens():
+    # a causal LM's loss is the mean over label tokens, not rows: with padding (-100) spread unevenly over the
+    # rows, chunks weighted by rows gave another Hessian than the full batch (top eigenvalue 23.3 vs 12.8)
+    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers.utils import logging
+
+    from analysis.sources.base import IGNORE_INDEX, LoadedModel, causal_lm_accuracy, causal_lm_loss
+
+    class Logits(torch.nn.Module):
+        def __init__(self, lm):
+            super().__init__()
+            self.lm = lm
+
+        def forward(self, ids):
+            return self.lm(ids.clamp(min=0)).logits
+
+    logging.set_verbosity_error()
+    torch.manual_seed(0)
+    lm = GPT2LMHeadModel(GPT2Config(vocab_size=11, n_positions=8, n_embd=8, n_layer=1, n_head=2, attn_implementation="eager"))
+    model = LoadedModel(Logits(lm).double().eval(), causal_lm_loss, causal_lm_accuracy, "tokens")
+    ids = torch.randint(0, 11, (6, 8), generator=torch.Generator().manual_seed(1))
+    labels = ids.clone()
+    labels[:2, 2:] = IGNORE_INDEX  # the first chunk of two rows holds 2 label tokens, the others 14 each
+    whole = C.HessianOperator(model, None, (ids, labels))
+    chunked = C.HessianOperator(model, None, (ids, labels), batch_size=2)
+    v = torch.randn(whole.size, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    assert torch.allclose(chunked.matvec(v), whole.matvec(v), rtol=1e-9, atol=1e-12)
+    assert torch.allclose(chunked.gradient(), whole.gradient(), rtol=1e-9, atol=1e-12)
+    assert chunked.loss() == pytest.approx(whole.loss(), rel=1e-12)
+    # rows are the weights where every row counts alike
+    plain = C.HessianOperator(model, None, (ids, ids), batch_size=4)
+    assert plain.loss() == pytest.approx(C.HessianOperator(model, None, (ids, ids)).loss(), rel=1e-12)
