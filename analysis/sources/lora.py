@@ -4,9 +4,15 @@ Merging is done here, by hand, so peft is not needed at run time:
 ``W' = W + s * B @ A`` with ``s = lora_alpha / r`` (``lora_alpha / sqrt(r)``
 with ``use_rslora``), transposed for layers that store ``(in, out)``
 weights (GPT-2's ``Conv1D``, or ``fan_in_fan_out: true``), and
-``E' = E + s * (B @ A)^T`` for embeddings.  Tensors the adapter trains
-outright (``modules_to_save``, ``bias``) replace the base's.  DoRA and
-convolution adapters are refused with a message.  As with peft's
+``E' = E + s * (B @ A)^T`` for embeddings, and ``b' = b + s * lora_B.bias``
+with ``lora_bias``.  Tensors the adapter holds outright replace the base's
+before the updates are added: what it trains (``modules_to_save``,
+``bias="all"``/``"lora_only"``, saved as ``<module>.base_layer.bias`` for a
+LoRA-wrapped module) and the base embedding/output weights peft saves beside
+an embedding or ``lm_head`` update (``<module>.base_layer.weight``, its
+``save_embedding_layers``): the update was trained on those, and peft loads
+them in place of the base's too.  DoRA and convolution adapters are refused
+with a message.  As with peft's
 ``merge_and_unload``, an update to a tied weight (GPT-2's ``wte`` is its
 output layer too) changes every place the weight is used.
 
@@ -74,13 +80,35 @@ def read_adapter(folder: Path) -> tuple[dict, dict[str, torch.Tensor]]:
 
 
 def _split(key: str) -> tuple[str, str] | None:
-    """``(module path, part)`` for a LoRA factor key, part in lora_A/lora_B/lora_embedding_A/lora_embedding_B."""
+    """``(module path, part)`` for a LoRA factor key, part in lora_A/lora_B/lora_embedding_A/lora_embedding_B/lora_B.bias."""
     k = key[len(PREFIX):] if key.startswith(PREFIX) else key
+    for tail, part in ((".lora_B.bias", "lora_B.bias"), (".lora_B.default.bias", "lora_B.bias")):
+        if k.endswith(tail):
+            return k[: -len(tail)], part
     for part in ("lora_embedding_A", "lora_embedding_B", "lora_A", "lora_B"):
         for tail in (f".{part}.weight", f".{part}.default.weight", f".{part}", f".{part}.default"):
             if k.endswith(tail):
                 return k[: -len(tail)], part
     return None
+
+
+def _base_parameter(params: dict[str, nn.Parameter], name: str, t: torch.Tensor) -> nn.Parameter:
+    """The base parameter a tensor the adapter holds outright replaces (``x.base_layer.bias`` is ``x.bias``)."""
+    for candidate in (name, name.replace(".base_layer.", ".")):
+        if candidate in params and params[candidate].shape == t.shape:
+            return params[candidate]
+    raise SourceError(f"adapter_model.safetensors: tensor {name} does not match a base parameter")
+
+
+def _check_rank(path: str, f: dict[str, torch.Tensor], r: int) -> None:
+    """Every factor's rank is the config's r, or the alpha/r scale would be silently wrong."""
+    for part, axis in (("lora_A", 0), ("lora_B", 1), ("lora_embedding_A", 0), ("lora_embedding_B", 1)):
+        t = f.get(part)
+        if t is not None and (t.dim() <= axis or t.shape[axis] != r):
+            raise SourceError(
+                f"adapter_model.safetensors: {path}.{part} has shape {list(t.shape)}, which is not rank r = {r} "
+                "as adapter_config.json says; save the adapter again with peft (r must match the tensors)"
+            )
 
 
 def merge(model: nn.Module, cfg: dict, tensors: dict[str, torch.Tensor]) -> list[str]:
@@ -98,19 +126,27 @@ def merge(model: nn.Module, cfg: dict, tensors: dict[str, torch.Tensor]) -> list
             factors.setdefault(s[0], {})[s[1]] = t
         else:
             plain[(key[len(PREFIX):] if key.startswith(PREFIX) else key).replace(".modules_to_save.default", "")] = t
+    if not factors:
+        raise SourceError("adapter_model.safetensors holds no LoRA weights (no lora_A/lora_B tensors): " + SAVE_ADAPTER)
     merged = []
     with torch.no_grad():
+        # outright tensors first: a saved base_layer.weight is what the update below was trained on
+        for name, t in plain.items():
+            param = _base_parameter(params, name, t)
+            param.copy_(t.to(param.dtype))
         for path, f in sorted(factors.items()):
             mod = modules.get(path)
             if mod is None or not isinstance(getattr(mod, "weight", None), torch.Tensor):
                 raise SourceError(f"adapter_model.safetensors: LoRA targets {path!r}, which the base model does not have")
             W = mod.weight
-            if "lora_embedding_A" in f:
+            if "lora_embedding_A" in f and "lora_embedding_B" in f:
+                _check_rank(path, f, r)
                 delta = (f["lora_embedding_B"] @ f["lora_embedding_A"]).T
             elif "lora_A" in f and "lora_B" in f:
                 A, B = f["lora_A"], f["lora_B"]
                 if A.dim() != 2 or B.dim() != 2:
                     raise SourceError(f"adapter_model.safetensors: {path}: convolution adapters are not supported")
+                _check_rank(path, f, r)
                 delta = B @ A
                 if type(mod).__name__ == "Conv1D" or cfg.get("fan_in_fan_out"):  # weights stored (in, out)
                     delta = delta.T
@@ -119,11 +155,15 @@ def merge(model: nn.Module, cfg: dict, tensors: dict[str, torch.Tensor]) -> list
             if delta.shape != W.shape:
                 raise SourceError(f"adapter_model.safetensors: {path}: B @ A has shape {list(delta.shape)}, the base weight {list(W.shape)}")
             W.add_(scale * delta.to(W.dtype))
+            if "lora_B.bias" in f:  # lora_bias=True: lora_B has a bias of its own, scaled like the weight
+                b = getattr(mod, "bias", None)
+                if not isinstance(b, torch.Tensor) or b.shape != f["lora_B.bias"].shape:
+                    raise SourceError(
+                        f"adapter_model.safetensors: {path}.lora_B.bias (lora_bias=True) needs a base layer with a bias "
+                        f"of {f['lora_B.bias'].numel()} values, and {path} has none that fits"
+                    )
+                b.add_(scale * f["lora_B.bias"].to(b.dtype))
             merged.append(path)
-        for name, t in plain.items():
-            if name not in params or params[name].shape != t.shape:
-                raise SourceError(f"adapter_model.safetensors: tensor {name} does not match a base parameter")
-            params[name].copy_(t.to(params[name].dtype))
     return merged
 
 

@@ -120,3 +120,88 @@ def test_refusals(tiny_folders, tmp_path):
     save_file(bad, str(tmp_path / "wrong" / "adapter_model.safetensors"))
     with pytest.raises(SourceError, match="bert.nope"):
         load_model(tmp_path / "wrong")
+
+
+def _save_adapter(folder, base, tensors, **cfg):
+    """An adapter folder in peft's layout: ``base_model.model.``-prefixed keys, the config beside them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({f"base_model.model.{k}": v.contiguous() for k, v in tensors.items()}, str(folder / "adapter_model.safetensors"))
+    config = {"peft_type": "LORA", "r": 2, "lora_alpha": 6, "bias": "none", "base_model_name_or_path": str(base),
+              "fan_in_fan_out": False, **cfg}
+    (folder / "adapter_config.json").write_text(json.dumps(config))
+
+
+def _factors(g, r, fan_in, fan_out):
+    return torch.randn(r, fan_in, generator=g) * 0.3, torch.randn(fan_out, r, generator=g) * 0.3
+
+
+def test_saved_embedding_layers_replace_the_base_weights_before_the_update(tiny_folders, tmp_path):
+    """peft's save_embedding_layers writes ``<module>.base_layer.weight`` beside an embed_tokens/lm_head update
+    (an untied Llama): those are the weights the update was trained on, used in place of the base's."""
+    base = tiny_folders["llama"]
+    plain = dict(load_model(base).module.model.named_parameters())
+    E, H = plain["model.embed_tokens.weight"], plain["lm_head.weight"]
+    g = torch.Generator().manual_seed(3)
+    E_trained, H_trained = E + 0.1 * torch.randn(E.shape, generator=g), H + 0.1 * torch.randn(H.shape, generator=g)
+    eA, eB = torch.randn(2, E.shape[0], generator=g), torch.randn(E.shape[1], 2, generator=g)
+    hA, hB = _factors(g, 2, H.shape[1], H.shape[0])
+    _save_adapter(tmp_path / "emb", base, {
+        "model.embed_tokens.base_layer.weight": E_trained, "model.embed_tokens.lora_embedding_A": eA,
+        "model.embed_tokens.lora_embedding_B": eB,
+        "lm_head.base_layer.weight": H_trained, "lm_head.lora_A.weight": hA, "lm_head.lora_B.weight": hB,
+    }, target_modules=["embed_tokens", "lm_head"])
+    merged = dict(load_model(tmp_path / "emb").module.model.named_parameters())
+    torch.testing.assert_close(merged["model.embed_tokens.weight"], E_trained + 3 * (eB @ eA).T, atol=1e-6, rtol=0)
+    torch.testing.assert_close(merged["lm_head.weight"], H_trained + 3 * (hB @ hA), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("bias", ["all", "lora_only"])
+def test_trained_biases_replace_the_base_biases(tiny_folders, tmp_path, bias):
+    """bias="all"/"lora_only": a LoRA-wrapped module's bias is saved as ``<module>.base_layer.bias``, others plainly."""
+    base = tiny_folders["gpt2"]
+    plain = dict(load_model(base).module.model.named_parameters())
+    g = torch.Generator().manual_seed(4)
+    W = plain["transformer.h.0.attn.c_attn.weight"]  # Conv1D: (in, out)
+    A, B = _factors(g, 2, W.shape[0], W.shape[1])
+    tensors = {"transformer.h.0.attn.c_attn.lora_A.weight": A, "transformer.h.0.attn.c_attn.lora_B.weight": B,
+               "transformer.h.0.attn.c_attn.base_layer.bias": torch.randn(W.shape[1], generator=g)}
+    if bias == "all":
+        tensors["transformer.h.0.ln_1.bias"] = torch.randn(plain["transformer.h.0.ln_1.bias"].shape, generator=g)
+    _save_adapter(tmp_path / bias, base, tensors, bias=bias, target_modules=["c_attn"], fan_in_fan_out=True)
+    merged = dict(load_model(tmp_path / bias).module.model.named_parameters())
+    assert torch.equal(merged["transformer.h.0.attn.c_attn.bias"], tensors["transformer.h.0.attn.c_attn.base_layer.bias"])
+    torch.testing.assert_close(merged["transformer.h.0.attn.c_attn.weight"], W + 3 * (B @ A).T, atol=1e-6, rtol=0)
+    if bias == "all":
+        assert torch.equal(merged["transformer.h.0.ln_1.bias"], tensors["transformer.h.0.ln_1.bias"])
+
+
+def test_lora_bias_is_merged_with_the_update_scale(tiny_folders, tmp_path):
+    """lora_bias=True gives lora_B a bias (``<module>.lora_B.bias``); merged like peft: b + s * lora_B.bias."""
+    base = tiny_folders["bert-cls"]
+    plain = dict(load_model(base).module.model.named_parameters())
+    path = "bert.encoder.layer.0.attention.self.query"
+    W, b = plain[f"{path}.weight"], plain[f"{path}.bias"]
+    g = torch.Generator().manual_seed(5)
+    A, B = _factors(g, 2, W.shape[1], W.shape[0])
+    lora_bias = torch.randn(W.shape[0], generator=g)
+    _save_adapter(tmp_path / "lb", base, {f"{path}.lora_A.weight": A, f"{path}.lora_B.weight": B, f"{path}.lora_B.bias": lora_bias},
+                  lora_bias=True, target_modules=["query"])
+    merged = dict(load_model(tmp_path / "lb").module.model.named_parameters())
+    torch.testing.assert_close(merged[f"{path}.weight"], W + 3 * (B @ A), atol=1e-6, rtol=0)
+    torch.testing.assert_close(merged[f"{path}.bias"], b + 3 * lora_bias, atol=1e-6, rtol=0)
+
+
+def test_rank_that_disagrees_with_r_is_refused(tiny_folders, tmp_path):
+    base = tiny_folders["bert-cls"]
+    write_adapter(tmp_path / "rank", base, TARGETS["bert-cls"], r=4)
+    cfg = json.loads((tmp_path / "rank" / "adapter_config.json").read_text())
+    (tmp_path / "rank" / "adapter_config.json").write_text(json.dumps({**cfg, "r": 2}))
+    with pytest.raises(SourceError, match=r"lora_A has shape \[4, 8\], which is not rank r = 2"):
+        load_model(tmp_path / "rank")
+
+
+def test_adapter_without_lora_weights_is_refused(tiny_folders, tmp_path):
+    base = tiny_folders["bert-cls"]
+    _save_adapter(tmp_path / "empty", base, {})
+    with pytest.raises(SourceError, match="adapter_model.safetensors holds no LoRA weights"):
+        load_model(tmp_path / "empty")
