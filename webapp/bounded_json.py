@@ -9,12 +9,32 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from typing import Any
 
 from django.conf import settings
 
 # A string token (with escapes) or one of the structural characters that matter here.
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}:]', re.S)
+
+
+class _TooManyDigits:
+    """Stands in for an integer literal longer than Python converts (sys.get_int_max_str_digits), so the
+    walk below can blame its field instead of json.loads raising a bare ValueError."""
+
+
+_TOO_MANY_DIGITS = _TooManyDigits()
+
+
+def _parse_int(literal: str) -> int | _TooManyDigits:
+    try:
+        return int(literal)
+    except ValueError:
+        return _TOO_MANY_DIGITS
+
+
+def _too_many_digits_message() -> str:
+    return f"a number has too many digits (over {sys.get_int_max_str_digits():,})"
 
 
 class JsonRejected(ValueError):
@@ -70,14 +90,14 @@ def parse_json(text: str | bytes, *, field: str, max_bytes: int | None = None, k
         raise JsonRejected(field, f"over {max_bytes:,} bytes")
     _check_depth(text, field, max_depth(), keyed)
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_int=_parse_int)
     except json.JSONDecodeError as exc:
         raise JsonRejected(field, f"not valid JSON: {exc}") from None
     except RecursionError:  # belt and braces: the depth check should have caught it
         raise JsonRejected(field, "JSON nested too deeply") from None
     if expect is dict and not isinstance(value, dict):
         raise JsonRejected(field, "must be a JSON object")
-    _refuse_unstorable(value, field, keyed)
+    _refuse_unusable(value, field, keyed)
     return value
 
 
@@ -96,9 +116,9 @@ def _unstorable(text: str) -> str | None:
 _FIELD_HOLDERS = ("params",)
 
 
-def _refuse_unstorable(value: Any, field: str, keyed: bool) -> None:
-    """Refuse strings the database cannot hold anywhere in `value`; with `keyed`, blame the top-level key
-    (or, inside a job's "params", the parameter)."""
+def _refuse_unusable(value: Any, field: str, keyed: bool) -> None:
+    """Refuse strings the database cannot hold, and integers too long to convert, anywhere in `value`;
+    with `keyed`, blame the top-level key (or, inside a job's "params", the parameter)."""
     parts = list(value.items()) if keyed and isinstance(value, dict) else [(field, value)]
     if keyed:
         parts = [inner for key, part in parts
@@ -109,6 +129,8 @@ def _refuse_unstorable(value: Any, field: str, keyed: bool) -> None:
         stack = [part]
         while stack:
             item = stack.pop()
+            if item is _TOO_MANY_DIGITS:
+                raise JsonRejected(where, _too_many_digits_message())
             texts = [item] if isinstance(item, str) else list(item) if isinstance(item, dict) else []
             if isinstance(item, dict):
                 stack.extend(item.values())

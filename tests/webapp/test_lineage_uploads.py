@@ -154,6 +154,8 @@ DEEP_JSON = "[" * 2000 + "]" * 2000
     ("edge_files", "model.pkl", b"\x80\x04\x95 not unpickled, ever", "model.pkl: file must end in .csv, .txt, .json"),
     ("card_files", "card.txt", "---\nlicense: mit\n---\n", "card.txt: file must end in .md, .markdown"),
     ("edges_text", None, DEEP_JSON, "pasted edges: JSON nested deeper than"),
+    ("edge_files", "long.json", '[{"child": "a", "parent": "b", "x": ' + "9" * 5000 + "}]",
+     "long.json: a number has too many digits"),
 ])
 def test_hostile_files_are_a_field_named_400_and_nothing_is_queued(client, user, settings, field, name, content, message):
     settings.TERRAIN_LINEAGE_MAX_UPLOAD_BYTES = 6000

@@ -11,9 +11,9 @@ what it is (`terrain.format`):
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from webapp.bounded_json import JsonRejected, parse_json
 from webapp.runs.models import CheckpointSource
 
 FORMATS = {
@@ -59,11 +59,9 @@ def inspect_foreign(path: Path, source: str) -> tuple[dict, int]:
     if not text or len(text) > MAX_CONFIG_CHARS:
         raise CheckpointFileRejected("the file carries no terrain.config (the model's config.json / adapter_config.json)")
     try:
-        config = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CheckpointFileRejected(f"terrain.config is not valid JSON: {exc}") from None
-    if not isinstance(config, dict):
-        raise CheckpointFileRejected("terrain.config must be a JSON object")
+        config = parse_json(text, field="terrain.config", expect=dict)
+    except JsonRejected as exc:
+        raise CheckpointFileRejected(str(exc)) from None
     needed = "model_type" if source == CheckpointSource.HF else "r"
     if needed not in config:
         raise CheckpointFileRejected(f"terrain.config has no {needed!r}: is this a {CheckpointSource(source).label}?")
