@@ -72,7 +72,7 @@ MIDDLEWARE = [
     "webapp.middleware.RejectRequestFloods",  # too many fields: a 400, even with DEBUG on
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "webapp.trailing_slash.CompleteTheSlash",  # CommonMiddleware, but a POST missing its slash is served
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "webapp.accounts.middleware.BearerTokenMiddleware",

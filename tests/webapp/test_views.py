@@ -110,6 +110,21 @@ def test_cancel_by_other_user_is_forbidden(client, user, other_user):
     assert job.status == "queued"
 
 
+@pytest.mark.parametrize("debug", [True, False])
+def test_a_post_without_its_routes_trailing_slash_is_served_by_that_route(client, user, settings, debug):
+    """Django redirected it (dropping the body) or, with DEBUG on as in the quick start, raised RuntimeError: a 500."""
+    settings.DEBUG = debug
+    job = Job.objects.create(kind="train", owner=user, visibility=Visibility.PUBLIC)
+    client.force_login(user)
+    response = client.post(f"/api/jobs/{job.slug}/cancel")
+    assert response.status_code == 200, response.content[:300]
+    assert response.json()["status"] == "cancelled"
+    assert client.post("/api/jobs/nope/cancel").status_code == 404
+    assert client.post("/api/jobs", json.dumps({"kind": "train", "params": {"epochs": 0}}),
+                       content_type="application/json").status_code == 400
+    assert client.get("/api/jobs").status_code == 301  # reads still redirect to the slashed URL
+
+
 def test_home_lists_public_catalog_featured_first(client, user):
     experiment_create(title="Ordinary", owner=user, visibility=Visibility.PUBLIC)
     experiment_create(title="Star", owner=user, visibility=Visibility.PUBLIC, featured=True)
