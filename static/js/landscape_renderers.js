@@ -250,7 +250,7 @@
       var data = [{ x: t, y: loss, name: "loss", mode: "lines+markers" }];
       if (acc.some(function (v) { return v !== null && v !== undefined; })) data.push({ x: t, y: acc, name: "accuracy", yaxis: "y2", mode: "lines", line: { dash: "dot" } });
       draw(chart, data, { margin: { t: 10, r: 60, b: 40, l: 60 }, xaxis: { title: { text: "t" } }, yaxis: { title: { text: "loss" }, type: view.log ? "log" : "linear" },
-                          yaxis2: { title: { text: "accuracy" }, overlaying: "y", side: "right", range: [0, 1.02] }, uirevision: "keep" });
+                          yaxis2: { title: { text: "accuracy" }, overlaying: "y", side: "right", range: [0, 1.02], tickmode: "linear", tick0: 0, dtick: 0.2, showgrid: false }, uirevision: "keep" });
       chart.dataset.points = String(t.length);
     }
 

@@ -18,8 +18,8 @@
     });
     if (traces.length) {
       Plotly.newPlot(driftChart, traces, {
-        margin: { t: 10, r: 10, b: 45, l: 55 }, xaxis: { title: { text: "generation of the parent" }, dtick: 1 },
-        yaxis: { title: { text: "share of edges that change" }, tickformat: ".0%", range: [0, 1.02] }, legend: { orientation: "h" }
+        margin: { t: 40, r: 10, b: 45, l: 55 }, xaxis: { title: { text: "generation of the parent" }, dtick: 1 },
+        yaxis: { title: { text: "share of edges that change" }, tickformat: ".0%", range: [0, 1.02] }, legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" }
       }, CONFIG);
     } else {
       driftChart.classList.remove("chart");
@@ -39,7 +39,7 @@
     Plotly.newPlot(kinshipChart, [
       { type: "bar", name: "Pearson", x: names, y: k.layers.map(function (l) { return l.pearson; }) },
       { type: "bar", name: "cosine", x: names, y: k.layers.map(function (l) { return l.cosine; }) }
-    ], { margin: { t: 10, r: 10, b: 80, l: 50 }, barmode: "group", yaxis: { range: [-1, 1], title: { text: "similarity of deltas" } },
-         legend: { orientation: "h" } }, CONFIG);
+    ], { margin: { t: 40, r: 10, b: 80, l: 50 }, barmode: "group", yaxis: { range: [-1, 1], title: { text: "similarity of deltas" } },
+         legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" } }, CONFIG);
   }
 })();

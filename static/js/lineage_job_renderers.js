@@ -26,8 +26,8 @@
       Plotly.react(chart, [
         { type: "bar", name: "Pearson", x: names, y: layers.map(function (l) { return l.pearson; }) },
         { type: "bar", name: "cosine", x: names, y: layers.map(function (l) { return l.cosine; }) }
-      ], { margin: { t: 10, r: 10, b: 80, l: 50 }, barmode: "group", yaxis: { range: [-1, 1], title: { text: "similarity of deltas" } },
-           legend: { orientation: "h" } }, CONFIG);
+      ], { margin: { t: 40, r: 10, b: 80, l: 50 }, barmode: "group", yaxis: { range: [-1, 1], title: { text: "similarity of deltas" } },
+           legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" } }, CONFIG);
     }
     function addLayer(l) {
       layers.push(l);

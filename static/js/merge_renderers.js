@@ -48,8 +48,8 @@
                  name: task, mode: "lines+markers",
                  line: { color: COLOURS[k % COLOURS.length], width: task === "mean" ? 3 : 2, dash: task === "mean" ? "dash" : "solid" } };
       });
-      var layout = { margin: { t: 10, r: 10, b: 45, l: 60 }, xaxis: { title: { text: state.knobLabel || state.knob } },
-                     yaxis: { title: { text: metric } }, legend: { orientation: "h" }, uirevision: "keep", shapes: [] };
+      var layout = { margin: { t: 40, r: 10, b: 45, l: 60 }, xaxis: { title: { text: state.knobLabel || state.knob } },
+                     yaxis: { title: { text: metric } }, legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" }, uirevision: "keep", shapes: [] };
       if (state.saved) layout.shapes.push({ type: "line", x0: state.saved.value, x1: state.saved.value, yref: "paper", y0: 0, y1: 1,
                                             line: { dash: "dot", color: "#111827" } });
       Plotly.react(chart, data, layout, CONFIG);
@@ -103,10 +103,10 @@
           data.push({ x: run.rounds.map(function (r) { return r.round; }), y: run.rounds.map(function (r) { return r.pool_kinship; }),
                       name: run.run + " pool kinship", yaxis: "y2", mode: "lines", line: { color: colour, dash: "dot" } });
         });
-        Plotly.react(chart, data, { margin: { t: 10, r: 60, b: 45, l: 60 }, xaxis: { title: { text: "round" }, dtick: 1 },
+        Plotly.react(chart, data, { margin: { t: 40, r: 60, b: 45, l: 60 }, xaxis: { title: { text: "round" }, dtick: 1 },
                                     yaxis: { title: { text: "mean score over tasks" } },
-                                    yaxis2: { title: { text: "pool kinship" }, overlaying: "y", side: "right", range: [-1, 1] },
-                                    legend: { orientation: "h" } }, { responsive: true, displaylogo: false });
+                                    yaxis2: { title: { text: "pool kinship" }, overlaying: "y", side: "right", range: [-1, 1], tickmode: "linear", tick0: -1, dtick: 0.5, showgrid: false },
+                                    legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" } }, { responsive: true, displaylogo: false });
         chart.dataset.runs = String(runs.length);
       }
     };

@@ -80,6 +80,14 @@
       }
       var layout = { margin: { t: 10, r: 10, b: 60, l: 80 }, xaxis: { title: { text: header.x_title + (header.x.scale === "log" ? " (log spaced)" : "") }, type: "category" },
                      yaxis: { title: { text: header.y_title + (header.y.scale === "log" ? " (log spaced)" : "") }, type: "category" } };
+      var finished = Object.keys(cells).length;
+      if (finished && !z.some(function (row) { return row.some(function (v) { return v !== null && v !== undefined; }); })) {
+        // an all-empty heatmap draws nothing at all: keep the grid's axes and say why it is empty
+        layout.xaxis.categoryarray = xs.map(String); layout.xaxis.range = [-0.5, xs.length - 0.5];
+        layout.yaxis.categoryarray = ys.map(String); layout.yaxis.range = [-0.5, ys.length - 0.5];
+        layout.annotations = [{ xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false,
+                                text: "no finished cell has a value for " + (metric || rule) + (metric === "eos_step" ? " (no run reached the edge of stability)" : "") }];
+      }
       Plotly.react(chart, [trace], layout, CONFIG);
       chart.dataset.cells = String(Object.keys(cells).length);
       var doneRuns = Object.keys(runs).reduce(function (n, k) { return n + runs[k].length; }, 0);

@@ -29,10 +29,10 @@
         { x: [0, totalSteps], y: [config.threshold, config.threshold], name: config.threshold_label, mode: "lines", line: { color: "#dc2626", dash: "dash" } }
       ];
       var layout = {
-        margin: { t: 10, r: 20, b: 40, l: 60 },
+        margin: { t: 40, r: 20, b: 40, l: 60 },
         xaxis: { title: { text: "step" }, range: [0, totalSteps] },
         yaxis: { title: { text: adaptive ? "sharpness (log)" : "sharpness" }, type: adaptive ? "log" : "linear", rangemode: "tozero" },
-        legend: { orientation: "h" }
+        legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" }
       };
       Plotly.newPlot(chart, data, layout, PLOT_CONFIG);
       plotted = true;
@@ -77,10 +77,10 @@
         text: path.trajectory.step.map(function (s) { return "step " + s; }), hovertemplate: "%{text}<br>loss %{y:.4g}<extra></extra>" }
     ];
     var layout = {
-      margin: { t: 10, r: 20, b: 40, l: 60 },
+      margin: { t: 40, r: 20, b: 40, l: 60 },
       xaxis: { title: { text: "position between initial (0) and final (1) weights" } },
       yaxis: { title: { text: "train loss" }, type: "log" },
-      legend: { orientation: "h" }
+      legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" }
     };
     Plotly.newPlot(chart, data, layout, PLOT_CONFIG);
   }
@@ -96,11 +96,11 @@
     ];
     var data = traces.map(function (t) { return { x: [], y: [], name: t.name, yaxis: t.yaxis, mode: "lines", line: t.line }; });
     var layout = {
-      margin: { t: 10, r: 60, b: 40, l: 60 },
+      margin: { t: 40, r: 60, b: 40, l: 60 },
       xaxis: { title: { text: "step" } },
       yaxis: { title: { text: "loss" }, type: "log" },
-      yaxis2: { title: { text: "accuracy" }, overlaying: "y", side: "right", range: [0, 1.02] },
-      legend: { orientation: "h" }
+      yaxis2: { title: { text: "accuracy" }, overlaying: "y", side: "right", range: [0, 1.02], tickmode: "linear", tick0: 0, dtick: 0.2, showgrid: false },
+      legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" }
     };
     Plotly.newPlot(chart, data, layout, PLOT_CONFIG);
     var count = 0;
