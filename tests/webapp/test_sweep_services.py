@@ -70,6 +70,15 @@ def test_oversized_sweep_is_refused(user):
     assert "400" in json.dumps(caught.value.errors)
 
 
+def test_a_cell_outside_the_grid_is_a_404_with_a_message(user, client):
+    validated = job_params_validate(kind="sweep", data={"spec": TINY}, user=user)
+    job = job_create(kind="sweep", params=validated.params, owner=user, visibility=Visibility.PUBLIC, enqueue=False)
+    assert client.get(f"/phases/{job.slug}/cell/1/0/").json() == {"i": 1, "j": 0, "cell": None, "runs": []}  # not run yet
+    for i, j in ((2, 0), (0, 1), (9, 9)):  # the grid is 2 x 1
+        response = client.get(f"/phases/{job.slug}/cell/{i}/{j}/")
+        assert response.status_code == 404 and f"no cell ({i}, {j})" in response.json()["error"]
+
+
 def test_inline_sweep_writes_every_run_and_cell_once(user, client):
     validated = job_params_validate(kind="sweep", data={"spec": TINY, "visibility": Visibility.PUBLIC}, user=user)
     job = job_create(kind="sweep", params=validated.params, owner=user, visibility=Visibility.PUBLIC, enqueue=False)

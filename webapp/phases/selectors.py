@@ -45,7 +45,11 @@ def sweep_summary(*, job: Job) -> dict:
     }
 
 
-def sweep_cell_detail(*, job: Job, i: int, j: int) -> dict:
+def sweep_cell_detail(*, job: Job, i: int, j: int) -> dict | None:
+    """A cell's result and runs; None when (i, j) lies outside the grid."""
+    spec = sweep_spec(job)
+    if i >= len(spec.x.values) or j >= len(spec.y.values):
+        return None
     cell = SweepCell.objects.filter(job=job, i=i, j=j).first()
     runs = SweepRun.objects.filter(job=job, i=i, j=j).order_by("seed")
     return {

@@ -27,7 +27,10 @@ def index(request):
 
 def cell_detail(request, slug, i, j):
     job = _sweep(request, slug)
-    return JsonResponse(selectors.sweep_cell_detail(job=job, i=i, j=j))
+    detail = selectors.sweep_cell_detail(job=job, i=i, j=j)
+    if detail is None:
+        return JsonResponse({"error": f"no cell ({i}, {j}): the sweep's grid has no such column or row"}, status=404)
+    return JsonResponse(detail)
 
 
 @require_POST
