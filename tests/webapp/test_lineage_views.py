@@ -163,6 +163,7 @@ def test_embeds_are_frameable_and_pages_are_not(client, user):
         response = client.get(url)
         assert response.status_code == 200 and "X-Frame-Options" not in response
         assert b'class="topbar"' not in response.content
+        assert b'<link rel="icon" href="data:image/svg+xml,' in response.content  # else the browser asks for /favicon.ico
     assert client.get(graph.get_absolute_url())["X-Frame-Options"] in ("DENY", "SAMEORIGIN")
 
 

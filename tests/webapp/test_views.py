@@ -155,3 +155,15 @@ def test_check_deploy_has_no_warnings():
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_every_page_with_its_own_head_names_the_inline_icon():
+    """A page without one makes the browser ask for /favicon.ico, a 404 (the lineage embeds did)."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    templates = [p for root in settings.TEMPLATES[0]["DIRS"] for p in Path(root).rglob("*.html")]
+    heads = [p for p in templates if "<head>" in p.read_text()]
+    assert len(heads) >= 4
+    assert [p.name for p in heads if '{% include "includes/favicon.html" %}' not in p.read_text()] == []
