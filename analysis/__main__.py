@@ -24,8 +24,11 @@ A checkpoint (``--checkpoint``, ``--a``, ``--b``, ``--end``) is any model source
 (:mod:`analysis.sources`): a Terrain ``.safetensors``, a Hugging Face folder
 (``config.json`` + ``model.safetensors``), a LoRA adapter folder (``--base``
 names its base folder unless the adapter's config holds an absolute local
-path), an ``.onnx`` file (lines and planes only) or a ``.zip`` of a folder.
-``--head`` and ``--num-labels`` choose a Hugging Face head.  Instead of
+path; only LoRA checkpoints get it), an ``.onnx`` file (lines and planes only)
+or a ``.zip`` of a folder (extracted into a temporary folder removed when the
+command ends).  ``--head`` and ``--num-labels`` choose the head of Hugging Face
+and LoRA checkpoints.  Two models compared (``--a``/``--b``, ``--end``) must
+have the same tensors.  Instead of
 ``--dataset``, ``--data PATH`` gives the model's own data: token ids
 (``input_ids``, optional ``attention_mask`` and ``labels``) or images (``X``,
 ``y``) in ``.npz``/``.safetensors``, or a ``.txt`` file tokenised with the
@@ -78,6 +81,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 from .cli_commands import (
@@ -245,7 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        payload = args.func(args)
+        with tempfile.TemporaryDirectory(prefix="terrain-cli-") as scratch:  # zips extracted here, gone at the end
+            args.scratch = scratch
+            payload = args.func(args)
     except (CLIError, CheckpointError, DataError, SpecError, ValueError, FileNotFoundError, NotImplementedError) as exc:
         # SourceError (refused models and data) is a ValueError
         print(f"error: {exc}", file=sys.stderr)

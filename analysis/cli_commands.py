@@ -79,16 +79,39 @@ def _load_model_data(args, model) -> tuple:
     return X, y
 
 
-def _load_checkpoint(path: str, spec: dict | None, args=None):
-    """Any model source as a LoadedModel (see analysis.sources)."""
-    from .sources import load_model
+def _load_checkpoint(path: str, spec: dict | None, args):
+    """Any model source as a LoadedModel (see analysis.sources); each gets only the options it takes.
 
+    A ``.zip`` is extracted into the run's scratch folder (``args.scratch``, removed when the command ends),
+    never beside the user's file.
+    """
+    from .sources import detect, load_model
+
+    folder = _unzipped(path, args)
+    kind = detect(folder)
     options = {}
-    if args is not None and Path(path).is_dir() and (Path(path) / "config.json").is_file():
+    if kind in ("huggingface", "lora"):
         options = {k: v for k, v in (("head", args.head), ("num_labels", args.num_labels)) if v is not None}
-    if args is not None and args.base:
-        options["base"] = args.base
-    return load_model(path, spec=spec, **options)
+    if kind == "lora" and args.base:
+        options["base"] = _unzipped(args.base, args)
+    return load_model(folder, spec=spec, **options)
+
+
+def _unzipped(path: str, args) -> str | Path:
+    from .sources import archive, detect
+
+    if detect(path) != "zip":
+        return path
+    return archive.extract_model_zip(path, args.scratch)  # a new folder inside it per zip
+
+
+def _same_architecture(first: str, a, second: str, b) -> None:
+    """Refuse two models whose tensors differ, naming both (a line between them has no meaning)."""
+    from .state_checks import architecture_difference
+
+    why = architecture_difference(a.module.state_dict(), b.module.state_dict())
+    if why:
+        raise CLIError(f"{second} has a different architecture from {first} ({why}): give two models of one architecture")
 
 
 def _bar(total, desc):
@@ -170,7 +193,10 @@ def cmd_landscape(args) -> dict:
     ck = _load_checkpoint(args.checkpoint, _spec_arg(args.spec), args)
     X, y = _load_data(args, ck)
     if args.kind == "line":
-        end = _load_checkpoint(args.end, _spec_arg(args.spec), args).module if args.end else None
+        end = _load_checkpoint(args.end, _spec_arg(args.spec), args) if args.end else None
+        if end is not None:
+            _same_architecture(f"--checkpoint {args.checkpoint}", ck, f"--end {args.end}", end)
+            end = end.module
         bar = _bar(args.resolution, "line")
 
         def progress(event):
@@ -196,8 +222,8 @@ def cmd_landscape(args) -> dict:
     if args.axes == "three_models":
         if not args.models or len(args.models) != 2:
             raise CLIError("--axes three_models needs --models B C (the checkpoint is the origin A)")
-        corners = tuple(_load_checkpoint(path, _spec_arg(args.spec)).state() for path in args.models)
-        markers = {Path(path).stem: _load_checkpoint(path, _spec_arg(args.spec)).state() for path in args.markers or []}
+        corners = tuple(_load_checkpoint(path, _spec_arg(args.spec), args).state() for path in args.models)
+        markers = {Path(path).stem: _load_checkpoint(path, _spec_arg(args.spec), args).state() for path in args.markers or []}
     bar = _bar(args.resolution**2, f"plane ({args.axes})")
 
     def progress(event):
@@ -264,7 +290,9 @@ def cmd_interpolate(args) -> dict:
 
     spec = _spec_arg(args.spec)
     a = _load_checkpoint(args.a, spec, args)
-    b = _load_checkpoint(args.b, spec, args).module
+    b = _load_checkpoint(args.b, spec, args)
+    _same_architecture(f"--a {args.a}", a, f"--b {args.b}", b)
+    b = b.module
     X, y = _load_data(args, a)
     bar = _bar(args.steps, "interpolate")
 
@@ -285,6 +313,7 @@ def cmd_align(args) -> dict:
     spec = _spec_arg(args.spec)
     cka = _load_checkpoint(args.a, spec, args)
     ckb = _load_checkpoint(args.b, spec, args)
+    _same_architecture(f"--a {args.a}", cka, f"--b {args.b}", ckb)
     X, y = _load_data(args, cka)
     bar = _bar(3, "align")
 

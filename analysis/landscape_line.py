@@ -23,6 +23,7 @@ from .point_evaluator import LossFn
 from .allocator import keep_freed_memory
 from .point_parallel import PointParallel
 from .sources.base import unwrap
+from .state_checks import architecture_difference
 
 
 def line(
@@ -87,6 +88,9 @@ def _line(
         kind = "interpolation"
         mode = batchnorm or "interpolate"
         end_state = end.state_dict() if isinstance(end, nn.Module) else dict(end)
+        why = architecture_difference(centre, {n: t for n, t in end_state.items() if n in centre})
+        if why:
+            raise ValueError(f"end: the two models have different architectures ({why})")
         d = {n: end_state[n].detach().to(centre[n]) - centre[n] for n in names}
         if isinstance(span, (tuple, list)):
             lo, hi = span

@@ -19,6 +19,19 @@ def state_dict_of(model_or_state: nn.Module | Mapping[str, torch.Tensor]) -> dic
     return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()}
 
 
+def architecture_difference(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]) -> str | None:
+    """How ``b``'s tensors differ from ``a``'s in names or shapes (the first difference), or None when they match."""
+    for lacking, holder, whose in ((b, a, "the second"), (a, b, "the first")):
+        names = [n for n in holder if n not in lacking]
+        if names:
+            more = f" and {len(names) - 1} more" if len(names) > 1 else ""
+            return f"{whose} lacks tensor {names[0]!r}{more}"
+    for name, t in a.items():
+        if tuple(b[name].shape) != tuple(t.shape):
+            return f"tensor {name!r} is {list(t.shape)} in the first, {list(b[name].shape)} in the second"
+    return None
+
+
 def parse_spec(spec: Any, where: str) -> dict:
     try:
         return zoo.validate_spec(spec)

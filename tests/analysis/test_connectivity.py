@@ -73,3 +73,12 @@ def test_interpolate_endpoints(small_models, digits):
 def test_transformer_not_supported():
     with pytest.raises(NotImplementedError, match="transformer"):
         CN.permutation_spec({"kind": "transformer", "p": 7})
+
+
+@pytest.mark.parametrize("hidden_b", [[12, 9], [7]], ids=["deeper", "narrower"])
+def test_interpolating_models_of_different_architectures_says_so(hidden_b):
+    a = zoo.build({"kind": "mlp", "in": 10, "hidden": [12], "out": 4})
+    b = zoo.build({"kind": "mlp", "in": 10, "hidden": hidden_b, "out": 4})
+    X, y = torch.randn(8, 10), torch.randint(0, 4, (8,))
+    with pytest.raises(ValueError, match="different architectures"):
+        CN.interpolate(a, b, (X, y), steps=3)

@@ -97,3 +97,75 @@ def test_plain_text_through_the_folders_own_tokenizer(tmp_path, monkeypatch):
     lm = load_model(folder)
     with torch.no_grad():
         assert json.loads(Path("t.json").read_text())["loss"][1] == pytest.approx(float(lm.loss_fn(lm.module(X), y)), rel=1e-5)
+
+
+def _adapter_without_base_path(folder, base, targets):
+    """A LoRA whose adapter_config.json names its base as the Hub would (not a local folder): --base is needed."""
+    tensors = write_adapter(folder, base, targets)
+    cfg = json.loads((folder / "adapter_config.json").read_text())
+    (folder / "adapter_config.json").write_text(json.dumps({**cfg, "base_model_name_or_path": "org/tiny"}))
+    return tensors
+
+
+def test_head_and_num_labels_reach_a_lora_folder(tiny_folders, tmp_path, monkeypatch):
+    """A sequence-classification LoRA on a causal-LM base: peft saves the trained head (modules_to_save) as score.weight."""
+    from safetensors.torch import load_file, save_file
+
+    monkeypatch.chdir(tmp_path)
+    base = tiny_folders["gpt2"]
+    _adapter_without_base_path(tmp_path / "cls", base, TARGETS["gpt2"])
+    tensors = load_file(str(tmp_path / "cls" / "adapter_model.safetensors"))
+    tensors["base_model.model.score.weight"] = torch.randn(3, 8, generator=torch.Generator().manual_seed(0))
+    save_file(tensors, str(tmp_path / "cls" / "adapter_model.safetensors"))
+    X, _, _ = make_data("gpt2", n=6)
+    np.savez("cls.npz", input_ids=X.numpy(), labels=np.array([0, 1, 2, 0, 1, 2]))
+    assert main(["landscape", "--kind", "line", "--checkpoint", "cls", "--base", str(base), "--head", "sequence-classification",
+                 "--num-labels", "3", "--data", "cls.npz", "--resolution", "3", "--out", "l.json"]) == 0
+    merged = load_model("cls", base=base, head="sequence-classification", num_labels=3)
+    assert torch.equal(dict(merged.module.model.named_parameters())["score.weight"], tensors["base_model.model.score.weight"])
+    with torch.no_grad():
+        want = float(merged.loss_fn(merged.module(X), torch.tensor([0, 1, 2, 0, 1, 2])))
+    assert json.loads(Path("l.json").read_text())["loss"][1] == pytest.approx(want, rel=1e-5)
+
+
+def test_base_goes_only_to_the_lora_checkpoint(tiny_folders, gpt2_tokens, tmp_path, monkeypatch):
+    from .conftest import save_tiny
+
+    monkeypatch.chdir(tmp_path)
+    base = tiny_folders["gpt2"]
+    _adapter_without_base_path(tmp_path / "adapter", base, TARGETS["gpt2"])
+    other = save_tiny("gpt2", tmp_path / "other", seed=1)
+    assert main(["interpolate", "--a", "adapter", "--b", str(other), "--base", str(base), "--data", str(gpt2_tokens),
+                 "--steps", "3", "--out", "i.json"]) == 0
+    merged = load_model("adapter", base=base)
+    X, y, _ = make_data("gpt2", n=6)
+    with torch.no_grad():
+        assert json.loads(Path("i.json").read_text())["loss"][0] == pytest.approx(float(merged.loss_fn(merged.module(X), y)), rel=1e-5)
+
+
+@pytest.mark.parametrize("command", ["interpolate", "align"])
+def test_models_of_different_architectures_are_refused_naming_both(tiny_folders, gpt2_tokens, tmp_path, monkeypatch, capsys, command):
+    monkeypatch.chdir(tmp_path)
+    gpt2, llama = str(tiny_folders["gpt2"]), str(tiny_folders["llama"])
+    assert main([command, "--a", gpt2, "--b", llama, "--data", str(gpt2_tokens), "--steps", "3", "--out", "x.json"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: --b {llama} has a different architecture from --a {gpt2}" in err and "Traceback" not in err
+    assert not Path("x.json").exists()
+
+
+def test_a_zip_is_extracted_out_of_sight_and_removed(tiny_folders, gpt2_tokens, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    (tmp_path / "zips").mkdir()
+    with zipfile.ZipFile("zips/m.zip", "w") as z:
+        for f in Path(tiny_folders["gpt2"]).iterdir():
+            z.write(f, f"gpt2/{f.name}")
+    for _ in range(2):
+        assert main(["landscape", "--kind", "line", "--checkpoint", "zips/m.zip", "--data", str(gpt2_tokens),
+                     "--resolution", "3", "--out", "l.json"]) == 0
+    assert [p.name for p in (tmp_path / "zips").iterdir()] == ["m.zip"]
+    assert list((tmp_path / "tmp").iterdir()) == []
