@@ -21,6 +21,8 @@ from typing import Any
 
 import torch
 
+from . import bounded_json
+
 MAX_HEADER_BYTES = 100 * 2**20  # the limit safetensors itself uses
 
 ST_DTYPES = {
@@ -50,7 +52,7 @@ def json_dumps(value: Any, what: str) -> str:
 
 def json_loads(text: str, what: str) -> Any:
     try:
-        return json.loads(text)
+        return bounded_json.loads(text)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{what} in the file is not valid JSON: {exc}") from None
 
@@ -101,7 +103,7 @@ def read_safetensors_header(path: Path, size: int) -> tuple[dict[str, dict], dic
             )
         raw = fh.read(n)
     try:
-        header = json.loads(raw.decode("utf-8"))
+        header = bounded_json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise CheckpointError(f"safetensors header is not valid JSON (corrupt file): {exc}") from None
     if not isinstance(header, dict):

@@ -15,7 +15,6 @@ checked for NaN/Inf.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -24,6 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a missing local path must never 
 import torch
 from torch import nn
 
+from ..bounded_json import loads as bounded_json_loads
 from .base import (
     LoadedModel,
     SourceError,
@@ -35,7 +35,10 @@ from .base import (
     masked_lm_loss,
 )
 
-__all__ = ["ALLOWED_MODEL_TYPES", "HEADS", "DEFAULT_MAX_PARAMETERS", "HFAdapter", "is_folder", "read_config", "load"]
+__all__ = [
+    "ALLOWED_MODEL_TYPES", "HEADS", "DEFAULT_MAX_PARAMETERS", "HFAdapter", "is_folder", "read_config", "read_json",
+    "max_parameters_from_environment", "load",
+]
 
 TEXT_DECODERS = {"gpt2", "gpt_neox", "llama"}
 TEXT_ENCODERS = {"bert", "roberta", "distilbert"}
@@ -47,7 +50,8 @@ HEADS_FOR = {
     **{t: ("masked-lm", "sequence-classification") for t in TEXT_ENCODERS},
     **{t: ("image-classification",) for t in VISION},
 }
-DEFAULT_MAX_PARAMETERS = 200_000_000
+DEFAULT_MAX_PARAMETERS = 30_000_000  # the web's default too (webapp/settings.py); both read MAX_PARAMETERS_VARIABLE
+MAX_PARAMETERS_VARIABLE = "TERRAIN_MAX_MODEL_PARAMETERS"
 MAX_CONFIG_BYTES = 1_000_000
 # sizes bounded before anything is built, so even the meta-device count stays instant
 CONFIG_BOUNDS = {
@@ -85,17 +89,36 @@ def is_folder(path: Path) -> bool:
     return path.is_dir() and (path / "config.json").is_file()
 
 
+def max_parameters_from_environment() -> int:
+    """The parameter limit: ``TERRAIN_MAX_MODEL_PARAMETERS`` if set, else :data:`DEFAULT_MAX_PARAMETERS`."""
+    text = os.environ.get(MAX_PARAMETERS_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_MAX_PARAMETERS
+    try:
+        limit = int(text)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise SourceError(f"{MAX_PARAMETERS_VARIABLE} must be a positive whole number, got {text!r}")
+    return limit
+
+
+def read_json(f: Path, *, max_bytes: int = MAX_CONFIG_BYTES):
+    """A JSON file of the folder, bounded in size and nesting; refusals name the file."""
+    if f.stat().st_size > max_bytes:
+        raise SourceError(f"{f.name}: larger than {max_bytes} bytes")
+    try:
+        return bounded_json_loads(f.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:  # json.JSONDecodeError and too deep nesting are ValueErrors
+        raise SourceError(f"{f.name}: not valid JSON ({e})") from None
+
+
 def read_config(folder: Path) -> dict:
     """``config.json`` as a dict, after the model_type / remote-code / size checks."""
     f = folder / "config.json"
     if not f.is_file():
         raise SourceError(f"{folder.name}: no config.json; {SAFE_EXPORT}")
-    if f.stat().st_size > MAX_CONFIG_BYTES:
-        raise SourceError(f"config.json: larger than {MAX_CONFIG_BYTES} bytes")
-    try:
-        cfg = json.loads(f.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SourceError(f"config.json: not valid JSON ({e})") from None
+    cfg = read_json(f)
     if not isinstance(cfg, dict):
         raise SourceError("config.json: must be a JSON object")
     mt = cfg.get("model_type")
@@ -122,10 +145,10 @@ def _weight_files(folder: Path) -> list[Path]:
     if single.is_file():
         return [single]
     if index.is_file():
-        try:
-            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
-            raise SourceError("model.safetensors.index.json: not a valid index (needs a weight_map)") from None
+        document = read_json(index)
+        if not isinstance(document, dict) or "weight_map" not in document:
+            raise SourceError("model.safetensors.index.json: not a valid index (needs a weight_map)")
+        weight_map = document["weight_map"]
         names = sorted(set(weight_map.values())) if isinstance(weight_map, dict) else []
         files = []
         for n in names:
@@ -159,51 +182,100 @@ def _header_shapes(files: list[Path]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def _check_num_labels(num_labels, head: str) -> None:
+    if num_labels is None:
+        return
+    if not head.endswith("classification"):
+        raise SourceError(
+            f"num_labels (--num-labels): only a classification head has classes; the head here is {head} "
+            "(choose head sequence-classification or image-classification, or leave num_labels out)",
+            field="num_labels",
+        )
+    if isinstance(num_labels, bool) or not isinstance(num_labels, int) or not 2 <= num_labels <= CONFIG_BOUNDS["num_labels"]:
+        raise SourceError(
+            f"num_labels (--num-labels) must be a whole number of classes in 2..{CONFIG_BOUNDS['num_labels']}, got {num_labels!r}",
+            field="num_labels",
+        )
+
+
+def _config_error(cfg: dict, error: Exception) -> SourceError:
+    """transformers' own complaint about a config value, as a refusal naming config.json and, where it can, the field."""
+    detail = (str(error).splitlines() or [""])[0][:300]
+    field = None
+    if isinstance(error, KeyError) and error.args:  # e.g. an activation name looked up in a table
+        field = next((k for k, v in cfg.items() if isinstance(v, str) and v == error.args[0]), None)
+    if field is None:  # validation errors quote the field: "Validation error for field 'layer_norm_epsilon'"
+        field = next((k for k in cfg if f"'{k}'" in detail or f"`{k}`" in detail), None)
+    where = f"config.json: {field} = {cfg[field]!r} is not accepted" if field else "config.json: transformers cannot build the model"
+    return SourceError(f"{where} ({type(error).__name__}: {detail})")
+
+
 def _config_object(cfg: dict, head: str, num_labels: int | None):
     from transformers import CONFIG_MAPPING
 
     cfg = {k: v for k, v in cfg.items() if k != "auto_map"}
-    config = CONFIG_MAPPING[cfg["model_type"]].from_dict(cfg)
-    if num_labels is not None and head.endswith("classification"):
-        config.num_labels = int(num_labels)
+    try:
+        config = CONFIG_MAPPING[cfg["model_type"]].from_dict(cfg)
+    except Exception as e:  # transformers validates values with assorted exception types
+        raise _config_error(cfg, e) from None
+    if num_labels is not None:
+        config.num_labels = num_labels
     if head == "sequence-classification" and config.pad_token_id is None:
         config.pad_token_id = getattr(config, "eos_token_id", None) or 0
     config.use_cache = False
     return config
 
 
-def _meta_model(config, head: str) -> nn.Module:
-    with torch.device("meta"):
-        return _auto_class(head).from_config(config, attn_implementation="eager")
+def _meta_model(config, head: str, cfg: dict) -> nn.Module:
+    try:
+        with torch.device("meta"):
+            return _auto_class(head).from_config(config, attn_implementation="eager")
+    except Exception as e:  # e.g. an unknown activation name (KeyError) or heads that do not divide the width
+        raise _config_error(cfg, e) from None
 
 
-def _check_against_config(meta: nn.Module, shapes: dict[str, tuple[int, ...]], files: list[Path]) -> dict:
-    """Every stored tensor the model has must have the model's shape; the base model must be complete."""
+def _is_head_tensor(name: str, prefix: str, head: str) -> bool:
+    """Tensors of the head rather than the base model: outside the base prefix, plus BERT's pooler for a classifier
+    (BertForMaskedLM is saved without it; only the classification head uses it)."""
+    if not prefix or not name.startswith(prefix + "."):
+        return True
+    return head == "sequence-classification" and name.startswith(f"{prefix}.pooler.")
+
+
+def _check_against_config(
+    meta: nn.Module, shapes: dict[str, tuple[int, ...]], files: list[Path], head: str, num_labels: int | None
+) -> tuple[str, list[str]]:
+    """Every stored tensor the model has must have the model's shape.  Returns where the weights are and the head
+    tensors to replace: with ``num_labels`` asked for, a stored classifier of another size is re-initialised."""
     expected = {k: tuple(v.shape) for k, v in meta.state_dict().items()}
     prefix = getattr(meta, "base_model_prefix", "")
     if prefix and not any(k.startswith(prefix + ".") for k in shapes):
         shapes = {f"{prefix}.{k}": s for k, s in shapes.items()}  # a bare base model under a head
     where = files[0].name if len(files) == 1 else "model.safetensors shards"
+    replaced = []
     for k, s in shapes.items():
         if k in expected and expected[k] != s:
+            if num_labels is not None and _is_head_tensor(k, prefix, head):
+                replaced.append(k)  # the checkpoint's classifier has another number of classes than asked for
+                continue
             raise SourceError(f"{where}: tensor {k} has shape {list(s)} but config.json implies {list(expected[k])}")
     # names transformers renames on load (legacy checkpoints) are checked by from_pretrained itself
-    return where
+    return where, sorted(replaced)
 
 
-def _check_loading_info(model: nn.Module, info: dict, where: str) -> list[str]:
+def _check_loading_info(model: nn.Module, info: dict, where: str, head: str, replaced: list[str]) -> list[str]:
     """Refuse mismatched shapes and a base model with holes; return the head tensors that were initialised."""
-    mismatched = info.get("mismatched_keys") or []
+    mismatched = [k for k in info.get("mismatched_keys") or [] if (k[0] if isinstance(k, (tuple, list)) else k) not in replaced]
     if mismatched:
         k = mismatched[0]
         name, got, want = (k if isinstance(k, (tuple, list)) and len(k) == 3 else (k, "?", "?"))
         raise SourceError(f"{where}: tensor {name} has shape {list(got)} but config.json implies {list(want)}")
     prefix = getattr(model, "base_model_prefix", "")
     missing = sorted(info.get("missing_keys") or [])
-    base_missing = [k for k in missing if prefix and k.startswith(prefix + ".")]
+    base_missing = [k for k in missing if not _is_head_tensor(k, prefix, head)]
     if base_missing:
         raise SourceError(f"{where}: missing {len(base_missing)} tensors of the model, e.g. {base_missing[:3]}")
-    return missing
+    return sorted({*missing, *replaced})
 
 
 class HFAdapter(nn.Module):
@@ -257,11 +329,15 @@ def load(
     *,
     head: str | None = None,
     num_labels: int | None = None,
-    max_parameters: int = DEFAULT_MAX_PARAMETERS,
+    max_parameters: int | None = None,
     seed: int = 0,
 ) -> LoadedModel:
     """Load a Hugging Face folder.  ``head`` overrides the one named in ``architectures``;
-    a head the weights lack (e.g. a classifier on a bare ``BertModel``) is initialised from ``seed``."""
+    a head the weights lack (e.g. a classifier on a bare ``BertModel``, with BERT's pooler) is initialised
+    from ``seed``, and so is a stored classifier whose number of classes differs from ``num_labels``.
+    ``max_parameters`` defaults to :func:`max_parameters_from_environment`."""
+    if max_parameters is None:
+        max_parameters = max_parameters_from_environment()
     folder = Path(path).resolve()
     cfg = read_config(folder)
     mt = cfg["model_type"]
@@ -270,16 +346,17 @@ def load(
         head = next((h for h in map(_head_of_architecture, archs) if h), None) or HEADS_FOR[mt][0]
     if head not in HEADS_FOR[mt]:
         raise SourceError(f"head: {head!r} is not available for {mt}; choose one of {list(HEADS_FOR[mt])}", field="head")
+    _check_num_labels(num_labels, head)
     files = _weight_files(folder)
     config = _config_object(cfg, head, num_labels)
-    meta = _meta_model(config, head)
+    meta = _meta_model(config, head, cfg)
     count = sum(p.numel() for p in meta.parameters())
     if count > max_parameters:
         raise SourceError(
             f"config.json: the model has {count:,} parameters, above this worker's limit of {max_parameters:,} "
-            "(raise TERRAIN_MAX_MODEL_PARAMETERS on the worker to allow it)"
+            f"(raise {MAX_PARAMETERS_VARIABLE} on the worker to allow it)"
         )
-    where = _check_against_config(meta, _header_shapes(files), files)
+    where, replaced = _check_against_config(meta, _header_shapes(files), files, head, num_labels)
     del meta
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -293,10 +370,11 @@ def load(
                 attn_implementation="eager",
                 dtype=torch.float32,
                 output_loading_info=True,
+                ignore_mismatched_sizes=bool(replaced),  # only head tensors, checked above
             )
         except (RuntimeError, ValueError, OSError) as e:  # size mismatches, unreadable shards
             raise SourceError(f"{where}: the weights do not fit config.json ({str(e).splitlines()[0][:300]})") from None
-    initialised = _check_loading_info(model, info, where)
+    initialised = _check_loading_info(model, info, where, head, replaced)
     check_finite(model, where)
     provenance = {
         "source": "huggingface",

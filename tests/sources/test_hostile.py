@@ -246,3 +246,47 @@ def test_pickled_npz_data_is_refused(tmp_path):
         z.write(tmp_path / "x.npy", "input_ids.npy")
     with pytest.raises(SourceError, match="obj.npz"):
         source_data.load_tokens(tmp_path / "obj.npz")
+
+
+NESTED = "[" * 5000 + "]" * 5000  # 10 KB; json.loads recurses once per level
+
+
+@pytest.mark.parametrize("name", ["config.json", "model.safetensors.index.json"])
+def test_deeply_nested_json_is_refused_naming_the_file(tmp_path, name, capsys):
+    from analysis.__main__ import main
+
+    folder = save_tiny("gpt2", tmp_path / "nested")
+    if name == "config.json":
+        cfg = json.loads((folder / "config.json").read_text())
+        (folder / name).write_text(json.dumps(cfg)[:-1] + ', "x": ' + NESTED + "}")
+    else:
+        (folder / "model.safetensors").rename(folder / "model-00001.safetensors")
+        (folder / name).write_text('{"weight_map": {"a": ' + NESTED + "}}")
+    with pytest.raises(SourceError, match=f"{name}: not valid JSON .*nested deeper"):
+        load_model(folder)
+    assert main(["landscape", "--checkpoint", str(folder), "--dataset", "digits", "--out", str(tmp_path / "x.json")]) == 2
+    assert f"error: {name}" in capsys.readouterr().err
+
+
+def test_deeply_nested_checkpoint_metadata_is_refused(tmp_path):
+    from analysis import checkpoints, zoo
+
+    spec = {"kind": "mlp", "in": 4, "hidden": [3], "out": 2}
+    path = tmp_path / "m.safetensors"
+    state = {k: v.contiguous() for k, v in zoo.build(spec).state_dict().items()}
+    save_file(state, str(path), metadata={"terrain.spec": json.dumps(spec), "terrain.meta": NESTED})
+    with pytest.raises(checkpoints.CheckpointError, match="terrain.meta.*nested deeper"):
+        checkpoints.load(path)
+
+
+@pytest.mark.parametrize("field, value, exception", [
+    ("activation_function", "evil", "KeyError"),
+    ("layer_norm_epsilon", "x", "StrictDataclassFieldValidationError"),
+])
+def test_config_values_transformers_rejects_are_refused_naming_the_field(tmp_path, field, value, exception):
+    folder = save_tiny("gpt2", tmp_path / "bad")
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**cfg, field: value}))
+    with pytest.raises(SourceError) as e:
+        load_model(folder)
+    assert str(e.value).startswith(f"config.json: {field} = {value!r} is not accepted ({exception}")

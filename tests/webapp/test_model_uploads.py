@@ -181,3 +181,17 @@ def test_folder_uploaded_as_its_files(client, user, tmp_path, no_enqueue):
     assert response.status_code == 302, errors(response)[:3000]
     checkpoint = Checkpoint.objects.get()
     assert checkpoint.source == "huggingface" and checkpoint.model_info["head"] == "sequence-classification"
+
+
+def test_stored_language_model_reloads_although_its_info_records_num_labels(tmp_path):
+    """model_info keeps every config's num_labels (2 by transformers' default); a causal LM must not be given it."""
+    from analysis.sources import load_model
+    from webapp.catalog.model_files import load_path, model_info_of
+
+    folder = save_tiny("gpt2", tmp_path / "gpt2")
+    info = model_info_of(load_model(folder))
+    assert info["head"] == "causal-lm" and info["num_labels"] == 2
+    with zipfile.ZipFile(tmp_path / "gpt2.zip", "w") as z:
+        for f in folder.iterdir():
+            z.write(f, f"gpt2/{f.name}")
+    assert load_path(tmp_path / "gpt2.zip", tmp_path / "work", info=info).provenance["head"] == "causal-lm"

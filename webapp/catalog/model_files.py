@@ -17,7 +17,9 @@ from webapp.files import local_path
 
 
 def _options(info: dict) -> dict:
-    return {k: info[k] for k in ("head", "num_labels") if info.get(k) is not None}
+    # model_info records every config's num_labels (transformers defaults it to 2); only a classifier takes it
+    keys = ("head",) if str(info.get("head", "")).endswith("-lm") else ("head", "num_labels")
+    return {k: info[k] for k in keys if info.get(k) is not None}
 
 
 def load_path(path: Path, workdir: Path, *, info: dict | None = None, base_path: Path | None = None):
