@@ -23,12 +23,16 @@ def sent(monkeypatch, settings):
     return capture_part_tasks(monkeypatch, settings)
 
 
+REAL_WAITING_MESSAGES = fanout._waiting_messages
+
+
 def capture_part_tasks(monkeypatch, settings) -> list:
     """Part tasks go to the returned list instead of the broker; the watch is not scheduled."""
     settings.TERRAIN_FANOUT_STALE_SECONDS = 30
     queue = []
     monkeypatch.setattr(fanout, "_send", lambda *, part_id, **kw: queue.append(part_id))
     monkeypatch.setattr(fanout, "watch_soon", lambda *, job, force=False: None)
+    monkeypatch.setattr(fanout, "_waiting_messages", lambda queue: 0)  # no broker: nothing waits in it
     return queue
 
 
@@ -169,3 +173,29 @@ def test_the_watch_and_other_parts_heartbeats_redispatch_a_silent_part(user, sen
     fanout.fanout_watch(job_id=job.pk)
     assert sent == [part(job, 1).pk] and armed == [job.pk]  # re-sent, and the watch re-armed
     assert part(job, 2).heartbeat_at > old  # the live part was left alone
+
+
+def test_a_queued_part_is_sent_again_only_when_its_queue_is_empty(user, sent, settings, monkeypatch):
+    # parts that wait their turn behind a long queue were re-sent every stale period, growing the queue
+    # without bound on a big sweep; a message can only be lost (held by a dead worker) when none waits
+    import uuid
+
+    from webapp.jobs import workers
+
+    monkeypatch.setattr(fanout, "_waiting_messages", REAL_WAITING_MESSAGES)  # the real broker's queue (Redis)
+    job = start(user, steps=2)
+    queue = f"t-{uuid.uuid4().hex[:12]}"  # a queue no worker reads
+    job.queue = queue
+    job.save(update_fields=["queue"])
+    fanout.part_run(part_id=sent.pop(0))  # stage 0
+    sent.clear()
+    old = timezone.now() - timedelta(seconds=settings.TERRAIN_FANOUT_STALE_SECONDS + 1)
+    JobPart.objects.filter(job=job, index__in=(1, 2)).update(dispatched_at=old)
+    client = workers._redis()
+    client.rpush(queue, "another job's task")
+    try:
+        assert fanout.dispatch_ready(job=job) == 0 and sent == []  # their messages may be waiting: not re-sent
+    finally:
+        client.delete(queue)
+    assert fanout.dispatch_ready(job=job) == 2 and sorted(sent) == [part(job, 1).pk, part(job, 2).pk]
+    assert fanout.dispatch_ready(job=job) == 0  # once per stale period

@@ -182,8 +182,10 @@ def dispatch_ready(*, job: Job) -> int:
     """Queue a task for every part of the current stage that needs a worker; return how many.
 
     A part needs one when it was never dispatched, when its task has waited longer
-    than the stale timeout (its message may be held by a dead worker), or when its
-    worker stopped beating.  Duplicate tasks are harmless: only one claim succeeds.
+    than the stale timeout while its queue is empty (so its message is not waiting
+    there: a dead worker took it), or when its worker stopped beating.  Duplicate
+    tasks are harmless (only one claim succeeds), but re-sending parts that merely
+    wait their turn behind a long queue would grow the queue every period.
     """
     job.refresh_from_db(fields=["status", "cancel_requested", "queue"])
     if job.is_finished:
@@ -204,7 +206,9 @@ def dispatch_ready(*, job: Job) -> int:
             return 0
     now = timezone.now()
     stale = now - stale_after()
-    due = Q(status=JobStatus.QUEUED) & (Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale))
+    due = Q(status=JobStatus.QUEUED, dispatched_at__isnull=True)
+    if pending.filter(status=JobStatus.QUEUED, dispatched_at__lt=stale).exists() and _waiting_messages(job.queue) == 0:
+        due |= Q(status=JobStatus.QUEUED, dispatched_at__lt=stale)
     dead = Q(status=JobStatus.RUNNING, heartbeat_at__lt=stale) & (Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale))
     sent = 0
     for part in pending.filter(stage=stage).filter(due | dead):
@@ -215,6 +219,19 @@ def dispatch_ready(*, job: Job) -> int:
             _send(part_id=part.pk, queue=job.queue)
             sent += 1
     return sent
+
+
+def _waiting_messages(queue: str) -> int | None:
+    """Messages waiting in the broker's ``queue``; None if the broker cannot be read (then nothing is re-sent)."""
+    import redis
+
+    from webapp.jobs import workers
+
+    try:
+        return workers.queue_lengths([queue])[queue]
+    except redis.RedisError:
+        logger.warning("could not read the length of queue %s", queue, exc_info=True)
+        return None
 
 
 # Set while run_inline() runs a job's parts in this process: nothing goes to the broker then.
