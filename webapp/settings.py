@@ -212,7 +212,10 @@ MEDIA_ROOT = Path(os.environ.get("TERRAIN_MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "/media-not-served/"
 
 # --- Terrain ---------------------------------------------------------------------------
-TERRAIN_MAX_UPLOAD_BYTES = int(os.environ.get("TERRAIN_MAX_UPLOAD_BYTES", str(64 * 1024 * 1024)))
+# 256 MiB: a Hugging Face folder zipped as downloaded often holds its weights twice (model.safetensors
+# and pytorch_model.bin: 2 x 91 MB for all-MiniLM-L6-v2); uploads stream to disk, and a model's memory is
+# bounded by TERRAIN_MAX_MODEL_PARAMETERS, not by this.
+TERRAIN_MAX_UPLOAD_BYTES = int(os.environ.get("TERRAIN_MAX_UPLOAD_BYTES", str(256 * 1024 * 1024)))
 # What an uploaded archive (.npz data, torch.save zip) may declare once inflated; checked
 # from its headers before anything is decompressed (analysis/archives.py).
 TERRAIN_MAX_UNPACKED_BYTES = int(os.environ.get("TERRAIN_MAX_UNPACKED_BYTES", str(256 * 1024 * 1024)))

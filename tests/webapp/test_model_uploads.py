@@ -168,6 +168,26 @@ def test_cost_limit_uses_counted_flops(client, user, tmp_path, monkeypatch):
     assert Job.objects.count() == 0
 
 
+def test_an_upload_over_the_limit_names_the_setting_and_sizes_in_mb(client, user, tmp_path, settings, no_enqueue):
+    settings.TERRAIN_MAX_UPLOAD_BYTES = 2_000_000
+    client.force_login(user)
+    big = SimpleUploadedFile("big.zip", b"PK\x03\x04" + bytes(2_500_000))
+    text = errors(post(client, checkpoint_file=big))
+    assert ("file is 2.5 MB, above this server's upload limit of 2.0 MB (the setting TERRAIN_MAX_UPLOAD_BYTES raises it)"
+            in text), text[:3000]
+    files = [SimpleUploadedFile(name, bytes(1_200_000)) for name in ("config.json", "model.safetensors")]
+    text = errors(post(client, model_files=files))
+    assert "the files add up to 2.4 MB, above this server's upload limit of 2.0 MB" in text
+    assert Checkpoint.objects.count() == 0 and Job.objects.count() == 0
+
+
+def test_the_default_upload_limit_takes_minilm_zipped_with_both_weight_files():
+    """README suggests the real all-MiniLM-L6-v2 (model.safetensors and pytorch_model.bin, 91 MB each)."""
+    from django.conf import settings
+
+    assert settings.TERRAIN_MAX_UPLOAD_BYTES >= 2 * 91_000_000 + 10_000_000
+
+
 def test_folder_uploaded_as_its_files(client, user, tmp_path, no_enqueue):
     client.force_login(user)
     page = errors(client.get("/jobs/new/landscape/"))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
-from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.db import transaction
 from django.utils.text import slugify
 
@@ -40,41 +40,54 @@ def _suffix(name: str, allowed: tuple[str, ...]) -> str:
     return suffix
 
 
+def megabytes(size: int) -> str:
+    """A size as people read file sizes (90.8 MB), in bytes when that would round to nothing."""
+    return f"{size / 1e6:,.1f} MB" if size >= 100_000 else f"{size:,} bytes"
+
+
+def over_upload_limit(what: str) -> str:
+    """`what` ("file is 83.4 MB, above") completed with the limit and the setting that raises it."""
+    limit = megabytes(settings.TERRAIN_MAX_UPLOAD_BYTES)
+    return f"{what} this server's upload limit of {limit} (the setting TERRAIN_MAX_UPLOAD_BYTES raises it)"
+
+
 def spool_upload(uploaded, directory: Path, suffix: str) -> Path:
     limit = settings.TERRAIN_MAX_UPLOAD_BYTES
     if uploaded.size is not None and uploaded.size > limit:
-        raise UploadRejected(f"file is {uploaded.size:,} bytes; the limit is {limit:,}")
+        raise UploadRejected(over_upload_limit(f"file is {megabytes(uploaded.size)}, above"))
     path = directory / f"upload{suffix}"
     written = 0
     with open(path, "wb") as out:
         for chunk in uploaded.chunks():
             written += len(chunk)
             if written > limit:
-                raise UploadRejected(f"file is over the limit of {limit:,} bytes")
+                raise UploadRejected(over_upload_limit("file is larger than"))
             out.write(chunk)
     if written == 0:
         raise UploadRejected("file is empty")
     return path
 
 
-def folder_files_as_zip(files) -> SimpleUploadedFile:
-    """The files of a model folder, uploaded one by one, packed as the ``.zip`` a folder upload would be."""
-    import io
+def folder_files_as_zip(files) -> TemporaryUploadedFile:
+    """The files of a model folder, uploaded one by one, packed as the ``.zip`` a folder upload would be
+    (on disk: a model near the upload limit is hundreds of MB)."""
     import zipfile
 
-    limit = settings.TERRAIN_MAX_UPLOAD_BYTES
     names = [Path(f.name or "").name for f in files]
     if len(set(names)) != len(names) or not all(names):
         raise UploadRejected("the folder's files must have distinct names", field="model_files")
-    if sum(f.size or 0 for f in files) > limit:
-        raise UploadRejected(f"the files add up to more than the limit of {limit:,} bytes", field="model_files")
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
+    total = sum(f.size or 0 for f in files)
+    if total > settings.TERRAIN_MAX_UPLOAD_BYTES:
+        raise UploadRejected(over_upload_limit(f"the files add up to {megabytes(total)}, above"), field="model_files")
+    packed = TemporaryUploadedFile("model.zip", "application/zip", 0, None)
+    with zipfile.ZipFile(packed.file, "w") as z:
         for name, f in zip(names, files):
             with z.open(f"model/{name}", "w") as out:
                 for chunk in f.chunks():
                     out.write(chunk)
-    return SimpleUploadedFile("model.zip", buf.getvalue())
+    packed.size = packed.file.tell()
+    packed.seek(0)
+    return packed
 
 
 def parse_spec_json(text: str) -> dict | None:
