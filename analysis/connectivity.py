@@ -234,6 +234,9 @@ def weight_matching(
     else:
         if spec is None:
             spec = getattr(b_model, "terrain_spec", None) or getattr(a_model, "terrain_spec", None)
+            if spec is None and any(type(m).__name__ == "OnnxModule" for m in (a_model, b_model)):
+                raise NotImplementedError("weight matching needs Terrain or Hugging Face checkpoints, not ONNX graphs "
+                                          "(a graph's weights do not say which units can be permuted)")
             if spec is None:
                 raise ValueError("pass spec= (the models carry no terrain_spec)")
         ps = permutation_spec(spec)

@@ -1,7 +1,8 @@
 """ONNX graphs, forward only, run by onnxruntime with the weights fed in at every point.
 
-The graph is edited as a protobuf, never turned into Python: every
-floating-point initializer becomes a graph input, so a landscape evaluator
+The graph is edited as a protobuf, never turned into Python: every finite
+floating-point initializer becomes a graph input (one holding +-inf, such as a
+causal attention mask, stays a constant; NaN is refused), so a landscape evaluator
 can feed ``theta + a d1 + b d2`` per grid point.  :class:`OnnxModule` holds
 those weights as ``nn.Parameter`` s under their ONNX names, and its
 ``forward`` hands the current values (also the ones ``torch.func.functional_call``
@@ -174,8 +175,11 @@ def load(path: str | os.PathLike, *, input_kind: str | None = None, max_bytes: i
     for t in g.initializer:
         if _floating(t) and len(t.dims) >= 1:
             arr = numpy_helper.to_array(t).astype(np.float32)
-            if not np.isfinite(arr).all():
-                raise SourceError(f"{name}: tensor {t.name!r} holds NaN or Inf values")
+            if np.isnan(arr).any():
+                raise SourceError(f"{name}: tensor {t.name!r} holds NaN values")
+            if np.isinf(arr).any():  # a constant such as a causal mask's -inf, never a weight to move
+                keep.append(t)
+                continue
             weights[t.name] = arr
         else:
             keep.append(t)

@@ -78,3 +78,55 @@ def test_token_model_in_onnx(tmp_path):
         np.testing.assert_allclose(lm.module(X).numpy(), model(X).numpy(), rtol=1e-5, atol=1e-6)
     line = landscape.line(lm, (X, y), steps=3, span=0.5, seed=0)
     assert np.isfinite(line.loss).all()
+
+
+class _CausalTokens(torch.nn.Module):
+    """A token model with the standard causal mask buffer (-inf above the diagonal), as nn.Transformer users write it."""
+
+    def __init__(self, vocab=11, width=8, length=5):
+        super().__init__()
+        self.emb = torch.nn.Embedding(vocab, width)
+        self.att = torch.nn.MultiheadAttention(width, 2, batch_first=True)
+        self.out = torch.nn.Linear(width, vocab)
+        self.register_buffer("mask", torch.nn.Transformer.generate_square_subsequent_mask(length))
+
+    def forward(self, x):
+        h = self.emb(x)
+        a, _ = self.att(h, h, h, attn_mask=self.mask, need_weights=False)
+        return self.out(h + a)
+
+
+def test_an_infinite_constant_stays_a_constant_and_nan_is_refused(tmp_path):
+    import onnx
+    from onnx import numpy_helper
+
+    from analysis.sources import SourceError
+
+    torch.manual_seed(0)
+    model = _CausalTokens().eval()
+    X = torch.randint(0, 11, (6, 5))
+    path = export(model, X, tmp_path / "causal.onnx")
+    lm = load_model(path)
+    assert all(torch.isfinite(p).all() for p in lm.module.parameters())  # the mask is not a weight to move
+    assert lm.provenance["num_parameters"] == sum(p.numel() for p in model.parameters())
+    with torch.no_grad():
+        np.testing.assert_allclose(lm.module(X).numpy(), model(X).numpy(), rtol=1e-5, atol=1e-6)
+    line = landscape.line(lm, (X, torch.zeros(6, 5, 11)), steps=3, span=0.5, seed=0)  # float targets: squared error
+    assert np.isfinite(line.loss).all()
+
+    graph = onnx.load(str(path))
+    weight = next(t for t in graph.graph.initializer if t.name == "emb.weight")
+    poisoned = numpy_helper.to_array(weight).copy()
+    poisoned[0, 0] = np.nan
+    weight.CopyFrom(numpy_helper.from_array(poisoned, "emb.weight"))
+    onnx.save(graph, str(tmp_path / "nan.onnx"))
+    with pytest.raises(SourceError, match="'emb.weight' holds NaN"):
+        load_model(tmp_path / "nan.onnx")
+
+
+def test_weight_matching_of_onnx_graphs_says_what_it_needs(cnn_and_onnx):
+    from analysis import connectivity
+
+    _, _, path = cnn_and_onnx
+    with pytest.raises(NotImplementedError, match="needs Terrain or Hugging Face checkpoints, not ONNX graphs"):
+        connectivity.weight_matching(load_model(path), load_model(path))
