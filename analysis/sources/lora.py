@@ -23,7 +23,6 @@ download).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -38,6 +37,7 @@ __all__ = ["load", "merge", "read_adapter"]
 
 MAX_ADAPTER_BYTES = 2 * 2**30
 PREFIX = "base_model.model."
+BASE_CHANGING_INITS = {"pissa", "olora", "corda"}  # peft subtracts the initial update from the base weights
 SAVE_ADAPTER = "save it with peft_model.save_pretrained(folder) (adapter_config.json + adapter_model.safetensors)"
 
 
@@ -46,9 +46,9 @@ def read_adapter(folder: Path) -> tuple[dict, dict[str, torch.Tensor]]:
 
     cfg_path = folder / "adapter_config.json"
     try:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SourceError(f"adapter_config.json: not valid JSON ({e})") from None
+        cfg = huggingface.read_json(cfg_path)  # bounded in size and nesting like config.json
+    except OSError as e:
+        raise SourceError(f"adapter_config.json: cannot be read ({e})") from None
     if not isinstance(cfg, dict):
         raise SourceError("adapter_config.json: must be a JSON object")
     if cfg.get("peft_type", "LORA") != "LORA":
@@ -62,6 +62,16 @@ def read_adapter(folder: Path) -> tuple[dict, dict[str, torch.Tensor]]:
         raise SourceError(f"adapter_config.json: lora_alpha = {alpha!r} must be a number")
     if cfg.get("rank_pattern") or cfg.get("alpha_pattern"):
         raise SourceError("adapter_config.json: rank_pattern/alpha_pattern are not supported; use one r and lora_alpha")
+    init = cfg.get("init_lora_weights")
+    if isinstance(init, str) and init.split("_niter_")[0] in BASE_CHANGING_INITS:
+        raise SourceError(
+            f"adapter_config.json: init_lora_weights = {init!r} changed the base weights during training, so merging onto "
+            "the original base would be wrong; convert it to a plain LoRA with peft_model.save_pretrained(folder, "
+            "path_initial_model_for_weight_conversion=...)"
+        )
+    if cfg.get("trainable_token_indices"):
+        raise SourceError("adapter_config.json: trainable_token_indices is not supported; train the embedding with "
+                          "target_modules or modules_to_save instead")
     weights = folder / "adapter_model.safetensors"
     if not weights.is_file():
         bins = [p.name for p in folder.iterdir() if p.suffix in (".bin", ".pt", ".pth")]

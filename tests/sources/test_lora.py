@@ -205,3 +205,27 @@ def test_adapter_without_lora_weights_is_refused(tiny_folders, tmp_path):
     _save_adapter(tmp_path / "empty", base, {})
     with pytest.raises(SourceError, match="adapter_model.safetensors holds no LoRA weights"):
         load_model(tmp_path / "empty")
+
+
+def test_deeply_nested_adapter_config_is_refused(tiny_folders, tmp_path):
+    base = tiny_folders["bert-cls"]
+    write_adapter(tmp_path / "nested", base, TARGETS["bert-cls"])
+    (tmp_path / "nested" / "adapter_config.json").write_text('{"r": 2, "x": ' + "[" * 5000 + "]" * 5000 + "}")
+    with pytest.raises(SourceError, match="adapter_config.json: not valid JSON .*nested deeper"):
+        load_model(tmp_path / "nested")
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"init_lora_weights": "pissa_niter_4"}, "init_lora_weights = 'pissa_niter_4' changed the base weights"),
+    ({"init_lora_weights": "olora"}, "path_initial_model_for_weight_conversion"),
+    ({"trainable_token_indices": [3, 5]}, "trainable_token_indices is not supported"),
+])
+def test_adapters_that_need_more_than_the_base_are_refused_by_name(tiny_folders, tmp_path, extra, message):
+    base = tiny_folders["bert-cls"]
+    write_adapter(tmp_path / "a", base, TARGETS["bert-cls"])
+    cfg = json.loads((tmp_path / "a" / "adapter_config.json").read_text())
+    (tmp_path / "a" / "adapter_config.json").write_text(json.dumps({**cfg, "init_lora_weights": True, **extra}))
+    with pytest.raises(SourceError, match=message):
+        load_model(tmp_path / "a")
+    (tmp_path / "a" / "adapter_config.json").write_text(json.dumps({**cfg, "init_lora_weights": True}))
+    load_model(tmp_path / "a")  # a plain (or converted) adapter says True
