@@ -45,6 +45,8 @@ def _int_array(arrays: dict, key: str, name: str, field: str) -> torch.Tensor:
     a = arrays[key]
     if not np.issubdtype(a.dtype, np.integer):
         raise SourceError(f"{name}: {key} must hold integers, not {a.dtype}", field=field)
+    if a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:  # would wrap to negative as int64
+        raise SourceError(f"{name}: {key} holds {int(a.max())}, beyond any vocabulary or label range", field=field)
     return torch.from_numpy(a.astype(np.int64))
 
 
@@ -98,6 +100,11 @@ def tokenize_text(
     from tokenizers import Tokenizer
 
     path = Path(path)
+    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 2:
+        raise SourceError(
+            f"seq_len (--seq-len) must be at least 2 tokens (a causal LM predicts each token from those before it), got {seq_len!r}",
+            field="seq_len",
+        )
     if path.stat().st_size > MAX_DATA_BYTES:
         raise SourceError(f"{path.name}: larger than {MAX_DATA_BYTES} bytes", field=field)
     try:
@@ -134,18 +141,16 @@ def check_against(model: LoadedModel, X: torch.Tensor, y: torch.Tensor, *, field
     if model.input_kind == "tokens":
         if X.is_floating_point() or X.dim() != 2:
             raise SourceError(f"the model takes token ids (N, T) integers, got {X.dtype} {list(X.shape)}", field=field)
+        if X.shape[1] == 0:
+            raise SourceError("sequences must hold at least one token, got (N, 0) token ids", field=field)
         vocab = _config_value(model, "vocab_size")
         if vocab is not None and (int(X.min()) < 0 or int(X.max()) >= vocab):
             raise SourceError(f"token ids must lie in 0..{vocab - 1} (the model's vocab_size), found {int(X.min())}..{int(X.max())}", field=field)
-        positions = _config_value(model, "max_position_embeddings", "n_positions")
+        positions = _usable_positions(model)
         if positions is not None and X.shape[1] > positions:
             raise SourceError(f"sequences of {X.shape[1]} tokens exceed the model's {positions} positions", field=field)
     elif model.input_kind == "images":
-        channels, size = _config_value(model, "num_channels"), _config_value(model, "image_size")
-        if X.dim() != 4 or (channels is not None and X.shape[1] != channels):
-            raise SourceError(f"the model takes images (N, {channels}, H, W), got {list(X.shape)}", field=field)
-        if isinstance(size, int) and tuple(X.shape[2:]) != (size, size) and _config_value(model, "model_type") == "vit":
-            raise SourceError(f"the model takes {size}x{size} images, got {list(X.shape[2:])}", field=field)
+        _check_images(model, X, field)
     head = model.provenance.get("head")
     if head in ("causal-lm", "masked-lm") and y.shape != X.shape:
         raise SourceError(f"a {head} model needs labels shaped like the token ids {list(X.shape)}, got {list(y.shape)}", field=field)
@@ -160,3 +165,34 @@ def check_against(model: LoadedModel, X: torch.Tensor, y: torch.Tensor, *, field
     if bound is not None and len(valid) and (int(valid.min()) < 0 or int(valid.max()) >= bound):
         raise SourceError(f"labels must lie in 0..{bound - 1}" + (" (or -100)" if head and head.endswith("lm") else "")
                           + f", found {int(valid.min())}..{int(valid.max())}", field=field)
+    _check_some_targets(head, y, field)
+
+
+def _usable_positions(model: LoadedModel) -> int | None:
+    positions = _config_value(model, "max_position_embeddings", "n_positions")
+    if positions is not None and _config_value(model, "model_type") == "roberta":
+        # RoBERTa numbers positions from pad_token_id + 1, so that many position embeddings are never used
+        positions -= (_config_value(model, "pad_token_id") or 0) + 1
+    return positions
+
+
+def _check_images(model: LoadedModel, X: torch.Tensor, field: str) -> None:
+    channels, size = _config_value(model, "num_channels"), _config_value(model, "image_size")
+    if X.dim() != 4 or (channels is not None and X.shape[1] != channels):
+        raise SourceError(f"the model takes images (N, {channels}, H, W), got {list(X.shape)}", field=field)
+    model_type = _config_value(model, "model_type")
+    if isinstance(size, int) and tuple(X.shape[2:]) != (size, size) and model_type == "vit":
+        raise SourceError(f"the model takes {size}x{size} images, got {list(X.shape[2:])}", field=field)
+    if model_type == "convnext":  # a patch of patch_size, then a 2x2 downsampling before every later stage
+        smallest = _config_value(model, "patch_size") * 2 ** (_config_value(model, "num_stages") - 1)
+        if min(X.shape[2:]) < smallest:
+            raise SourceError(f"the model takes images of at least {smallest}x{smallest} pixels, got {list(X.shape[2:])}", field=field)
+
+
+def _check_some_targets(head: str | None, y: torch.Tensor, field: str) -> None:
+    """A language model's loss averages over the positions with a target: with none there is nothing to measure."""
+    if head == "causal-lm" and not (y[:, 1:] != IGNORE_INDEX).any():
+        raise SourceError("no position has a next-token target: a causal LM needs sequences of at least 2 tokens "
+                          "with labels other than -100 after the first", field=field)
+    if head == "masked-lm" and not (y != IGNORE_INDEX).any():
+        raise SourceError("no position has a label: every label is -100 (give the masked positions their token ids)", field=field)

@@ -290,3 +290,52 @@ def test_config_values_transformers_rejects_are_refused_naming_the_field(tmp_pat
     with pytest.raises(SourceError) as e:
         load_model(folder)
     assert str(e.value).startswith(f"config.json: {field} = {value!r} is not accepted ({exception}")
+
+
+def test_roberta_sequences_longer_than_its_usable_positions_are_refused(tiny_folders):
+    """RoBERTa numbers positions from pad_token_id + 1: max_position_embeddings 10 with pad 1 leaves 8."""
+    model = load_model(tiny_folders["roberta-mlm"])
+    X = torch.randint(3, 20, (2, 9))
+    with pytest.raises(SourceError, match="9 tokens exceed the model's 8 positions"):
+        source_data.check_against(model, X, X)
+    source_data.check_against(model, X[:, :8], X[:, :8])
+    with torch.no_grad():
+        assert torch.isfinite(model.loss_fn(model.module(X[:, :8]), X[:, :8]))
+
+
+def test_data_without_tokens_or_targets_is_refused(tiny_folders):
+    lm = load_model(tiny_folders["gpt2"])
+    empty = torch.zeros(2, 0, dtype=torch.int64)
+    with pytest.raises(SourceError, match="at least one token"):
+        source_data.check_against(lm, empty, empty)
+    one = torch.randint(3, 20, (2, 1))
+    with pytest.raises(SourceError, match="no position has a next-token target"):
+        source_data.check_against(lm, one, one)
+    mlm = load_model(tiny_folders["bert-mlm"])
+    X = torch.randint(3, 20, (2, 6))
+    with pytest.raises(SourceError, match="every label is -100"):
+        source_data.check_against(mlm, X, torch.full_like(X, -100))
+
+
+def test_convnext_images_smaller_than_its_downsampling_are_refused(tiny_folders):
+    model = load_model(tiny_folders["convnext"])  # patch 4, two stages: at least 8x8
+    y = torch.zeros(2, dtype=torch.int64)
+    with pytest.raises(SourceError, match="at least 8x8"):
+        source_data.check_against(model, torch.randn(2, 3, 2, 2), y)
+    source_data.check_against(model, torch.randn(2, 3, 8, 8), y)
+    with torch.no_grad():
+        assert model.module(torch.randn(2, 3, 8, 8)).shape == (2, 3)
+
+
+def test_uint64_ids_beyond_int64_are_named_not_wrapped(tmp_path):
+    np.savez(tmp_path / "u64.npz", input_ids=np.array([[3, 2**64 - 1]], dtype=np.uint64))
+    with pytest.raises(SourceError, match=str(2**64 - 1)):
+        source_data.load_tokens(tmp_path / "u64.npz")
+
+
+@pytest.mark.parametrize("seq_len", [0, 1])
+def test_tokenize_text_refuses_a_seq_len_below_two(tmp_path, seq_len):
+    (tmp_path / "t.txt").write_text("hello\n")
+    with pytest.raises(SourceError, match="--seq-len") as e:
+        source_data.tokenize_text(tmp_path / "t.txt", tmp_path / "tokenizer.json", seq_len=seq_len)
+    assert e.value.field == "seq_len"
