@@ -7,6 +7,7 @@ the parser, the output and the exit status are :mod:`analysis.__main__`'s.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -58,11 +59,25 @@ def _load_data(args, model=None) -> tuple:
         X, y = data.load(args.dataset, args.split, **_dataset_options(args.dataset_option))
     if getattr(args, "max_samples", None):
         X, y = X[: args.max_samples], y[: args.max_samples]
+    if not getattr(args, "data", None) and model is not None:
+        _check_dataset_fits(args.dataset, model, X, y)
     return X, y
 
 
+def _check_dataset_fits(name: str, model, X, y) -> None:
+    """A built-in dataset given to a user's model (e.g. digits' float features to a GPT-2) is refused before anything runs."""
+    from .sources import SourceError, data as source_data
+
+    if model.provenance.get("source", "builtin") == "builtin":
+        return  # Terrain's own checkpoints: not a user model's data contract
+    try:
+        source_data.check_against(model, X, y, field="dataset")
+    except SourceError as exc:
+        raise CLIError(f"--dataset {name} does not fit this model: {exc}; give the model's own data with --data PATH") from None
+
+
 def _load_model_data(args, model) -> tuple:
-    from .sources import data as source_data
+    from .sources import SourceError, data as source_data
 
     path = Path(args.data)
     head = model.provenance.get("head", "classification")
@@ -75,7 +90,11 @@ def _load_model_data(args, model) -> tuple:
         X, y = source_data.load_tokens(path, head=head)
     else:
         X, y = source_data.load_images(path)
-    source_data.check_against(model, X, y)
+    try:
+        source_data.check_against(model, X, y)
+    except SourceError as exc:
+        hint = f" (the text was cut into --seq-len {args.seq_len} tokens)" if path.suffix == ".txt" else ""
+        raise CLIError(f"--data {path.name}: {exc}{hint}") from None
     return X, y
 
 
@@ -155,7 +174,7 @@ def cmd_train(args) -> dict:
             steps=args.steps,
             seed=args.seed,
             eval_every=args.eval_every,
-            snapshot_every=args.snapshot_every,
+            snapshot_every=_snapshot_every(args, len(train_data[0])),
             label_noise=args.label_noise,
             on_progress=progress,
         )
@@ -185,6 +204,19 @@ def cmd_train(args) -> dict:
         "checkpoint": args.checkpoint,
         "trajectory": args.trajectory,
     }
+
+
+TRAJECTORY_SNAPSHOTS = 20  # what --trajectory keeps without --snapshot-every: enough states for a PCA plane
+
+
+def _snapshot_every(args, n: int) -> int | None:
+    """--snapshot-every, or with --trajectory alone about TRAJECTORY_SNAPSHOTS evenly spaced snapshots
+    (first and last only would leave the documented `landscape --axes pca --trajectory` two states)."""
+    if args.snapshot_every is not None or not args.trajectory:
+        return args.snapshot_every
+    steps_per_epoch = math.ceil(n / max(1, min(args.batch_size, n))) if n else 0
+    total = args.steps if args.steps is not None else (10 if args.epochs is None else args.epochs) * steps_per_epoch
+    return max(1, math.ceil(total / TRAJECTORY_SNAPSHOTS))
 
 
 def cmd_landscape(args) -> dict:

