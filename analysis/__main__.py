@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--steps", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=None, help="evaluate every N steps (default: once per epoch)")
-    p.add_argument("--snapshot-every", type=int, default=None, help="keep a snapshot every N steps (default: first and last)")
+    p.add_argument("--snapshot-every", type=int, default=None, help="keep a snapshot every N steps (default: first and last; about 20 with --trajectory)")
     p.add_argument("--label-noise", type=float, default=0.0)
     p.add_argument("--checkpoint", help="write the trained model to this .safetensors file")
     p.add_argument("--trajectory", help="write the snapshots to this .safetensors trajectory file")

@@ -104,7 +104,10 @@ def pca_directions(
     """
     names = list(centre)
     if len(states) < 3:
-        raise ValueError("PCA axes need a trajectory of at least 3 states")
+        raise ValueError(
+            f"PCA axes need a trajectory of at least 3 states, this one has {len(states)}: train with --snapshot-every N "
+            "(snapshot_every=N in analysis.train.train) to keep a snapshot every N steps"
+        )
     keep = {n: (centre[n].dim() >= 2 or include_bias) for n in names}
     c = _flat(centre, names)
     mask = torch.cat([torch.full((centre[n].numel(),), keep[n], dtype=torch.bool) for n in names])

@@ -60,3 +60,22 @@ def test_cli_smoke(tmp_path, monkeypatch):
     # bad input: exit status 2 and a message, not a traceback
     assert main(["hessian", "--checkpoint", "missing.safetensors", "--dataset", "digits", "--out", "x.json"]) == 2
     assert main(["train", "--spec", '{"kind":"mlp","in":3,"out":10}', "--dataset", "digits", "--out", "x.json"]) == 2
+
+
+def test_documented_trajectory_then_pca_plane(tmp_path, monkeypatch, capsys):
+    """analysis/README: `train --trajectory t.safetensors` then `landscape --axes pca --trajectory t.safetensors`."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--spec", SPEC, "--dataset", "digits", "--epochs", "2", "--checkpoint", "m.safetensors",
+                 "--trajectory", "t.safetensors", "--out", "train.json"]) == 0
+    train_out = json.loads(Path("train.json").read_text())
+    assert 15 <= len(train_out["snapshot_steps"]) <= 21  # about 20 evenly spaced states, not just the first and last
+    assert main(["landscape", "--checkpoint", "m.safetensors", "--dataset", "digits", "--resolution", "3",
+                 "--axes", "pca", "--trajectory", "t.safetensors", "--out", "plane.json"]) == 0
+    assert len(json.loads(Path("plane.json").read_text())["trajectory"]) == len(train_out["snapshot_steps"])
+    # a two-state trajectory (an explicit coarse --snapshot-every) is refused with the option that fixes it
+    assert main(["train", "--spec", SPEC, "--dataset", "digits", "--steps", "5", "--snapshot-every", "5",
+                 "--checkpoint", "m3.safetensors", "--trajectory", "t3.safetensors", "--out", "train3.json"]) == 0
+    capsys.readouterr()
+    assert main(["landscape", "--checkpoint", "m3.safetensors", "--dataset", "digits", "--resolution", "3",
+                 "--axes", "pca", "--trajectory", "t3.safetensors", "--out", "plane3.json"]) == 2
+    assert "--snapshot-every" in capsys.readouterr().err
