@@ -182,13 +182,14 @@ def _header_shapes(files: list[Path]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def _check_num_labels(num_labels, head: str) -> None:
+def _check_num_labels(num_labels, head: str, model_type: str) -> None:
     if num_labels is None:
         return
     if not head.endswith("classification"):
+        classifiers = [h for h in HEADS_FOR[model_type] if h.endswith("classification")]
         raise SourceError(
             f"num_labels (--num-labels): only a classification head has classes; the head here is {head} "
-            "(choose head sequence-classification or image-classification, or leave num_labels out)",
+            f"(choose head {' or '.join(classifiers)}, or leave num_labels out)",
             field="num_labels",
         )
     if isinstance(num_labels, bool) or not isinstance(num_labels, int) or not 2 <= num_labels <= CONFIG_BOUNDS["num_labels"]:
@@ -200,7 +201,7 @@ def _check_num_labels(num_labels, head: str) -> None:
 
 def _config_error(cfg: dict, error: Exception) -> SourceError:
     """transformers' own complaint about a config value, as a refusal naming config.json and, where it can, the field."""
-    detail = (str(error).splitlines() or [""])[0][:300]
+    detail = " ".join(line.strip() for line in str(error).splitlines())[:300]
     field = None
     if isinstance(error, KeyError) and error.args:  # e.g. an activation name looked up in a table
         field = next((k for k, v in cfg.items() if isinstance(v, str) and v == error.args[0]), None)
@@ -346,7 +347,7 @@ def load(
         head = next((h for h in map(_head_of_architecture, archs) if h), None) or HEADS_FOR[mt][0]
     if head not in HEADS_FOR[mt]:
         raise SourceError(f"head: {head!r} is not available for {mt}; choose one of {list(HEADS_FOR[mt])}", field="head")
-    _check_num_labels(num_labels, head)
+    _check_num_labels(num_labels, head, mt)
     files = _weight_files(folder)
     config = _config_object(cfg, head, num_labels)
     meta = _meta_model(config, head, cfg)
