@@ -242,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .checkpoints import CheckpointError
+    from .checkpoints import CheckpointError, SpecNeeded
     from .data import DataError
     from .zoo import SpecError
 
@@ -252,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="terrain-cli-") as scratch:  # zips extracted here, gone at the end
             args.scratch = scratch
             payload = args.func(args)
+    except SpecNeeded as exc:
+        print(f"error: {exc.reason}: give its architecture spec with --spec", file=sys.stderr)
+        return 2
     except (CLIError, CheckpointError, DataError, SpecError, ValueError, FileNotFoundError, NotImplementedError) as exc:
         # SourceError (refused models and data) is a ValueError
         print(f"error: {exc}", file=sys.stderr)

@@ -42,8 +42,11 @@ from .trajectories import (
     save_trajectory,
 )
 from .weight_files import (
+    NO_SPEC_IN_SAFETENSORS,
+    NO_SPEC_IN_STATE_DICT,
     ST_DTYPES,
     CheckpointError,
+    SpecNeeded,
     atomic_save,
     check_size,
     check_torch_zip,
@@ -51,12 +54,14 @@ from .weight_files import (
     json_loads,
     load_safetensors,
     load_torch_state,
+    misnamed,
     read_safetensors_header,
     sniff,
 )
 
 __all__ = [
     "CheckpointError",
+    "SpecNeeded",
     "Checkpoint",
     "Trajectory",
     "DEFAULT_MAX_BYTES",
@@ -118,12 +123,14 @@ def save(
 def _read_any(path: Path, spec: dict | None, max_bytes: int | None) -> tuple[dict, dict, dict[str, torch.Tensor], str]:
     size = check_size(path, max_bytes)
     kind = sniff(path)
+    if wrong := misnamed(path, kind):
+        raise CheckpointError(wrong)
     if kind == "safetensors":
         header, metadata, _ = read_safetensors_header(path, size)
         fmt = metadata.get("terrain.format", CHECKPOINT_FORMAT)
         if fmt == TRAJECTORY_FORMAT:
             raise CheckpointError("this is a trajectory file; use load_trajectory()")
-        s = spec_of_file(metadata, spec, "safetensors file has no 'terrain.spec' metadata; pass spec= explicitly")
+        s = spec_of_file(metadata, spec, NO_SPEC_IN_SAFETENSORS)
         meta = json_loads(metadata["terrain.meta"], "terrain.meta") if "terrain.meta" in metadata else {}
         if not isinstance(meta, dict):
             raise CheckpointError("terrain.meta must be a JSON object")
@@ -134,7 +141,7 @@ def _read_any(path: Path, spec: dict | None, max_bytes: int | None) -> tuple[dic
         return s, meta, state, "safetensors"
     if kind in ("torch-zip", "pickle"):
         if spec is None:
-            raise CheckpointError("a PyTorch state-dict file carries no spec; pass spec= to load it")
+            raise SpecNeeded(NO_SPEC_IN_STATE_DICT)
         s = parse_spec(spec, "invalid spec")
         if kind == "torch-zip":
             check_torch_zip(path, max_bytes)
@@ -203,7 +210,7 @@ def inspect(
         if not check_values:
             spec_obj = spec if spec is not None else json_loads(metadata.get("terrain.spec", "null"), "terrain.spec")
             if spec_obj is None:
-                raise CheckpointError("safetensors file has no 'terrain.spec' metadata; pass spec= explicitly")
+                raise SpecNeeded(NO_SPEC_IN_SAFETENSORS)
             s = parse_spec(spec_obj, "invalid spec")
             meta = json_loads(metadata.get("terrain.meta", "{}"), "terrain.meta")
             check_shapes(

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from . import zoo
-from .weight_files import CheckpointError, json_loads
+from .weight_files import CheckpointError, SpecNeeded, json_loads
 
 FLOAT_DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
 
@@ -43,7 +43,7 @@ def spec_of_file(metadata: Mapping[str, str], spec: Any, missing: str) -> dict:
     """The validated spec: the caller's, else the file's ``terrain.spec`` metadata (``missing`` if it has none)."""
     if spec is None:
         if "terrain.spec" not in metadata:
-            raise CheckpointError(missing)
+            raise SpecNeeded(missing)
         spec = json_loads(metadata["terrain.spec"], "terrain.spec")
     return parse_spec(spec, "invalid spec")
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import struct
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,8 @@ import torch
 from . import bounded_json
 
 MAX_HEADER_BYTES = 100 * 2**20  # the limit safetensors itself uses
+_ANSI_ESCAPES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # torch bolds parts of its errors for a terminal
+_UNSUPPORTED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")  # the refused name, in any of torch's phrasings
 
 ST_DTYPES = {
     "F64": (torch.float64, 8),
@@ -41,6 +45,20 @@ ST_DTYPES = {
 
 class CheckpointError(ValueError):
     """A checkpoint or trajectory file cannot be used; the message says why."""
+
+
+class SpecNeeded(CheckpointError):
+    """Weights without an architecture spec, and none given.  `reason` says why; each caller says where
+    to give one (the CLI's --spec, the web form's field)."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(f"{reason}: give its architecture spec")
+
+
+NO_SPEC_IN_STATE_DICT = "a PyTorch state-dict file carries no architecture spec"
+NO_SPEC_IN_SAFETENSORS = ("this safetensors file was not saved by Terrain (no 'terrain.spec' metadata; a Hugging Face "
+                          "model's weights load with their folder, config.json included, as a .zip)")
 
 
 def json_dumps(value: Any, what: str) -> str:
@@ -85,6 +103,28 @@ def sniff(path: Path) -> str:
     if head[:1] == b"\x80":  # pickle protocol 2+ (legacy torch.save format)
         return "pickle"
     return "unknown"
+
+
+def misnamed(path: Path, kind: str) -> str | None:
+    """Why a file named .safetensors is not one, from `kind` (its first bytes, see sniff); None if it is not misnamed."""
+    if path.suffix.lower() != ".safetensors" or kind == "safetensors":
+        return None
+    if kind == "torch-zip":
+        if _is_torch_save(path):
+            return "this is a PyTorch torch.save file, not a safetensors file: upload it as a .pt with its architecture spec"
+        return "this is a zip archive, not a safetensors file: upload it as a .zip"
+    if kind == "pickle":
+        return "this is a pickle, not a safetensors file; Terrain never unpickles uploads: save with safetensors"
+    return None
+
+
+def _is_torch_save(path: Path) -> bool:
+    """A zip whose directory lists torch.save's data.pkl (only the directory is read)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.rsplit("/", 1)[-1] == "data.pkl" for name in archive.namelist()[:10_000])
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
 
 
 def read_safetensors_header(path: Path, size: int) -> tuple[dict[str, dict], dict[str, str], int]:
@@ -174,11 +214,16 @@ def load_torch_state(path: Path) -> dict[str, torch.Tensor]:
         # weights_only=True: PyTorch's restricted unpickler; never runs a payload.
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - every failure is the file's fault
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc) or "Unpickl" in type(exc).__name__:
+        text = _ANSI_ESCAPES.sub("", str(exc))
+        if "weights_only" in text or "Unsupported global" in text or "Unpickl" in type(exc).__name__:
+            # Not torch's own text: it explains how to switch weights_only off, which Terrain never does.
+            named = _UNSUPPORTED_GLOBAL.search(text)
+            asks = f" (it asks for {named.group(1)[:100]})" if named else ""
             raise CheckpointError(
-                f"refused to load: the file is a pickle with objects other than tensors ({msg[:200]})"
+                f"refused to load: the file is a pickle with objects other than tensors{asks}; only tensors are ever "
+                "read from a .pt, no code runs: save the state dict with safetensors"
             ) from None
+        msg = text.splitlines()[0] if text else type(exc).__name__
         raise CheckpointError(f"cannot read PyTorch file (corrupt or truncated?): {msg[:200]}") from None
     for wrapper in ("state_dict", "model_state_dict", "model"):
         if isinstance(obj, dict) and wrapper in obj and isinstance(obj[wrapper], dict):

@@ -213,8 +213,11 @@ def test_malicious_pickle_payload_never_runs(tmp_path, writer):
     # sanity: this file really does run its payload when unpickled naively
     assert not marker.exists()
     for loader in (lambda: checkpoints.load(path, spec=SPEC), lambda: checkpoints.inspect(path, spec=SPEC)):
-        with pytest.raises(CheckpointError, match="refused|pickle|cannot read"):
+        with pytest.raises(CheckpointError, match="refused|pickle|cannot read") as caught:
             loader()
+        # Terrain's own words: not torch's text, with its terminal escapes and its advice on turning weights_only off
+        message = str(caught.value)
+        assert "\x1b" not in message and "trust the source" not in message and "weights_only" not in message
     assert not marker.exists(), "the pickle payload ran"
     # the same payload does run under a plain unpickler, so the test can fail
     if writer == "pickle.dumps":
@@ -233,3 +236,39 @@ def test_save_rejects_unserialisable_meta(tmp_path):
     with pytest.raises(CheckpointError, match="JSON"):
         checkpoints.save(tmp_path / "m.safetensors", _model(), SPEC, {"x": object()})
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def _zip(path, names):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        for name in names:
+            z.writestr(name, "{}")
+    return path
+
+
+@pytest.mark.parametrize("write, says", [
+    (lambda p: p.write_bytes(pickle.dumps({"fc0.weight": [1.0]}, protocol=4)),
+     "this is a pickle, not a safetensors file; Terrain never unpickles uploads: save with safetensors"),
+    (lambda p: _zip(p, ["model/config.json", "model/model.safetensors"]),
+     "this is a zip archive, not a safetensors file: upload it as a .zip"),
+    (lambda p: torch.save(_model().state_dict(), p), "this is a PyTorch torch.save file, not a safetensors file"),
+])
+def test_a_file_misnamed_safetensors_says_what_it_is(tmp_path, write, says):
+    """Both used to be told "a PyTorch state-dict file carries no spec; pass spec= to load it"."""
+    path = tmp_path / "model.safetensors"
+    write(path)
+    for loader in (lambda: checkpoints.load(path), lambda: checkpoints.load(path, spec=SPEC), lambda: checkpoints.inspect(path)):
+        with pytest.raises(CheckpointError) as caught:
+            loader()
+        assert says in str(caught.value) and "spec=" not in str(caught.value)
+
+
+def test_weights_without_a_spec_ask_for_one_without_api_jargon(tmp_path):
+    torch.save(_model().state_dict(), tmp_path / "m.pt")
+    save_file(dict(_model().state_dict()), str(tmp_path / "plain.safetensors"))
+    for name, reason in (("m.pt", "a PyTorch state-dict file carries no architecture spec"),
+                         ("plain.safetensors", "this safetensors file was not saved by Terrain")):
+        with pytest.raises(checkpoints.SpecNeeded) as caught:
+            checkpoints.load(tmp_path / name)
+        assert caught.value.reason.startswith(reason) and "spec=" not in str(caught.value)

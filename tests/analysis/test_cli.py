@@ -79,3 +79,15 @@ def test_documented_trajectory_then_pca_plane(tmp_path, monkeypatch, capsys):
     assert main(["landscape", "--checkpoint", "m3.safetensors", "--dataset", "digits", "--resolution", "3",
                  "--axes", "pca", "--trajectory", "t3.safetensors", "--out", "plane3.json"]) == 2
     assert "--snapshot-every" in capsys.readouterr().err
+
+
+def test_a_state_dict_without_its_spec_names_the_option(tmp_path, monkeypatch, capsys):
+    import torch
+
+    from analysis import zoo
+
+    monkeypatch.chdir(tmp_path)
+    torch.save(zoo.build(json.loads(SPEC)).state_dict(), "m.pt")
+    assert main(["hessian", "--checkpoint", "m.pt", "--dataset", "digits", "--out", "x.json"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: a PyTorch state-dict file carries no architecture spec: give its architecture spec with --spec")

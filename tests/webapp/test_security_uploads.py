@@ -120,3 +120,44 @@ def test_a_submission_refused_at_the_last_step_rolls_its_uploads_back(user, medi
     with pytest.raises(LimitExceeded):
         services.job_submit(validated=validated, owner=user)
     assert Checkpoint.objects.count() == 0 and Job.objects.count() == 0 and stored_files(media) == []
+
+
+class _Payload:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("true",))
+
+
+def _zipped_folder() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("model/config.json", '{"model_type": "gpt2"}')
+        archive.writestr("model/model.safetensors", "")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("name, content, spec, says", [
+    ("model.safetensors", __import__("pickle").dumps({"w": [1.0]}),
+     None, "this is a pickle, not a safetensors file; Terrain never unpickles uploads: save with safetensors"),
+    ("model.safetensors", _zipped_folder(), None, "this is a zip archive, not a safetensors file: upload it as a .zip"),
+    ("weights.pt", torch_state_bytes(SPEC), None, "carries no architecture spec: give its architecture in “Architecture spec (JSON)”"),
+    ("evil.pt", None, SPEC, "refused to load: the file is a pickle with objects other than tensors (it asks for posix.system)"),
+])
+def test_an_unusable_checkpoint_upload_says_what_it_is_in_terrains_words(client, user, media, name, content, spec, says):
+    """They were all "a PyTorch state-dict file carries no spec; pass spec= to load it", or torch's own
+    text with terminal escapes and its advice on how to switch weights_only off."""
+    import torch
+
+    if content is None:
+        buffer = io.BytesIO()
+        torch.save({"fc0.weight": _Payload()}, buffer)
+        content = buffer.getvalue()
+    client.force_login(user)
+    fields = {"spec_json": json.dumps(spec)} if spec else {}
+    response = post_landscape(client, checkpoint_file=SimpleUploadedFile(name, content), **fields)
+    assert response.status_code == 400
+    body = errors_of(response)
+    assert 'data-field="checkpoint_file"' in body and says in body, body[:3000]
+    assert "spec=" not in body and "\x1b" not in body and "weights_only" not in body and "trust" not in body
+    assert Checkpoint.objects.count() == 0 and stored_files(media) == []

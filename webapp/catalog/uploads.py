@@ -25,6 +25,7 @@ from webapp.catalog.services import checkpoint_create_from_file, experiment_sand
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".zip", ".onnx")
 MODEL_SUFFIXES = (".zip", ".onnx")  # users' own models, through analysis.sources
 DATASET_SUFFIXES = (".npz", ".safetensors")
+SPEC_FIELD_TITLE = "Architecture spec (JSON)"  # the form field a .pt upload's spec goes in
 
 
 class UploadRejected(ValueError):
@@ -161,6 +162,8 @@ class PendingCheckpoint(PendingUpload):
 
         try:
             loaded = checkpoints.load(self.path, spec=spec, max_bytes=settings.TERRAIN_MAX_UPLOAD_BYTES)
+        except checkpoints.SpecNeeded as exc:
+            raise UploadRejected(f"{exc.reason}: give its architecture in “{SPEC_FIELD_TITLE}” (spec_json)") from None
         except checkpoints.CheckpointError as exc:
             raise UploadRejected(str(exc)) from None
         except Exception as exc:  # the spec itself may be invalid (zoo.SpecError) or the file odd

@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from django.conf import settings
 from pydantic import BeforeValidator, Field
 
-from webapp.catalog.uploads import UploadRejected, parse_spec_json
+from webapp.catalog.uploads import SPEC_FIELD_TITLE, UploadRejected, parse_spec_json
 from webapp.jobs.params import Checks, JobParams, Upload, Uploads, ui
 from webapp.landscapes import evaluation_data
 from webapp.landscapes.inputs import AnalysisInputs, resolve_inputs
@@ -61,7 +61,7 @@ class AnalysisParams(JobParams):
     head: Literal[tuple(HEADS)] = Field("", json_schema_extra=ui(labels=HEADS), description="Hugging Face uploads: the head to analyse.")
     num_labels: int | None = Field(None, ge=2, le=100_000, description="Classes of a classification head you attach.")
     spec_json: Annotated[dict | None, BeforeValidator(_spec_json, json_schema_input_type=str | dict | None)] = Field(
-        None, title="Architecture spec (JSON)", json_schema_extra=ui(widget="textarea", rows=2),
+        None, title=SPEC_FIELD_TITLE, json_schema_extra=ui(widget="textarea", rows=2),
         description='Needed for a .pt upload, e.g. {"kind": "mlp", "in": 64, "hidden": [64, 64], "out": 10}.')
     run: str = Field("", max_length=32, description="Slug of a logged run: its checkpoints form the trajectory; with no "
                                                     "checkpoint given, its latest is used.")
