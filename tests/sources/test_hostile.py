@@ -52,6 +52,16 @@ def test_auto_map_with_known_model_type_is_ignored(tmp_path, marker):
     assert load_model(folder).provenance["architecture"] == "GPT2LMHeadModel"
 
 
+def test_readme_says_auto_map_is_ignored_not_refused():
+    """README listed auto_map under "Never accepted", yet such a folder loads (the test above)."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    never_accepted = readme.split("**Never accepted, and why.**", 1)[1].split("**", 1)[0]
+    assert "auto_map" not in never_accepted
+    assert "**Ignored, never followed:** a config's `auto_map`" in readme
+
+
 class _Evil:
     def __init__(self, marker):
         self.marker = str(marker)
