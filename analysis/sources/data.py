@@ -115,7 +115,10 @@ def tokenize_text(
         raise SourceError(f"{path.name}: no text", field=field)
     if head != "causal-lm":
         raise SourceError(f"{path.name}: plain text gives next-token labels, which only a causal-lm head uses", field=field)
-    tok = Tokenizer.from_file(str(tokenizer_json))
+    try:
+        tok = Tokenizer.from_file(str(tokenizer_json))
+    except Exception as e:  # the tokenizers library reports every unreadable file as a bare Exception
+        raise SourceError(f"tokenizer.json: cannot be read as a tokenizer ({str(e)[:200]})", field=field) from None
     pad = tok.token_to_id("[PAD]") or tok.token_to_id("<pad>") or 0
     tok.enable_truncation(seq_len)
     tok.enable_padding(length=seq_len, pad_id=pad)

@@ -349,6 +349,8 @@ def load(
         raise SourceError(f"head: {head!r} is not available for {mt}; choose one of {list(HEADS_FOR[mt])}", field="head")
     _check_num_labels(num_labels, head, mt)
     files = _weight_files(folder)
+    if (folder / "generation_config.json").is_file():  # from_pretrained reads it for generative heads
+        read_json(folder / "generation_config.json")
     config = _config_object(cfg, head, num_labels)
     meta = _meta_model(config, head, cfg)
     count = sum(p.numel() for p in meta.parameters())

@@ -349,3 +349,14 @@ def test_tokenize_text_refuses_a_seq_len_below_two(tmp_path, seq_len):
     with pytest.raises(SourceError, match="--seq-len") as e:
         source_data.tokenize_text(tmp_path / "t.txt", tmp_path / "tokenizer.json", seq_len=seq_len)
     assert e.value.field == "seq_len"
+
+
+def test_nested_generation_config_and_unreadable_tokenizer_are_refused_naming_the_file(tmp_path):
+    folder = save_tiny("gpt2", tmp_path / "gen")
+    (folder / "generation_config.json").write_text('{"x": ' + NESTED + "}")
+    with pytest.raises(SourceError, match="generation_config.json: not valid JSON"):
+        load_model(folder)
+    (tmp_path / "t.txt").write_text("hello there\n")
+    (tmp_path / "tokenizer.json").write_text('{"x": ' + NESTED + "}")
+    with pytest.raises(SourceError, match="tokenizer.json: cannot be read"):
+        source_data.tokenize_text(tmp_path / "t.txt", tmp_path / "tokenizer.json", seq_len=8)
