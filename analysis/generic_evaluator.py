@@ -292,6 +292,9 @@ class PointEvaluator(Evaluator):
                     weight += w
                     if corr is not None:
                         correct += float(corr)
+                if weight == 0:  # a language model's data with every label -100 (or one-token causal sequences)
+                    raise ValueError("the data has no target to score: every label is -100 (a causal LM needs "
+                                     "sequences of at least 2 tokens); check it with analysis.sources.data.check_against")
                 losses[index] = total / weight
                 if accs is not None:
                     accs[index] = correct / weight

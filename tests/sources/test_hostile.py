@@ -360,3 +360,10 @@ def test_nested_generation_config_and_unreadable_tokenizer_are_refused_naming_th
     (tmp_path / "tokenizer.json").write_text('{"x": ' + NESTED + "}")
     with pytest.raises(SourceError, match="tokenizer.json: cannot be read"):
         source_data.tokenize_text(tmp_path / "t.txt", tmp_path / "tokenizer.json", seq_len=8)
+
+
+def test_landscape_of_data_without_targets_is_a_clear_error_in_the_python_api(tiny_folders):
+    lm = load_model(tiny_folders["gpt2"])
+    one = torch.randint(3, 20, (4, 1))
+    with pytest.raises(ValueError, match="no target to score"):
+        landscape.line(lm, (one, one), steps=3)
