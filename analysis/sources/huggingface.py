@@ -50,7 +50,9 @@ HEADS_FOR = {
     **{t: ("masked-lm", "sequence-classification") for t in TEXT_ENCODERS},
     **{t: ("image-classification",) for t in VISION},
 }
-DEFAULT_MAX_PARAMETERS = 30_000_000  # the web's default too (webapp/settings.py); both read MAX_PARAMETERS_VARIABLE
+# on the user's own machine (the CLI, a notebook) the models researchers study load: GPT-2 124M, BERT-base,
+# ViT-B; a shared web server defaults lower (webapp/settings.py, 30M); both read MAX_PARAMETERS_VARIABLE
+DEFAULT_MAX_PARAMETERS = 200_000_000
 MAX_PARAMETERS_VARIABLE = "TERRAIN_MAX_MODEL_PARAMETERS"
 MAX_CONFIG_BYTES = 1_000_000
 # sizes bounded before anything is built, so even the meta-device count stays instant
