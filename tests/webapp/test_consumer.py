@@ -107,3 +107,24 @@ async def test_an_idle_socket_stays_open_past_the_layers_blocking_read(user):
     again = await comm.receive_json_from(timeout=5)
     assert [e["seq"] for e in again["events"]] == [2]
     await comm.disconnect()
+
+
+@pytest.mark.parametrize("frame", ["not json", "x" * 100_000, '{"a": ' + "9" * 5000 + "}", "[" * 100_000, b"\x00\x01",
+                                   '{"type": "resync", "after": 1e999}', '{"type": "resync", "after": ' + "9" * 4000 + "}"])
+async def test_bad_frames_get_a_short_answer_and_the_connection_stays(user, frame):
+    job = await new_job(user, Visibility.PUBLIC, events=2)
+    comm = communicator(job.slug, AnonymousUser())
+    await comm.connect()
+    await comm.receive_json_from(timeout=5)
+    if isinstance(frame, bytes):
+        await comm.send_to(bytes_data=frame)
+    else:
+        await comm.send_to(text_data=frame)
+    answer = await comm.receive_json_from(timeout=5)  # an exception here would have closed the socket with 1011
+    if isinstance(frame, str) and "resync" in frame:
+        assert answer["type"] == "snapshot"  # a number that is no seq is clamped or ignored, not an exception
+    else:
+        assert answer["type"] == "error" and len(answer["error"]) <= 200
+    await comm.send_json_to({"type": "resync", "after": 0})
+    assert [e["seq"] for e in (await comm.receive_json_from(timeout=5))["events"]] == [1, 2]
+    await comm.disconnect()
