@@ -224,3 +224,52 @@ def test_api_limits_are_json_errors(client, user, checkpoint):
     response = client.post("/api/jobs/", json.dumps({"kind": "landscape", "params": {"checkpoint": checkpoint.slug, "resolution": 400}}),
                            content_type="application/json")
     assert response.status_code == 400 and "resolution" in response.json()["errors"]
+
+
+def _untrained_checkpoint(owner, tmp_path, spec):
+    """A checkpoint of another architecture, one that does not fit digits either."""
+    from analysis import checkpoints, zoo
+    from webapp.catalog.services import checkpoint_create_from_file, experiment_create
+
+    model = zoo.build(spec)
+    path = tmp_path / "other.safetensors"
+    checkpoints.save(path, model, spec, meta={})
+    return checkpoint_create_from_file(experiment=experiment_create(title="other", owner=owner, visibility=Visibility.PUBLIC),
+                                       name="tiny-other", path=path, spec=spec, dataset="",
+                                       num_parameters=sum(p.numel() for p in model.parameters()))
+
+
+@pytest.mark.parametrize(
+    "fields, field, message",
+    [
+        # a line has no three-model (or Hessian, or PCA) axes: it quietly ran a random direction
+        ({"mode": "line", "axes": "three_models", "checkpoint_b": "B", "checkpoint_c": "C"}, "axes", "choose mode plane"),
+        ({"mode": "line", "axes": "hessian"}, "axes", "hessian axes are for a 2-D plane"),
+        # corners that coincide do not span a plane: the worker failed with "do not span a plane"
+        ({"axes": "three_models", "checkpoint_b": "A", "checkpoint_c": "C"}, "checkpoint_b", "same model as the checkpoint"),
+        ({"axes": "three_models", "checkpoint_b": "B", "checkpoint_c": "A"}, "checkpoint_c", "same model as the checkpoint"),
+        ({"axes": "three_models", "checkpoint_b": "B", "checkpoint_c": "B"}, "checkpoint_c", "same model as corner B"),
+        # an end checkpoint of another architecture was blamed on the data set
+        ({"mode": "line", "end_checkpoint": "OTHER"}, "end_checkpoint", "has a different architecture from the checkpoint"),
+        ({"axes": "three_models", "checkpoint_b": "OTHER", "checkpoint_c": "C"}, "checkpoint_b", "different architecture"),
+    ],
+)
+def test_bad_combinations_are_refused_before_queueing(client, user, checkpoint, tmp_path, fields, field, message):
+    slugs = {"A": checkpoint.slug, "B": trained_checkpoint(user, tmp_path, seed=1).slug,
+             "C": trained_checkpoint(user, tmp_path, seed=2).slug,
+             "OTHER": _untrained_checkpoint(user, tmp_path, {"kind": "mlp", "in": 4, "hidden": [8], "out": 3}).slug}
+    client.force_login(user)
+    fields = {name: slugs.get(value, value) for name, value in fields.items()}
+    response = post_landscape(client, checkpoint=checkpoint.slug, **fields)
+    text = errors_of(response)
+    assert response.status_code == 400 and f'data-field="{field}"' in text and message in text, text[-3000:]
+    assert 'data-field="dataset"' not in text
+    assert Job.objects.count() == 0
+
+
+def test_fields_another_mode_uses_are_ignored(client, user, checkpoint, tmp_path, no_enqueue):
+    other = _untrained_checkpoint(user, tmp_path, {"kind": "mlp", "in": 4, "hidden": [8], "out": 3})
+    client.force_login(user)
+    response = post_landscape(client, checkpoint=checkpoint.slug, end_checkpoint=other.slug, checkpoint_b=other.slug)
+    assert response.status_code == 302, errors_of(response)[-3000:]
+    assert Job.objects.get().params["end_checkpoint"] == ""

@@ -114,7 +114,18 @@ def test_onnx_upload_plane_yes_hessian_no(client, user, tmp_path, no_enqueue):
     assert onnx_ck.source == "onnx"
     response = post(client, "hessian", checkpoint=onnx_ck.slug, dataset="digits")
     assert response.status_code == 400 and "forward-only" in errors(response)
+    # Hessian axes of a plane need gradients too (the worker failed: "element 0 of tensors does not require grad")
+    response = post(client, checkpoint=onnx_ck.slug, dataset="digits", axes="hessian")
+    assert response.status_code == 400 and 'data-field="axes"' in errors(response) and "forward-only" in errors(response)
     assert Job.objects.count() == 1
+
+    # two ONNX graphs cannot be merged (the "tasks" field was blamed: "spec field 'kind' ... got None")
+    assert post(client, checkpoint_file=SimpleUploadedFile("m2.onnx", data), dataset="digits").status_code == 302
+    response = client.post("/jobs/new/merge/", {"models": [c.slug for c in Checkpoint.objects.all()], "method": "average",
+                                                "split": "test", "eval_size": "100", "sweep_steps": "3", "visibility": "private"})
+    assert response.status_code == 400 and 'data-field="models"' in errors(response)
+    assert "ONNX graphs cannot be merged" in errors(response) and 'data-field="tasks"' not in errors(response)
+    assert Job.objects.count() == 2
 
 
 @pytest.mark.parametrize("case", ["escaping-zip", "pt2", "bad-ids", "too-big", "pickle-only"])

@@ -69,3 +69,11 @@ def checkpoints_visible(*, user) -> QuerySet[Checkpoint]:
 
 def checkpoints_of_experiment(*, experiment: Experiment, user) -> QuerySet[Checkpoint]:
     return checkpoints_visible(user=user).filter(experiment=experiment)
+
+
+def architecture_label(spec: dict) -> str:
+    """"mlp 64x64" for a built-in spec; the architecture (or model type) of a user's own model."""
+    if "kind" not in spec:
+        return str(spec.get("architecture") or spec.get("model_type") or spec.get("source") or "?")
+    hidden = spec.get("hidden") or spec.get("channels")
+    return str(spec["kind"]) + (" " + "x".join(map(str, hidden)) if isinstance(hidden, list) else "")

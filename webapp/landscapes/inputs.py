@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from webapp.catalog.selectors import checkpoint_get_visible
+from webapp.catalog.selectors import architecture_label, checkpoint_get_visible
 from webapp.catalog.uploads import PendingCheckpoint, PendingDataset, UploadRejected, folder_files_as_zip
 from webapp.jobs.params import Checks
 from webapp.landscapes import evaluation_data
@@ -89,6 +89,9 @@ def resolve_inputs(params, ctx: Checks, checkpoint_fields: tuple[str, ...]) -> A
     if "checkpoint" not in found.checkpoints:
         ctx.error("checkpoint", "choose a catalog checkpoint or upload one")
         return None
+    _check_same_architecture(ctx, found)  # before the data: a foreign model would otherwise be blamed on the data set
+    if ctx.errors:
+        return None
     pending_data = None
     found.dataset = params.dataset
     if params.dataset_file is not None:
@@ -104,6 +107,15 @@ def resolve_inputs(params, ctx: Checks, checkpoint_fields: tuple[str, ...]) -> A
     found.dataset = evaluation_data.resolve(found.dataset, found.checkpoint)
     _check_data_fits(params, ctx, found, pending_data)
     return None if ctx.errors else found
+
+
+def _check_same_architecture(ctx: Checks, found: AnalysisInputs) -> None:
+    """Every other checkpoint of the job (end, corners, other endpoint) shares the checkpoint's architecture."""
+    origin = found.checkpoint
+    for name, other in found.checkpoints.items():
+        if name != "checkpoint" and (other.spec != origin.spec or other.num_parameters != origin.num_parameters):
+            ctx.error(name, f"{other.name!r} ({architecture_label(other.spec)}) has a different architecture from the checkpoint "
+                            f"{origin.name!r} ({architecture_label(origin.spec)}); it must have the same one")
 
 
 def _resolve_run(params, ctx: Checks, found: AnalysisInputs, slugs: dict) -> None:

@@ -41,8 +41,6 @@ def _spec_json(value: Any) -> Any:
 class AnalysisParams(JobParams):
     """What every analysis of one checkpoint takes: the checkpoint (catalog or upload) and the data."""
 
-    checkpoint_fields: ClassVar[tuple[str, ...]] = ("checkpoint",)
-
     dataset: str = Field(evaluation_data.CHECKPOINT_DATA, max_length=120, json_schema_extra=ui(widget="select"),
                          description="A built-in data set, the checkpoint's own, or one you uploaded (upload:<slug>).")
     dataset_file: Upload = Field(None, description="Or upload (X, y) as .npz or .safetensors.")
@@ -71,7 +69,10 @@ class AnalysisParams(JobParams):
         form.fields["dataset"].choices = evaluation_data.dataset_choices(form.user)
 
     def check(self, ctx: Checks) -> None:
-        inputs = resolve_inputs(self, ctx, self.checkpoint_fields)
+        self.check_choices(ctx)
+        if ctx.errors:
+            return
+        inputs = resolve_inputs(self, ctx, self.checkpoint_fields())
         if inputs is None:
             return
         kind_params = self.check_kind(ctx, inputs)
@@ -79,14 +80,19 @@ class AnalysisParams(JobParams):
             ctx.params.clear()
             ctx.params.update({**inputs.common_params(self), **kind_params})
 
+    def checkpoint_fields(self) -> tuple[str, ...]:
+        """The fields naming a checkpoint that this job uses (the others are ignored)."""
+        return ("checkpoint",)
+
+    def check_choices(self, ctx: Checks) -> None:
+        """Checks of the chosen options alone, before any checkpoint or data is looked at."""
+
     def check_kind(self, ctx: Checks, inputs: AnalysisInputs) -> dict:
         """The kind's own checks (errors into ctx); returns its parameters besides the common ones."""
         return {}
 
 
 class LandscapeParams(ThreeModelPlaneFields, AnalysisParams):
-    checkpoint_fields: ClassVar[tuple[str, ...]] = ("checkpoint", "end_checkpoint", "checkpoint_b", "checkpoint_c")
-
     mode: Literal["plane", "line"] = Field("plane", json_schema_extra=ui(labels={"plane": "2-D plane", "line": "1-D line"}))
     axes: Literal["random", "hessian", "pca", "three_models"] = Field("random", json_schema_extra=ui(labels={
         "random": "random, filter-normalised", "hessian": "top-2 Hessian eigenvectors", "pca": "PCA of the training trajectory",
@@ -105,16 +111,29 @@ class LandscapeParams(ThreeModelPlaneFields, AnalysisParams):
         "dataset", "dataset_file", "split", "eval_size", "checkpoint", "checkpoint_file", "model_files", "base_checkpoint",
         "head", "num_labels", "spec_json", "visibility", "experiment", "run", "checkpoint_b", "checkpoint_c", "markers", "tasks")
 
+    def checkpoint_fields(self) -> tuple[str, ...]:
+        if self.mode == "line":
+            return ("checkpoint", "end_checkpoint")
+        return ("checkpoint", "checkpoint_b", "checkpoint_c") if self.axes == "three_models" else ("checkpoint",)
+
+    def check_choices(self, ctx: Checks) -> None:
+        if self.mode == "line" and self.axes != "random":
+            # analysis.landscape.line has no such axes: it would quietly run a random direction
+            ctx.error("axes", "a line runs along a random direction, or to the end checkpoint if you give one; "
+                              f"{self.axes.replace('_', '-')} axes are for a 2-D plane: choose mode plane, or random axes")
+
     def check_kind(self, ctx: Checks, inputs: AnalysisInputs) -> dict:
+        if self.mode == "plane" and self.axes == "hessian" and inputs.checkpoint.source == "onnx":
+            ctx.error("axes", "Hessian axes need gradients and an ONNX graph is forward-only: choose random axes, "
+                              "or upload the model as a Hugging Face folder (.zip)")
+            return {}
         if self.mode == "plane" and self.resolution > MAX_PLANE_RESOLUTION:
             ctx.error("resolution", f"a plane has at most {MAX_PLANE_RESOLUTION}x{MAX_PLANE_RESOLUTION} points "
                                     f"(asked {self.resolution}x{self.resolution})")
             return {}
         if self.mode == "plane" and self.axes == "pca":
             self._check_trajectory(ctx, inputs)
-        end = inputs.checkpoints.get("end_checkpoint")
-        if end is not None and end.spec != inputs.checkpoint.spec:
-            ctx.error("end_checkpoint", "must have the same architecture as the checkpoint")
+        end = inputs.checkpoints.get("end_checkpoint")  # its architecture is checked with the inputs
         three_models = self.mode == "plane" and self.axes == "three_models"
         markers = check_three_models(self, ctx, inputs) if three_models else []
         if ctx.errors:
@@ -167,16 +186,15 @@ class HessianParams(AnalysisParams):
 
 
 class ConnectivityParams(AnalysisParams):
-    checkpoint_fields: ClassVar[tuple[str, ...]] = ("checkpoint", "checkpoint_b")
-
     checkpoint_b: str = Field(min_length=1, max_length=32, description="The other endpoint (same architecture).")
     steps: int = Field(25, ge=3, le=201, description="Points along the segment, endpoints included.")
 
+    def checkpoint_fields(self) -> tuple[str, ...]:
+        return ("checkpoint", "checkpoint_b")
+
     def check_kind(self, ctx: Checks, inputs: AnalysisInputs) -> dict:
-        a, b = inputs.checkpoint, inputs.checkpoints["checkpoint_b"]
-        if a.spec != b.spec or a.num_parameters != b.num_parameters:
-            ctx.error("checkpoint_b", "must have the same architecture as the first checkpoint")
-        elif a.source == "builtin" and a.spec.get("kind") not in ("mlp", "cnn"):
+        a, b = inputs.checkpoint, inputs.checkpoints["checkpoint_b"]  # of one architecture (checked with the inputs)
+        if a.source == "builtin" and a.spec.get("kind") not in ("mlp", "cnn"):
             ctx.error("checkpoint", "weight matching supports mlp and cnn checkpoints")
         elif a.source != "builtin" and a.model_info.get("model_type") not in MATCHABLE_MODEL_TYPES:
             ctx.error("checkpoint", f"weight matching supports built-in mlp/cnn and {', '.join(sorted(MATCHABLE_MODEL_TYPES))} models")

@@ -11,6 +11,7 @@ from webapp.landscapes.evaluation_sets import EvaluationSetError, format_class_l
 from webapp.landscapes.inputs import AnalysisInputs, visible_checkpoint
 
 MAX_MARKERS = 8
+CORNER_LABELS = {"checkpoint": "the checkpoint (the origin)", "checkpoint_b": "corner B"}
 
 
 def _canonical_tasks(text: str) -> str:
@@ -35,17 +36,27 @@ class ThreeModelPlaneFields(JobParams):
         return len(parse_class_lists(self.tasks))
 
 
+def _same_model(a, b) -> bool:
+    """The same catalog checkpoint, or one with the same weights file: the plane would collapse to a line."""
+    return a.slug == b.slug or bool(getattr(a, "sha256", "") and a.sha256 == getattr(b, "sha256", ""))
+
+
 def check_three_models(params: ThreeModelPlaneFields, ctx: Checks, inputs: AnalysisInputs) -> list:
     """The corners exist and share the origin's architecture; the markers too; digits tasks fit. Returns the markers."""
     from analysis import data, zoo
 
     origin = inputs.checkpoint
+    corners = {"checkpoint": origin}
     for name in ("checkpoint_b", "checkpoint_c"):
-        other = inputs.checkpoints.get(name)
+        other = inputs.checkpoints.get(name)  # of the origin's architecture (checked with the inputs)
         if other is None:
             ctx.error(name, "the plane through three models needs this corner")
-        elif other.spec != origin.spec:
-            ctx.error(name, "must have the same architecture as the checkpoint")
+            continue
+        for earlier_name, earlier in corners.items():
+            if _same_model(other, earlier):
+                ctx.error(name, f"is the same model as {CORNER_LABELS[earlier_name]}: the plane needs three different models")
+                break
+        corners[name] = other
     slugs = [s.strip() for s in params.markers.split(",") if s.strip()]
     if len(slugs) > MAX_MARKERS:
         ctx.error("markers", f"at most {MAX_MARKERS} markers")

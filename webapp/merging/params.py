@@ -6,6 +6,8 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from webapp.catalog.models import ModelSource
+from webapp.catalog.selectors import architecture_label
 from webapp.jobs.params import Checks, JobParams, ui
 from webapp.landscapes import evaluation_data, evaluation_sets
 from webapp.landscapes.params import MAX_EVAL_SIZE
@@ -18,6 +20,12 @@ MAX_TOTAL_PARAMETERS = 50_000_000
 # analysis.merging.METHODS' names (not imported: that loads torch; a test holds them equal).
 Method = Literal["average", "aligned", "task_arithmetic", "ties", "dare", "orthogonal"]
 Slug = Annotated[str, Field(max_length=32)]
+FOREIGN_MODELS = {
+    "onnx": "ONNX graphs cannot be merged (a graph is forward-only: its weights are not a state dict to add); "
+            "merge Terrain checkpoints",
+    "other": "only Terrain checkpoints (built-in architectures) can be merged here, not uploaded Hugging Face or "
+                   "LoRA models",
+}
 EXPERIMENT_HELP = ("Slug of one of your experiments to store the merge in; empty: the models' experiment if it is yours, "
                    "else your sandbox.")
 
@@ -51,7 +59,7 @@ class FamilyParams(JobParams):
     def form_setup(cls, form) -> None:
         source = (form.data.get("source_experiment") if form.is_bound else form.initial.get("source_experiment")) or ""
         candidates = selectors.merge_candidates(user=form.user, experiment_slug=str(source).strip())
-        choices = [(c.slug, f"{c.name} · {selectors.architecture_label(c.spec)} · {c.experiment.title}") for c in candidates]
+        choices = [(c.slug, f"{c.name} · {architecture_label(c.spec)} · {c.experiment.title}") for c in candidates]
         form.fields["models"].choices = choices
         form.fields["base"].choices = [("", "(none)")] + choices
         form.fields["experiment"].help_text = EXPERIMENT_HELP
@@ -77,6 +85,11 @@ class FamilyParams(JobParams):
         if method.needs_base and base is None:
             ctx.error("base", f"{method.label} needs the models' base")
         if not models:
+            return None
+        foreign = [c for c in models + ([base] if base else []) if c.source != ModelSource.BUILTIN]
+        for c in foreign:  # merging adds state dicts of Terrain checkpoints (analysis.checkpoints)
+            ctx.error("base" if c is base else "models", f"{c.name!r}: {FOREIGN_MODELS.get(c.source, FOREIGN_MODELS['other'])}")
+        if foreign:
             return None
         spec = models[0].spec
         for c in models[1:] + ([base] if base else []):

@@ -12,11 +12,6 @@ from webapp.catalog.selectors import checkpoints_visible, experiment_get_visible
 MAX_CHOICES = 300
 
 
-def architecture_label(spec: dict) -> str:
-    hidden = spec.get("hidden") or spec.get("channels")
-    return spec.get("kind", "?") + (" " + "x".join(map(str, hidden)) if isinstance(hidden, list) else "")
-
-
 def merge_candidates(*, user, experiment_slug: str = "") -> list[Checkpoint]:
     """The checkpoints offered for merging: one family's (an experiment's) or every one the user can see."""
     if experiment_slug:
