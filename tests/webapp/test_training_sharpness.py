@@ -1,5 +1,7 @@
 """The training job with sharpness tracking: parameters, events and the result."""
 
+import csv
+import io
 import math
 
 import pytest
@@ -34,7 +36,7 @@ def test_too_many_measurements_are_refused_on_the_interval_field(user):
                                                      "track_sharpness": False}, user=user)
 
 
-def test_training_job_streams_sharpness_and_the_path(user):
+def test_training_job_streams_sharpness_and_the_path(user, client):
     data = {"hidden": "8", "epochs": 2, "batch_size": 128, "lr": 0.05, "momentum": 0.0, "sharpness_every": 4,
             "sharpness_batch": 64, "sharpness_trace": True, "snapshots": 4}
     job = services.job_submit(validated=services.job_params_validate(kind="train", data=data, user=user), owner=user)
@@ -59,6 +61,19 @@ def test_training_job_streams_sharpness_and_the_path(user):
     assert path["line"]["loss"][-1] == pytest.approx(path["trajectory"]["loss"][-1], rel=1e-5)
     kinds = [event.kind for event in job.events.order_by("seq")]
     assert kinds.index("sharpness_summary") < kinds.index("path") < kinds.index("checkpoint")
+
+    # the CSV export (README: every result exports CSV; it was a 404): the metric rows, then the sharpness rows
+    client.force_login(user)
+    response = client.get(f"/r/{job.slug}/export.csv")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    metric_rows = [r for r in rows if r["row"] == "metrics"]
+    assert [int(r["step"]) for r in metric_rows] == [m["step"] for m in payloads["metrics"]]
+    assert float(metric_rows[-1]["test_accuracy"]) == pytest.approx(job.result["final"]["test_accuracy"])
+    sharpness_rows = [r for r in rows if r["row"] == "sharpness"]
+    assert [int(r["step"]) for r in sharpness_rows] == [m["step"] for m in measured]
+    assert [float(r["sharpness"]) for r in sharpness_rows] == pytest.approx([m["sharpness"] for m in measured])
+    assert sharpness_rows[0]["train_loss"] == "" and sharpness_rows[0]["threshold"] != ""
 
 
 def test_adam_job_tracks_the_preconditioned_sharpness_against_38_over_eta(user):

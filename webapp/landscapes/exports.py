@@ -4,7 +4,7 @@ import csv
 import io
 
 
-def _csv(header: list[str], rows) -> str:
+def as_csv(header: list[str], rows) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
@@ -12,14 +12,14 @@ def _csv(header: list[str], rows) -> str:
     return out.getvalue()
 
 
-def _blank(value):
+def blank(value):
     return "" if value is None else repr(value) if isinstance(value, float) else value
 
 
 def landscape_csv(result: dict) -> str:
     if result.get("mode") == "line":
         accuracy = result.get("accuracy") or [None] * len(result["t"])
-        return _csv(["k", "t", "loss", "accuracy"], ([k, _blank(t), _blank(l), _blank(a)] for k, (t, l, a) in enumerate(zip(result["t"], result["loss"], accuracy))))
+        return as_csv(["k", "t", "loss", "accuracy"], ([k, blank(t), blank(l), blank(a)] for k, (t, l, a) in enumerate(zip(result["t"], result["loss"], accuracy))))
     accuracy = result.get("accuracy")
 
     def rows():
@@ -27,9 +27,9 @@ def landscape_csv(result: dict) -> str:
             for j, b in enumerate(result["b"]):
                 if result["computed"][i][j]:
                     acc = accuracy[i][j] if accuracy else None
-                    yield [i, j, _blank(a), _blank(b), _blank(result["loss"][i][j]), _blank(acc)]
+                    yield [i, j, blank(a), blank(b), blank(result["loss"][i][j]), blank(acc)]
 
-    return _csv(["i", "j", "a", "b", "loss", "accuracy"], rows())
+    return as_csv(["i", "j", "a", "b", "loss", "accuracy"], rows())
 
 
 def hessian_csv(result: dict) -> str:
@@ -37,17 +37,17 @@ def hessian_csv(result: dict) -> str:
 
     spectrum = HessianResult.model_validate(result)
     eig = spectrum.eigenvalues
-    rows = [["eigenvalue", k + 1, _blank(v), _blank(r)] for k, (v, r) in enumerate(zip(eig.values, eig.residuals))]
+    rows = [["eigenvalue", k + 1, blank(v), blank(r)] for k, (v, r) in enumerate(zip(eig.values, eig.residuals))]
     if spectrum.trace:
-        rows.append(["trace", "", _blank(spectrum.trace.estimate), _blank(spectrum.trace.stderr)])
+        rows.append(["trace", "", blank(spectrum.trace.estimate), blank(spectrum.trace.stderr)])
     if spectrum.density:
-        rows += [["density", k, _blank(x), _blank(d)] for k, (x, d) in enumerate(zip(spectrum.density.grid, spectrum.density.density))]
-    return _csv(["quantity", "index", "value", "error_or_density"], rows)
+        rows += [["density", k, blank(x), blank(d)] for k, (x, d) in enumerate(zip(spectrum.density.grid, spectrum.density.density))]
+    return as_csv(["quantity", "index", "value", "error_or_density"], rows)
 
 
 def connectivity_csv(result: dict) -> str:
     rows = []
     for label, curve in result["curves"].items():
         accuracy = curve.get("accuracy") or [None] * len(curve["t"])
-        rows += [[label, _blank(t), _blank(l), _blank(a)] for t, l, a in zip(curve["t"], curve["loss"], accuracy)]
-    return _csv(["path", "t", "loss", "accuracy"], rows)
+        rows += [[label, blank(t), blank(l), blank(a)] for t, l, a in zip(curve["t"], curve["loss"], accuracy)]
+    return as_csv(["path", "t", "loss", "accuracy"], rows)

@@ -1,5 +1,6 @@
 from webapp.jobs.kinds import JobKind, register
 from webapp.training.event_types import TRAIN_EVENTS
+from webapp.training.exports import train_csv
 from webapp.training.params import TrainParams
 from webapp.training.results import TrainResult
 from webapp.training.services import training_run
@@ -20,6 +21,7 @@ TRAIN = register(
         gpu_capable=True,
         template="training/result_train.html",
         events=TRAIN_EVENTS,
+        to_csv=train_csv,
         result=TrainResult,
         renderers=("js/training_renderers.js",),
     )

@@ -1,4 +1,4 @@
-"""The result of the train job kind: the checkpoint it saved, its final metrics and its sharpness summary."""
+"""The result of the train job kind: the checkpoint it saved, its metrics (final and along the way) and its sharpness."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from webapp.training.event_types import SharpnessSummary, TrainMetrics
+from webapp.training.event_types import SharpnessMeasured, SharpnessSummary, TrainMetrics
 
 
 class TrainResult(BaseModel):
@@ -17,3 +17,6 @@ class TrainResult(BaseModel):
     final: TrainMetrics | dict[str, Any]  # {} when no metrics were evaluated
     spec: dict[str, Any]
     sharpness: SharpnessSummary | None
+    # every evaluation and sharpness measurement, for the CSV export (empty in results stored before they were kept)
+    history: list[TrainMetrics] = []
+    sharpness_history: list[SharpnessMeasured] = []

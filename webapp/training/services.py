@@ -148,6 +148,8 @@ def training_run(ctx: JobContext) -> dict:
         "final": final,
         "spec": spec,
         "sharpness": sharpness_summary,
+        "history": [_metrics_payload(event) for event in result.history],
+        "sharpness_history": [_sharpness_payload(record) for record in tracker.records] if tracker is not None else [],
     }
 
 
