@@ -16,7 +16,8 @@
     var select = root.querySelector(".sweep-colour"), counter = root.querySelector(".sweep-counter");
     var detail = root.querySelector(".sweep-cell-detail");
     var slug = root.dataset.slug;
-    var header = null, cells = {}, runs = {}, colour = "phase:grokking", metricOptions = {};
+    // the page selects the sweep's own phase rule (webapp.phases.selectors.sweep_phase_rule)
+    var header = null, cells = {}, runs = {}, colour = select ? select.value : "phase:grokking", metricOptions = {};
 
     function key(i, j) { return i + "-" + j; }
 

@@ -134,3 +134,20 @@ def test_the_page_shows_the_fields_filled_in_and_no_object_field(client, user):
     assert 'value="mode_connectivity" id="id_metrics_0" checked' in body and 'value="hessian" id="id_metrics_3">' in body
     response = client.post("/jobs/new/sweep/", {"x_values": "0, oops"})
     assert response.status_code == 400 and 'data-field="x_values"' in response.content.decode()
+
+
+@pytest.mark.parametrize("data, rule", [
+    ({"preset": "load-temperature"}, "taxonomy"),  # opened coloured by grokking, not the Yang et al. phases it exists to show
+    ({"preset": "grokking"}, "grokking"),
+    ({"spec": TINY}, "grokking"),
+    ({"spec": {**TINY, "task": {"name": "digits-mlp"}, "x": {"name": "batch_size", "values": [8, 64]},
+               "fixed": {}, "metrics": ["mode_connectivity", "cka"]}}, "taxonomy"),
+])
+def test_the_diagram_opens_coloured_by_the_sweeps_own_phase_rule(user, client, data, rule):
+    validated = job_params_validate(kind="sweep", data=data, user=user)
+    job = job_create(kind="sweep", params=validated.params, owner=user, visibility=Visibility.PUBLIC, enqueue=False)
+    page = client.get(f"/r/{job.slug}/").content.decode()
+    other = {"grokking": "taxonomy", "taxonomy": "grokking"}[rule]
+    assert f'<option value="phase:{rule}" selected>' in page and f'<option value="phase:{other}">' in page
+    embed = client.get(f"/r/{job.slug}/embed").content.decode()
+    assert f'<option value="phase:{rule}" selected>' in embed

@@ -28,6 +28,21 @@ def sweep_header(spec) -> dict:
     }
 
 
+def sweep_phase_rule(params: dict) -> str:
+    """The phase rule a sweep is about, the one its diagram is first coloured by: its preset's (the load x
+    temperature preset shows Yang et al.'s taxonomy), else grokking on modular addition, else the taxonomy
+    when the between-seed metrics it reads were measured."""
+    from analysis.phases import PRESET_INFO
+
+    preset = PRESET_INFO.get(params.get("preset") or "")
+    if preset is not None:
+        return preset["rule"]
+    spec = params.get("spec") or {}
+    if str((spec.get("task") or {}).get("name", "")).startswith("modular-addition"):
+        return "grokking"
+    return "taxonomy" if {"mode_connectivity", "cka"} <= set(spec.get("metrics") or ()) else "grokking"
+
+
 def sweep_summary(*, job: Job) -> dict:
     """The finished diagram: header, every cell, per-run finals (the job's result)."""
     spec = sweep_spec(job)
