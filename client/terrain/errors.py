@@ -61,7 +61,8 @@ class UploadError(TerrainError):
 def from_response(status: int, body: dict, retry_after: str | None = None) -> TerrainError:
     message = str(body.get("error") or f"HTTP {status}")
     errors = body.get("errors") or {}
-    if errors:
+    # The server's error often already is "field: message"; add the fields only where it does not say them.
+    if errors and not all(str(m) in message for messages in errors.values() for m in messages):
         message += ": " + "; ".join(f"{field}: {' '.join(map(str, messages))}" for field, messages in errors.items())
     if status == 400:
         return ValidationError(message, status=status, errors=errors)

@@ -7,12 +7,35 @@ import sys
 from typing import Any, Mapping
 
 from terrain import checkpoints
+from terrain.errors import ValidationError
 from terrain.jobs import Job, submit
 from terrain.session import Session, current
 from terrain.uploader import Uploader
 
 # Held strongly until finished: a run the script dropped must still be flushed at exit.
 _open_runs: "set[Run]" = set()
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _number(key: str, value: Any) -> float:
+    """`value` (a number, or a one-element tensor or array) as a float; a ValidationError naming `key` otherwise."""
+    try:
+        return float(value.item() if hasattr(value, "item") else value)
+    except (TypeError, ValueError, RuntimeError):  # RuntimeError: .item() of a tensor with several elements
+        raise ValidationError(f"{key}: must be a number, got {_shown(value)}",
+                              errors={key: [f"must be a number, got {_shown(value)}"]}) from None
+
+
+def _step(step: Any) -> int:
+    try:
+        return int(step)
+    except (TypeError, ValueError, OverflowError):
+        raise ValidationError(f"step: must be an integer, got {_shown(step)}",
+                              errors={"step": [f"must be an integer, got {_shown(step)}"]}) from None
 
 
 class Run:
@@ -57,11 +80,8 @@ class Run:
     # ---------------------------------------------------------------- logging
     def log(self, step: int, **metrics: float) -> None:
         """Record metrics at `step` (numbers; NaN/Inf are sent as null)."""
-        clean = {}
-        for key, value in metrics.items():
-            value = float(value.item() if hasattr(value, "item") else value)
-            clean[key] = value if value == value and abs(value) != float("inf") else None
-        self._uploader.put_metrics(int(step), clean)
+        clean = {key: _number(key, value) for key, value in metrics.items()}
+        self._uploader.put_metrics(_step(step), {key: v if v == v and abs(v) != float("inf") else None for key, v in clean.items()})
 
     def log_checkpoint(self, model, step: int, *, spec: dict | None = None, adapter: Mapping[str, Any] | None = None,
                        lora_config: dict | None = None, meta: dict | None = None) -> None:

@@ -38,7 +38,8 @@ class Uploader:
         self.run_slug = run_slug
         self.give_up_after = give_up_after
         self.on_retry = on_retry
-        self.failures: list[str] = []
+        self.failures: list[str] = []  # everything lost, in order
+        self._reported = 0  # how many of them flush() has raised already
         self.retries = 0
         self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
         self._spool = Path(tempfile.mkdtemp(prefix=f"terrain-{run_slug}-"))
@@ -65,8 +66,11 @@ class Uploader:
         self._queue.put(("flush", done))
         if not done.wait(timeout):
             raise TimeoutError(f"the uploader did not flush within {timeout} s ({self._queue.qsize()} items waiting)")
-        if self.failures:
-            raise UploadError(f"{len(self.failures)} logged item(s) were not stored: {self.failures[0]}", list(self.failures))
+        # Only what no earlier flush() reported: an error the caller already handled is not raised again (by finish()).
+        new = self.failures[self._reported:]
+        self._reported = len(self.failures)
+        if new:
+            raise UploadError(f"{len(new)} logged item(s) were not stored: {new[0]}", new)
 
     def close(self, timeout: float | None = None) -> None:
         if self._closed:

@@ -90,20 +90,58 @@ def test_a_lora_adapter_is_stored_with_its_config(wsgi_session):
     assert entry.source == "lora" and entry.config == lora_config and entry.num_parameters == 128
 
 
-def test_a_bad_checkpoint_is_reported_at_flush_and_nothing_is_kept(wsgi_session):
+def model_holding(value: float):
+    """A spec model one of whose weights is `value` (NaN or Inf: the server refuses it)."""
     model = spec_model()
     with torch.no_grad():
-        next(m for m in model.modules() if isinstance(m, torch.nn.Linear)).weight[0, 0] = float("nan")
+        next(m for m in model.modules() if isinstance(m, torch.nn.Linear)).weight[0, 0] = value
+    return model
+
+
+def test_a_bad_checkpoint_is_reported_at_flush_and_nothing_is_kept(wsgi_session):
+    model = model_holding(float("nan"))
     run = terrain.Run(experiment="broken", session=wsgi_session())
     run.log_checkpoint(model, step=0)
-    with pytest.raises(terrain.UploadError, match="checkpoint of step 0.*file.*NaN"):
+    with pytest.raises(terrain.UploadError, match="checkpoint of step 0.*file.*NaN") as caught:
         run.flush()
+    assert str(caught.value).count("fc0.weight") == 1  # the server's "file: ..." was repeated after itself
     assert not RunCheckpoint.objects.filter(run__slug=run.slug).exists()
     with pytest.raises(terrain.ValidationError, match="spec: this model carries no Terrain spec"):
         run.log_checkpoint(torch.nn.Linear(2, 2), step=1)
-    with pytest.raises(terrain.UploadError):
-        run.finish()  # still says what was lost, and still marks the run finished
+    run.log_checkpoint(model, step=2)  # lost too, after the flush that reported step 0
+    with pytest.raises(terrain.UploadError, match="1 logged item") as caught:
+        run.finish()  # says what was lost since, and still marks the run finished
+    assert "step 2" in str(caught.value) and "step 0" not in str(caught.value)
     assert Run.objects.get(slug=run.slug).finished_at is not None
+
+
+def test_an_upload_error_the_caller_handled_is_not_raised_again_by_finish(wsgi_session):
+    run = terrain.Run(experiment="handled", session=wsgi_session())
+    run.log_checkpoint(model_holding(float("inf")), step=0)
+    with pytest.raises(terrain.UploadError):
+        run.flush()
+    run.log(step=1, loss=0.5)
+    run.finish()  # raised the same UploadError again
+    assert Run.objects.get(slug=run.slug).finished_at is not None and [r["step"] for r in run.metrics()] == [1]
+
+
+def test_a_metric_that_is_no_number_is_named(wsgi_session):
+    run = terrain.Run(experiment="words", session=wsgi_session())
+    with pytest.raises(terrain.ValidationError, match=r"^acc: must be a number, got 'high'$") as caught:
+        run.log(step=0, loss=0.1, acc="high")  # a bare ValueError from float()
+    assert caught.value.fields == ["acc"]
+    with pytest.raises(terrain.ValidationError, match="acc: must be a number, got tensor"):
+        run.log(step=0, acc=torch.ones(3))
+    with pytest.raises(terrain.ValidationError, match="step: must be an integer, got 'first'"):
+        run.log(step="first", loss=0.1)
+    run.finish()
+    assert run.metrics() == []
+
+
+def test_the_servers_field_message_is_said_once(wsgi_session):
+    with pytest.raises(terrain.ValidationError) as caught:
+        terrain.Run(experiment="x" * 500, session=wsgi_session())
+    assert str(caught.value).count("at most 200 characters") == 1 and caught.value.fields == ["experiment"]
 
 
 def test_uploads_retry_through_dropped_connections_and_lose_nothing(wsgi_session):
