@@ -130,8 +130,10 @@ class Run:
             self.flush()
         return submit(kind, session=self.session, run=self.slug, **params)
 
-    def landscape(self, *, mode: str = "plane", axes: str = "pca", **params: Any) -> Job:
-        """A loss landscape around the latest checkpoint; by default the PCA plane of the logged trajectory."""
+    def landscape(self, *, mode: str = "plane", axes: str | None = None, **params: Any) -> Job:
+        """A loss landscape around the latest checkpoint; by default the PCA plane of the logged trajectory
+        (a line has no axes to choose: a random direction, or to `end_checkpoint=`)."""
+        axes = axes or ("random" if mode == "line" else "pca")
         return self._analysis("landscape", {"mode": mode, "axes": axes, **params})
 
     def hessian(self, **params: Any) -> Job:

@@ -261,6 +261,9 @@ def test_every_analysis_is_one_call_with_the_forms_parameters(wsgi_session, no_e
     assert params["connectivity"]["checkpoint_b"] == b.latest_checkpoint()
     assert params["landscape"]["axes"] == "pca" and params["landscape"]["run"] == a.slug
     assert terrain.job(plane.slug, session=session).status == "queued"
+    # a line has no PCA axes (the server refuses them since it stopped running a random line instead)
+    line = a.landscape(mode="line", resolution=5, eval_size=50)
+    assert line.kind == "landscape" and (no_enqueue[-1].params["mode"], no_enqueue[-1].params["axes"]) == ("line", "random")
     for run in runs:
         run.finish()
 
