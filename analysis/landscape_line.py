@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from . import line_blocks, metrics
-from .directions import _flat, _params_of, random_direction
+from .directions import _as_param_dict, _flat, _params_of, hessian_directions, pca_directions, random_direction
 from .evaluators import DEFAULT_MEMORY_BUDGET, batch_size_for, evaluate_points, make_evaluator, prepare
 from .json_safe import finite_or_none
 from .landscape_results import Line
@@ -32,6 +32,8 @@ def line(
     *,
     end: nn.Module | Mapping[str, torch.Tensor] | None = None,
     direction: Mapping[str, torch.Tensor] | None = None,
+    axes: str = "random",
+    trajectory: Any = None,
     steps: int = 51,
     span: tuple[float, float] | float | None = None,
     seed: int = 0,
@@ -53,9 +55,14 @@ def line(
     default ``(0, 1)``; a number ``s`` is a half-width around the midpoint,
     ``t`` in ``[0.5 - s, 0.5 + s]``; ``batchnorm="interpolate"`` (default here) also
     interpolates floating-point buffers, ``"keep"`` uses ``model``'s.
-    Without ``end``: ``theta(t) = theta + t d`` with ``direction`` or a seeded
-    filter-normalised random direction, ``span`` default ``(-1, 1)``; a number
-    ``s`` gives ``[-s, s]``.  A pair ``(t0, t1)`` is used as given.
+    Without ``end``: ``theta(t) = theta + t d`` with ``direction``, else by
+    ``axes``: a seeded filter-normalised random direction (``"random"``), the
+    top Hessian eigenvector of the loss on ``data`` (``"hessian"``, unit norm),
+    or the first principal direction of ``trajectory`` (``"pca"``: a list of
+    state dicts or a Trajectory) -- the first axis of :func:`analysis.landscape.plane`'s
+    plane on the same axes; ``span`` default ``(-1, 1)`` (pca: 1.25x the
+    trajectory's extent along it); a number ``s`` gives ``[-s, s]``.  A pair
+    ``(t0, t1)`` is used as given.
     ``on_progress`` gets ``{"type": "points", "points": [{"k", "t", "loss",
     "accuracy"}], "done", "total", "level", "levels"}`` events (level 0: the
     coarse curve).  ``resume={"computed": mask}`` (optionally ``"loss"`` and
@@ -74,7 +81,7 @@ def line(
 
 
 def _line(
-    *, model, data, end, direction, steps, span, seed, include_bias, batchnorm, resume, on_progress, batch_size, device, fast,
+    *, model, data, end, direction, axes, trajectory, steps, span, seed, include_bias, batchnorm, resume, on_progress, batch_size, device, fast,
     threads, loss_fn, accuracy_fn, point_batching, parallel: PointParallel,
 ) -> Line:
     t0 = time.perf_counter()
@@ -102,12 +109,27 @@ def _line(
     else:
         kind = "direction"
         mode = batchnorm or "keep"
-        if direction is None:
+        half_width = 1.0
+        if direction is not None:
+            d = {n: direction[n].to(centre[n]) for n in names}
+        elif axes == "random":
             d = random_direction(centre, seed=seed, include_bias=include_bias)
             meta.update(seed=seed, filter_normalized=True)
+        elif axes == "hessian":
+            d, _, hmeta = hessian_directions(work, (X, y), seed=seed, loss_fn=loss_fn)
+            meta.update(axes="hessian", eigenvalue=hmeta["eigenvalues"][0], seed=seed, filter_normalized=False)
+        elif axes == "pca":
+            if trajectory is None:
+                raise ValueError("axes='pca' needs trajectory= (a list of state dicts or a Trajectory)")
+            states = trajectory.states if hasattr(trajectory, "states") else trajectory
+            d, _, ratio, coords = pca_directions([_as_param_dict(s, names) for s in states], centre, include_bias=include_bias)
+            extent = float(np.abs(coords[:, 0]).max()) if len(coords) else 0.0
+            half_width = 1.25 * extent if extent > 0 else 1.0
+            meta.update(axes="pca", explained_variance_ratio=float(ratio[0]), trajectory_t=[float(c) for c in coords[:, 0]],
+                        filter_normalized=False)
         else:
-            d = {n: direction[n].to(centre[n]) for n in names}
-        lo, hi = span if isinstance(span, (tuple, list)) else (-1.0, 1.0) if span is None else (-float(span), float(span))
+            raise ValueError(f"axes must be 'random', 'hessian' or 'pca', got {axes!r}")
+        lo, hi = span if isinstance(span, (tuple, list)) else (-half_width, half_width) if span is None else (-float(span), float(span))
         meta["norm"] = float(_flat(d, names).norm())
     if mode not in ("keep", "recompute", "interpolate"):
         raise ValueError(f"batchnorm must be 'keep', 'recompute' or 'interpolate', got {mode!r}")

@@ -122,16 +122,21 @@ def test_coarse_to_fine_events_and_resume(xy):
     np.testing.assert_allclose(again.loss, surf.loss, rtol=1e-12)
 
 
-def test_pca_axes_project_the_trajectory(xy):
-    X, y = xy
-    model = _model(SPECS["mlp"])
+def _planar_trajectory(model):
+    """``(centre, eight states)`` on a curved path in a random plane through the centre, ending at it."""
     centre = {n: p.detach().clone() for n, p in model.named_parameters()}
     g = torch.Generator().manual_seed(0)
     u = {n: torch.randn(p.shape, generator=g, dtype=p.dtype) if p.dim() > 1 else torch.zeros_like(p) for n, p in centre.items()}
     v = {n: torch.randn(p.shape, generator=g, dtype=p.dtype) if p.dim() > 1 else torch.zeros_like(p) for n, p in centre.items()}
     s = np.linspace(1.0, 0.0, 8)
     r = np.sin(np.linspace(0, np.pi, 8)) * 0.3  # ends at the centre (s = r = 0)
-    traj = [{n: centre[n] + 0.05 * (si * u[n] + ri * v[n]) for n in centre} for si, ri in zip(s, r)]
+    return centre, [{n: centre[n] + 0.05 * (si * u[n] + ri * v[n]) for n in centre} for si, ri in zip(s, r)]
+
+
+def test_pca_axes_project_the_trajectory(xy):
+    X, y = xy
+    model = _model(SPECS["mlp"])
+    centre, traj = _planar_trajectory(model)
     surf = L.plane(model, (X, y), axes="pca", trajectory=traj, trajectory_steps=list(range(0, 80, 10)), resolution=5)
     assert surf.trajectory.shape == (8, 2) and surf.trajectory_steps[-1] == 70
     np.testing.assert_allclose(surf.trajectory[-1], [0, 0], atol=1e-10)  # the centre is the last state
@@ -169,6 +174,41 @@ def test_line_between_checkpoints_and_along_direction(xy):
     along = L.line(a, (X, y), steps=5, span=(-1, 1))
     with torch.no_grad():
         assert along.loss[2] == pytest.approx(F.cross_entropy(a(X), y).item(), rel=1e-10)
+
+
+def test_a_line_along_the_top_hessian_eigenvector_curves_by_its_eigenvalue(xy):
+    # known answer: along a unit eigenvector v the loss's second derivative at the centre is v'Hv = lambda_max
+    # (a smooth network: across a ReLU's kinks a finite difference is not the Hessian's)
+    X, y = xy
+    model = _model({**SPECS["mlp"], "activation": "tanh"})
+    h = 1e-3
+    line = L.line(model, (X[:100], y[:100]), axes="hessian", steps=3, span=h)
+    lam = line.directions["eigenvalue"]
+    assert line.directions["norm"] == pytest.approx(1.0, rel=1e-8) and lam > 0
+    assert (line.loss[0] - 2 * line.loss[1] + line.loss[2]) / h**2 == pytest.approx(lam, rel=1e-4)
+    # the same direction as the Hessian plane's first axis: the line is that plane's b = 0 row
+    surf = L.plane(model, (X[:100], y[:100]), axes="hessian", resolution=(5, 3), span=((-0.2, 0.2), (-0.1, 0.1)))
+    row = L.line(model, (X[:100], y[:100]), axes="hessian", steps=5, span=0.2)
+    np.testing.assert_allclose(row.loss, surf.loss[:, 1], rtol=1e-9)
+
+
+def test_a_line_along_the_first_principal_direction_of_a_trajectory(xy):
+    X, y = xy
+    model = _model(SPECS["mlp"])
+    _, traj = _planar_trajectory(model)
+    line = L.line(model, (X, y), axes="pca", trajectory=traj, steps=5)
+    along = np.abs(line.directions["trajectory_t"])
+    assert len(along) == 8 and along[-1] == pytest.approx(0.0, abs=1e-10)  # the centre is the last state
+    assert line.t[-1] == pytest.approx(1.25 * along.max()) and line.t[0] == pytest.approx(-line.t[-1])  # covers the path
+    # the first axis of the PCA plane: the line is that plane's b = 0 row
+    surf = L.plane(model, (X, y), axes="pca", trajectory=traj, resolution=(5, 3), span=((-0.04, 0.04), (-0.01, 0.01)))
+    row = L.line(model, (X, y), axes="pca", trajectory=traj, steps=5, span=0.04)
+    np.testing.assert_allclose(row.loss, surf.loss[:, 1], rtol=1e-9)
+    assert row.directions["explained_variance_ratio"] == pytest.approx(surf.directions["explained_variance_ratio"][0])
+    with pytest.raises(ValueError, match="trajectory"):
+        L.line(model, (X, y), axes="pca")
+    with pytest.raises(ValueError, match="axes"):
+        L.line(model, (X, y), axes="three_models")
 
 
 def test_batchnorm_recompute(xy):

@@ -242,9 +242,9 @@ def _untrained_checkpoint(owner, tmp_path, spec):
 @pytest.mark.parametrize(
     "fields, field, message",
     [
-        # a line has no three-model (or Hessian, or PCA) axes: it quietly ran a random direction
+        # a line has no three-model axes (it quietly ran a random direction), and a line to an end checkpoint no axis
         ({"mode": "line", "axes": "three_models", "checkpoint_b": "B", "checkpoint_c": "C"}, "axes", "choose mode plane"),
-        ({"mode": "line", "axes": "hessian"}, "axes", "hessian axes are for a 2-D plane"),
+        ({"mode": "line", "axes": "hessian", "end_checkpoint": "B"}, "axes", "follows the straight path"),
         # corners that coincide do not span a plane: the worker failed with "do not span a plane"
         ({"axes": "three_models", "checkpoint_b": "A", "checkpoint_c": "C"}, "checkpoint_b", "same model as the checkpoint"),
         ({"axes": "three_models", "checkpoint_b": "B", "checkpoint_c": "A"}, "checkpoint_c", "same model as the checkpoint"),

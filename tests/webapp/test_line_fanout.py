@@ -45,6 +45,23 @@ def test_line_parts_give_the_single_worker_line_coarse_curve_first(user, tmp_pat
     assert all(loss == single.result["loss"][k] for k, loss, _ in points)  # every streamed value exact
 
 
+@pytest.mark.parametrize("axes", ["hessian", "pca"])
+def test_a_line_along_the_hessian_or_pca_axis_runs_on_one_worker(user, tmp_path, monkeypatch, settings, axes):
+    # each part would find the axis again (and a Lanczos sign or a PCA sign could differ between workers)
+    sent = capture_part_tasks(monkeypatch, settings)
+    checkpoint = trained_checkpoint(user, tmp_path, with_trajectory=axes == "pca")
+    job = make_job(user, "landscape", 3, checkpoint=checkpoint.slug, mode="line", axes=axes, resolution=STEPS)
+    assert run_job(job.pk) == JobStatus.SUCCEEDED and not sent
+    job.refresh_from_db()
+    directions = job.result["directions"]
+    assert directions["axes"] == axes and directions["norm"] == pytest.approx(1.0, rel=1e-6)
+    assert len(job.result["loss"]) == STEPS and all(v is not None for v in job.result["loss"])
+    if axes == "hessian":
+        assert directions["eigenvalue"] > 0
+    else:  # the default span covers the trajectory's projections on the axis
+        assert job.result["t"][-1] == pytest.approx(1.25 * max(abs(t) for t in directions["trajectory_t"]))
+
+
 def test_short_lines_and_lone_probes_stay_on_one_worker(settings, monkeypatch):
     from webapp.landscapes.hessian_fanout import probe_groups
     from webapp.landscapes.line_fanout import line_split
@@ -57,6 +74,7 @@ def test_short_lines_and_lone_probes_stay_on_one_worker(settings, monkeypatch):
     assert len(split) == 7 and [n for block in split for n in block] == list(range(1, 9))
     assert line_split({**line, "resolution": 1001, "parts": 3}, "cpu") == [[1, 2, 3], [4, 5], [6, 7, 8]]
     assert line_split({**line, "mode": "plane", "resolution": 1001}, "cpu") == []
+    assert line_split({**line, "axes": "hessian", "resolution": 1001}, "cpu") == []
     hessian = {"density": True, "density_probes": 5, "parts": 3}
     assert probe_groups(hessian, "cpu") == [[0, 1], [2, 3], [4]]
     assert probe_groups({**hessian, "density_probes": 1}, "cpu") == [] and probe_groups({**hessian, "density": False}, "cpu") == []

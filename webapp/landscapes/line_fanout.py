@@ -30,8 +30,8 @@ def line_split(params: dict, queue: str) -> list[list[int]]:
     """
     from analysis import line_blocks
 
-    if params.get("mode") != "line":
-        return []
+    if params.get("mode") != "line" or params.get("axes", "random") != "random":
+        return []  # a Hessian or PCA axis would be found again by every part: one worker
     steps = params["resolution"]
     blocks = min(requested_blocks(params, queue), (steps - len(line_blocks.coarse_indices(steps))) // line_blocks.SEGMENT)
     return line_blocks.split_segments(steps, blocks) if blocks > 1 else []

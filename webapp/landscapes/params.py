@@ -95,9 +95,10 @@ class AnalysisParams(JobParams):
 class LandscapeParams(ThreeModelPlaneFields, AnalysisParams):
     mode: Literal["plane", "line"] = Field("plane", json_schema_extra=ui(labels={"plane": "2-D plane", "line": "1-D line"}))
     axes: Literal["random", "hessian", "pca", "three_models"] = Field("random", json_schema_extra=ui(labels={
-        "random": "random, filter-normalised", "hessian": "top-2 Hessian eigenvectors", "pca": "PCA of the training trajectory",
+        "random": "random, filter-normalised", "hessian": "top Hessian eigenvectors (a line: the top one)",
+        "pca": "PCA of the training trajectory (a line: its first component)",
         "three_models": "the plane through three models (checkpoint, B, C)"}))
-    end_checkpoint: str = Field("", max_length=32, description="Line mode: interpolate to this checkpoint (empty: a random direction).")
+    end_checkpoint: str = Field("", max_length=32, description="Line mode: interpolate to this checkpoint (empty: along the chosen axis: random, the top Hessian eigenvector or the first PCA component).")
     resolution: int = Field(41, ge=3, le=MAX_LINE_STEPS,
                             description=f"Points per axis (plane: at most {MAX_PLANE_RESOLUTION}; line: at most {MAX_LINE_STEPS}).")
     span: float = Field(0.0, ge=0.0, le=100.0, description="Half-width of each axis; 0 = automatic (1 for random and Hessian "
@@ -117,13 +118,15 @@ class LandscapeParams(ThreeModelPlaneFields, AnalysisParams):
         return ("checkpoint", "checkpoint_b", "checkpoint_c") if self.axes == "three_models" else ("checkpoint",)
 
     def check_choices(self, ctx: Checks) -> None:
-        if self.mode == "line" and self.axes != "random":
-            # analysis.landscape.line has no such axes: it would quietly run a random direction
-            ctx.error("axes", "a line runs along a random direction, or to the end checkpoint if you give one; "
-                              f"{self.axes.replace('_', '-')} axes are for a 2-D plane: choose mode plane, or random axes")
+        if self.mode == "line" and self.axes == "three_models":
+            ctx.error("axes", "the plane through three models is 2-D: choose mode plane, or a line's random, Hessian or PCA "
+                              "axis (a line to one other model: give its end checkpoint)")
+        elif self.mode == "line" and self.axes != "random" and self.end_checkpoint.strip():
+            ctx.error("axes", f"a line to an end checkpoint follows the straight path between the two models; clear the end "
+                              f"checkpoint for a line along the {self.axes.upper() if self.axes == 'pca' else 'Hessian'} axis")
 
     def check_kind(self, ctx: Checks, inputs: AnalysisInputs) -> dict:
-        if self.mode == "plane" and self.axes == "hessian" and inputs.checkpoint.source == "onnx":
+        if self.axes == "hessian" and inputs.checkpoint.source == "onnx":
             ctx.error("axes", "Hessian axes need gradients and an ONNX graph is forward-only: choose random axes, "
                               "or upload the model as a Hugging Face folder (.zip)")
             return {}
@@ -131,7 +134,7 @@ class LandscapeParams(ThreeModelPlaneFields, AnalysisParams):
             ctx.error("resolution", f"a plane has at most {MAX_PLANE_RESOLUTION}x{MAX_PLANE_RESOLUTION} points "
                                     f"(asked {self.resolution}x{self.resolution})")
             return {}
-        if self.mode == "plane" and self.axes == "pca":
+        if self.axes == "pca":
             self._check_trajectory(ctx, inputs)
         end = inputs.checkpoints.get("end_checkpoint")  # its architecture is checked with the inputs
         three_models = self.mode == "plane" and self.axes == "three_models"

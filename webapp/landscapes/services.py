@@ -26,7 +26,7 @@ def _load_checkpoint(slug: str):
 
 
 def plane_trajectory(p: dict, record: Checkpoint):
-    """The trajectory a PCA plane is drawn from: a logged run's checkpoints, or the checkpoint's own."""
+    """The trajectory PCA axes (a plane's, or a line's first) come from: a logged run's checkpoints, or the checkpoint's own."""
     from analysis import checkpoints
 
     if p["axes"] != "pca":
@@ -91,7 +91,8 @@ def landscape_run(ctx: JobContext) -> dict:
     if p["mode"] == "line":
         end = _load_checkpoint(p["end_checkpoint"])[1].module if p.get("end_checkpoint") else None
         result = landscape.line(
-            loaded, (X, y), end=end, steps=p["resolution"], span=span, seed=p["seed"],
+            loaded, (X, y), end=end, axes=p.get("axes", "random"), trajectory=plane_trajectory(p, record),
+            steps=p["resolution"], span=span, seed=p["seed"],
             include_bias=p["include_bias"], on_progress=on_progress, device=ctx.device, threads=settings.TERRAIN_WORKER_THREADS,
         ).to_dict()
     else:
