@@ -225,6 +225,9 @@ def cmd_landscape(args) -> dict:
     ck = _load_checkpoint(args.checkpoint, _spec_arg(args.spec), args)
     X, y = _load_data(args, ck)
     if args.kind == "line":
+        if args.axes == "three_models" or (args.end and args.axes != "random"):
+            raise CLIError(f"--axes {args.axes}: a line runs along random, hessian or pca axes (the first axis), or to --end "
+                           "along the straight path; three-model axes are for --kind plane")
         end = _load_checkpoint(args.end, _spec_arg(args.spec), args) if args.end else None
         if end is not None:
             _same_architecture(f"--checkpoint {args.checkpoint}", ck, f"--end {args.end}", end)
@@ -240,6 +243,8 @@ def cmd_landscape(args) -> dict:
                 ck,
                 (X, y),
                 end=end,
+                axes=args.axes,
+                trajectory=checkpoints.load_trajectory(args.trajectory) if args.trajectory else None,
                 steps=args.resolution,
                 span=args.span,
                 seed=args.seed,

@@ -72,6 +72,15 @@ def test_documented_trajectory_then_pca_plane(tmp_path, monkeypatch, capsys):
     assert main(["landscape", "--checkpoint", "m.safetensors", "--dataset", "digits", "--resolution", "3",
                  "--axes", "pca", "--trajectory", "t.safetensors", "--out", "plane.json"]) == 0
     assert len(json.loads(Path("plane.json").read_text())["trajectory"]) == len(train_out["snapshot_steps"])
+    # and lines along the first PCA component and the top Hessian eigenvector
+    for axes in ("pca", "hessian"):
+        assert main(["landscape", "--kind", "line", "--checkpoint", "m.safetensors", "--dataset", "digits", "--resolution", "5",
+                     "--axes", axes, "--trajectory", "t.safetensors", "--out", f"line-{axes}.json"]) == 0
+        assert json.loads(Path(f"line-{axes}.json").read_text())["directions"]["axes"] == axes
+    capsys.readouterr()
+    assert main(["landscape", "--kind", "line", "--checkpoint", "m.safetensors", "--dataset", "digits", "--axes", "hessian",
+                 "--end", "m.safetensors", "--out", "bad.json"]) == 2
+    assert "--axes hessian" in capsys.readouterr().err
     # a two-state trajectory (an explicit coarse --snapshot-every) is refused with the option that fixes it
     assert main(["train", "--spec", SPEC, "--dataset", "digits", "--steps", "5", "--snapshot-every", "5",
                  "--checkpoint", "m3.safetensors", "--trajectory", "t3.safetensors", "--out", "train3.json"]) == 0
